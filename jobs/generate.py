@@ -1,0 +1,29 @@
+"""The generation job: a Ray actor per model replica that holds one loaded engine.
+
+The driver wraps this class with `ray.remote(...).options(...)` so that resources (GPUs =
+tensor parallel size), restarts and concurrency come from config, never literals here.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pyarrow as pa
+
+from jobs.engines import EngineSettings, make_engine
+from jobs.rows import ShardTask, shard_table
+
+
+class GenerationWorker:
+    """Serves every shard of one model; many shard calls run at once (a threaded actor)."""
+
+    def __init__(self, engine: str, settings: EngineSettings) -> None:
+        self.engine = make_engine(engine, settings)
+
+    def run_shard(self, task: ShardTask) -> pa.Table:
+        completions = self.engine.submit(task.requests, task.sampling).result()
+        return shard_table(task, completions, self.engine.version)
+
+    def pid(self) -> int:
+        """The worker process id: fault-injection tests kill it."""
+        return os.getpid()

@@ -1,0 +1,116 @@
+"""The results schema: one declared Arrow schema for every row, and the shard task type.
+
+A row is one (cell, prompt, sample). Columns are fixed and typed so pandas, polars, DuckDB
+and Spark read every shard file of every sweep alike; study-specific axis values are also
+kept in `axes` as JSON, and the common ones (prompt_variant, tier, trigger) as columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+SCHEMA = pa.schema(
+    [
+        ("sweep", pa.string()),
+        ("study", pa.string()),
+        ("stage", pa.string()),
+        ("cell_id", pa.string()),
+        ("shard_id", pa.string()),
+        ("model", pa.string()),
+        ("model_path", pa.string()),
+        ("adapter", pa.string()),
+        ("prompt_variant", pa.string()),
+        ("tier", pa.string()),
+        ("trigger", pa.string()),
+        ("axes", pa.string()),
+        ("dataset", pa.string()),
+        ("dataset_hash", pa.string()),
+        ("prompt_id", pa.string()),
+        ("prompt_hash", pa.string()),
+        ("sample_idx", pa.int32()),
+        ("seed", pa.int64()),
+        ("request_seed", pa.int64()),
+        ("temperature", pa.float64()),
+        ("top_p", pa.float64()),
+        ("max_tokens", pa.int32()),
+        ("rendered_prompt", pa.string()),
+        ("completion", pa.string()),
+        ("finish_reason", pa.string()),
+        ("prompt_tokens", pa.int32()),
+        ("completion_tokens", pa.int32()),
+        ("latency_s", pa.float64()),
+        ("engine", pa.string()),
+        ("started_at", pa.timestamp("ms", tz="UTC")),
+        ("finished_at", pa.timestamp("ms", tz="UTC")),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One prompt of a shard, rendered and tokenized by the driver."""
+
+    prompt_id: str
+    text: str
+    token_ids: list[int]
+    prompt_hash: str
+    seed: int
+
+
+@dataclass
+class ShardTask:
+    """Everything a worker needs to run one shard and label its rows."""
+
+    shard_id: str
+    requests: list[Request]
+    sampling: dict[str, Any]
+    labels: dict[str, Any] = field(default_factory=dict)  # the row columns every row shares
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One sample of one request, as an engine returns it."""
+
+    prompt_id: str
+    sample_idx: int
+    text: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    started_at: float
+    finished_at: float
+
+
+def shard_table(task: ShardTask, completions: list[Completion], engine: str) -> pa.Table:
+    """The shard's rows as an Arrow table with exactly SCHEMA's columns."""
+    by_id = {r.prompt_id: r for r in task.requests}
+    rows = []
+    for c in completions:
+        request = by_id[c.prompt_id]
+        rows.append(
+            {
+                **task.labels,
+                "shard_id": task.shard_id,
+                "prompt_id": c.prompt_id,
+                "prompt_hash": request.prompt_hash,
+                "sample_idx": c.sample_idx,
+                "request_seed": request.seed,
+                "temperature": task.sampling["temperature"],
+                "top_p": task.sampling["top_p"],
+                "max_tokens": task.sampling["max_tokens"],
+                "rendered_prompt": request.text,
+                "completion": c.text,
+                "finish_reason": c.finish_reason,
+                "prompt_tokens": c.prompt_tokens,
+                "completion_tokens": c.completion_tokens,
+                "latency_s": c.latency_s,
+                "engine": engine,
+                "started_at": int(c.started_at * 1000),
+                "finished_at": int(c.finished_at * 1000),
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=SCHEMA)

@@ -1,0 +1,3 @@
+"""mosweep's driver: compose config -> expand grid -> plan shards -> schedule on Ray -> Parquet."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,55 @@
+"""Start or join a Ray cluster, and decide where engines run (GPUs or CPU)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from orchestrator.config.schema import RayConfig
+from orchestrator.errors import UserError
+
+# Ray's socket paths (<temp>/session_<date>_<pid>/sockets/plasma_store) must stay under the
+# 107-byte Unix socket limit, so a run folder with a long path falls back to /tmp.
+MAX_RAY_TEMP_LEN = 40
+
+
+def ray_temp_dir(sweep_dir: Path) -> str:
+    candidate = sweep_dir.resolve() / ".ray"
+    if len(str(candidate)) <= MAX_RAY_TEMP_LEN:
+        return str(candidate)
+    return str(Path(tempfile.gettempdir()) / f"mosweep-ray-{os.getuid()}")
+
+
+def connect(cfg: RayConfig, sweep_dir: Path) -> bool:
+    """Connect the driver to Ray; True when this call started (and so owns) the cluster."""
+    import ray
+
+    if ray.is_initialized():  # a caller (a test, a notebook) already connected
+        return False
+    if cfg.address:
+        try:
+            ray.init(address=cfg.address, namespace=cfg.namespace, log_to_driver=True)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise UserError(
+                f"cannot reach a Ray cluster at ray.address={cfg.address!r} "
+                f"({str(e).splitlines()[0][:100]}): start one with `ray start --head` or "
+                "`ray up cluster.yaml`, or drop ray.address to run locally"
+            ) from None
+        return True
+    # A local cluster only serves this driver: token authentication adds nothing here.
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(
+        num_cpus=cfg.num_cpus,
+        namespace=cfg.namespace,
+        include_dashboard=False,
+        _temp_dir=ray_temp_dir(sweep_dir),
+        configure_logging=False,
+    )
+    return True
+
+
+def has_gpus() -> bool:
+    import ray
+
+    return float(ray.cluster_resources().get("GPU", 0)) > 0

@@ -1,0 +1,120 @@
+"""Compose configs with Hydra's compose API and turn its errors into one-line fixes.
+
+We compose ourselves rather than use `@hydra.main`: the orchestrator composes once per
+grid cell (one driver schedules every cell, DESIGN.md), and Hydra's own error report is
+several lines with no suggestion. Here every mistake becomes one `UserError` line.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationError
+
+from orchestrator.config.schema import RootConfig
+from orchestrator.errors import UserError, did_you_mean
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+GROUPS = ("model", "engine", "dataset", "prompt_variant", "study", "tracker", "sweep")
+
+ConfigStore.instance().store(name="config_schema", node=RootConfig)
+
+
+class Composer:
+    """Owns the Hydra global state for one process; composes root configs by overrides."""
+
+    def __init__(self, conf_dir: Path = CONF_DIR) -> None:
+        GlobalHydra.instance().clear()
+        self._ctx = initialize_config_dir(config_dir=str(conf_dir), version_base="1.3")
+        self._ctx.__enter__()
+        self.conf_dir = conf_dir
+
+    def close(self) -> None:
+        self._ctx.__exit__(None, None, None)
+
+    def options(self, group: str) -> list[str]:
+        """The files of a config group, e.g. the model names."""
+        folder = self.conf_dir / group
+        return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+    def is_group(self, key: str) -> bool:
+        return (self.conf_dir / key).is_dir()
+
+    def compose(self, overrides: list[str]) -> DictConfig:
+        """The root config under these overrides, or a one-line `UserError`."""
+        try:
+            cfg = compose(config_name="config", overrides=overrides)
+        except (ConfigCompositionException, MissingConfigException, OverrideParseException) as e:
+            raise UserError(self._explain(e, overrides)) from None
+        except (ConfigKeyError, ValidationError) as e:
+            raise UserError(explain_omegaconf(e)) from None
+        return cfg
+
+    def load(self, overrides: list[str]) -> tuple[DictConfig, RootConfig]:
+        """Compose and validate the root config of a command line."""
+        cfg = self.compose(overrides)
+        if OmegaConf.is_missing(cfg.sweep, "name"):
+            raise UserError(
+                "no sweep chosen: add +sweep=NAME, one of " + ", ".join(self.options("sweep"))
+            )
+        return cfg, to_root(cfg)
+
+    def _explain(self, error: Exception, overrides: list[str]) -> str:
+        text = str(error)
+        cause = error.__cause__
+        if isinstance(cause, (ConfigKeyError, ValidationError)):
+            return explain_omegaconf(cause)
+        missing = re.search(r"Could not find '([^/']+)/([^']+)'", text)
+        if missing:
+            group, name = missing.groups()
+            return (
+                f"there is no {group} '{name}' in conf/{group}/"
+                f"{did_you_mean(name, self.options(group))}"
+            )
+        bad_key = re.search(r"Could not override '([^']+)'", text)
+        if bad_key:
+            key = bad_key.group(1)
+            return f"unknown config key '{key}'{suggest_key(key)}"
+        return text.splitlines()[0] if text else type(error).__name__
+
+
+def suggest_key(full_key: str) -> str:
+    """A did-you-mean for a dotted key, searched among the schema's keys at that level."""
+    parent, _, leaf = full_key.rpartition(".")
+    node: Any = OmegaConf.structured(RootConfig)
+    for part in parent.split(".") if parent else []:
+        if not isinstance(node, DictConfig) or part not in node:
+            return ""
+        node = node[part]
+    if not isinstance(node, DictConfig):
+        return ""
+    prefix = f"{parent}." if parent else ""
+    return did_you_mean(leaf, [str(k) for k in node]).replace("'", f"'{prefix}", 1)
+
+
+def explain_omegaconf(error: Exception) -> str:
+    """One line for an OmegaConf key or type error, naming the key and the fix."""
+    full_key = getattr(error, "full_key", None) or ""
+    message = str(error).splitlines()[0]
+    if isinstance(error, ConfigKeyError):
+        return f"unknown config key '{full_key}'{suggest_key(full_key)}"
+    if isinstance(error, MissingMandatoryValue):
+        return f"'{full_key}' has no value: set it, e.g. {full_key}=..."
+    return f"bad value for '{full_key}': {message}"
+
+
+def to_root(cfg: DictConfig) -> RootConfig:
+    """Resolve and validate a composed config into the frozen-in-spirit dataclass tree."""
+    try:
+        obj = OmegaConf.to_object(cfg)
+    except (ConfigKeyError, ValidationError, MissingMandatoryValue) as e:
+        raise UserError(explain_omegaconf(e)) from None
+    assert isinstance(obj, RootConfig)
+    return obj

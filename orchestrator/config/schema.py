@@ -1,0 +1,201 @@
+"""Structured configs: the schema of every config group, registered in Hydra's ConfigStore.
+
+OmegaConf checks keys and types while composing; `__post_init__` checks values when the
+composed config is turned into these objects (`OmegaConf.to_object`), once, at startup.
+Each error names the override that fixes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
+
+from orchestrator.errors import UserError
+
+MODEL_SOURCES = ("hub", "local", "embedded", "tiny")
+DEVICES = ("auto", "cpu", "cuda")
+MODES = ("run", "dry", "status")
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise UserError(message)
+
+
+@dataclass
+class ModelConfig:
+    """One model: where its weights come from and the engine settings its size needs."""
+
+    name: str = MISSING
+    source: str = "hub"
+    path: str = MISSING
+    revision: str | None = None
+    tensor_parallel_size: int = 1
+    max_model_len: int = 4096
+    dtype: str = "auto"
+    chat_template: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.name == MISSING:  # the schema's own defaults, before composition
+            return
+        _require(
+            bool(self.name) and self.name[0].isalpha(),
+            f"model.name={self.name!r} must start with a letter (it names a results folder)",
+        )
+        _require(
+            self.source in MODEL_SOURCES,
+            f"model.source={self.source!r} is unknown: set model.source to one of "
+            f"{', '.join(MODEL_SOURCES)}",
+        )
+        _require(self.tensor_parallel_size >= 1, "model.tensor_parallel_size must be >= 1")
+        _require(self.max_model_len >= 16, "model.max_model_len must be >= 16")
+
+
+@dataclass
+class EngineConfig:
+    """How models are served. Nothing here enters a cell id except the effective dtype."""
+
+    name: str = "vllm"
+    device: str = "auto"
+    dtype: str | None = None
+    cpu_dtype: str = "float32"
+    max_model_len: int | None = None
+    tensor_parallel_size: int | None = None
+    enforce_eager: bool = False
+    enable_prefix_caching: bool = True
+    gpu_memory_utilization: float = 0.9
+    max_num_seqs: int = 64
+    replicas: int = 1
+    shards_in_flight: int = 4
+    num_cpus: float = 1.0
+    cpu_kvcache_gib: int = 1
+    max_restarts: int = 2
+
+    def __post_init__(self) -> None:
+        _require(
+            self.device in DEVICES,
+            f"engine.device={self.device!r} is unknown: use one of {', '.join(DEVICES)}",
+        )
+        _require(
+            0.05 <= self.gpu_memory_utilization <= 1.0,
+            "engine.gpu_memory_utilization must be between 0.05 and 1.0",
+        )
+        _require(self.replicas >= 1, "engine.replicas must be >= 1")
+        _require(self.shards_in_flight >= 1, "engine.shards_in_flight must be >= 1")
+        _require(self.max_num_seqs >= 1, "engine.max_num_seqs must be >= 1")
+
+
+@dataclass
+class SamplingConfig:
+    """vLLM sampling parameters; all of them change outputs, so all enter the cell id."""
+
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int = 128
+    n: int = 1
+
+    def __post_init__(self) -> None:
+        _require(self.temperature >= 0, "sampling.temperature must be >= 0")
+        _require(0 < self.top_p <= 1, "sampling.top_p must be in (0, 1]")
+        _require(self.max_tokens >= 1, "sampling.max_tokens must be >= 1")
+        _require(self.n >= 1, "sampling.n must be >= 1")
+
+
+@dataclass
+class DatasetConfig:
+    """A prompt set: a built-in file or a local JSONL/CSV/Parquet file with a column mapping."""
+
+    name: str = MISSING
+    source: str = "builtin"
+    path: str = MISSING
+    id_field: str = "id"
+    text_field: str = "prompt"
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        _require(self.limit is None or self.limit >= 1, "dataset.limit must be >= 1 or null")
+
+
+@dataclass
+class PromptVariantConfig:
+    """A versioned pair of Jinja2 templates; the user template sees `prompt` and study vars."""
+
+    name: str = MISSING
+    version: int = 1
+    system: str | None = None
+    user: str = "{{ prompt }}"
+
+
+@dataclass
+class StudyConfig:
+    """Which study renders prompts (a registry name) and the variables its templates use."""
+
+    name: str = "prompted"
+    vars: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrackerConfig:
+    """Where progress is mirrored: `wandb` or `none`. Never read back."""
+
+    name: str = "wandb"
+    project: str = "mosweep"
+    entity: str | None = None
+    mode: str | None = None
+    sample_rows: int = 20
+
+
+@dataclass
+class RayConfig:
+    """`address: null` starts a local cluster; `auto` joins the one `ray start` made."""
+
+    address: str | None = None
+    num_cpus: int | None = None
+    namespace: str = "mosweep"
+
+
+@dataclass
+class SweepConfig:
+    name: str = MISSING
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.name == MISSING:
+            return
+        _require(
+            bool(self.name) and all(c.isalnum() or c in "-_" for c in self.name),
+            f"sweep.name={self.name!r} must use letters, digits, '-' and '_' only",
+        )
+
+
+@dataclass
+class RootConfig:
+    """The whole composed config. A cell is one of these with its axis values applied."""
+
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    grid: dict[str, Any] = field(default_factory=dict)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    prompt_variant: PromptVariantConfig = field(default_factory=PromptVariantConfig)
+    study: StudyConfig = field(default_factory=StudyConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
+    seed: int = 0
+    shard_size: int = 8
+    max_retries: int = 2
+    mode: str = "run"
+    output_root: str = "runs"
+
+    def __post_init__(self) -> None:
+        _require(self.mode in MODES, f"mode={self.mode!r} is unknown: use mode=run, dry or status")
+        _require(self.shard_size >= 1, "shard_size must be >= 1")
+        _require(self.max_retries >= 0, "max_retries must be >= 0")
+        for axis, values in self.grid.items():
+            _require(
+                isinstance(values, list) and len(values) > 0,
+                f"grid.{axis} must be a non-empty list, e.g. grid.{axis}=[a,b]",
+            )

@@ -1,0 +1,104 @@
+"""Prompt sets through a registry of sources: built-in files and local JSONL/CSV/Parquet."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.config.schema import DatasetConfig
+from orchestrator.errors import UserError, did_you_mean
+from orchestrator.ids import stable_hash
+
+BUILTIN_DIR = Path(__file__).parent / "data"
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One dataset item: a stable id and the text that fills the user template."""
+
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    prompts: tuple[Prompt, ...]
+    hash: str
+
+
+Reader = Callable[[Path], list[dict[str, object]]]
+
+
+def _read_jsonl(path: Path) -> list[dict[str, object]]:
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise UserError(f"{path}:{number} is not valid JSON ({e.msg}): fix that line") from None
+    return records
+
+
+def _read_csv(path: Path) -> list[dict[str, object]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _read_parquet(path: Path) -> list[dict[str, object]]:
+    import pyarrow.parquet as pq
+
+    records: list[dict[str, object]] = pq.read_table(path).to_pylist()
+    return records
+
+
+READERS: dict[str, Reader] = {"jsonl": _read_jsonl, "csv": _read_csv, "parquet": _read_parquet}
+SOURCES = ("builtin", *READERS)
+
+
+def resolve_path(cfg: DatasetConfig) -> Path:
+    if cfg.source == "builtin":
+        path = BUILTIN_DIR / cfg.path
+        builtins = [p.name for p in BUILTIN_DIR.glob("*.jsonl")]
+        if not path.is_file():
+            raise UserError(
+                f"no built-in dataset file '{cfg.path}'{did_you_mean(cfg.path, builtins)}"
+            )
+        return path
+    path = Path(cfg.path).expanduser().resolve()
+    if not path.is_file():
+        raise UserError(f"dataset file {path} does not exist: set dataset.path to a readable file")
+    return path
+
+
+def load_dataset(cfg: DatasetConfig) -> Dataset:
+    """Read, map columns, check ids, and hash the prompts a sweep will use."""
+    if cfg.source not in SOURCES:
+        raise UserError(
+            f"dataset.source={cfg.source!r} is unknown{did_you_mean(cfg.source, SOURCES)}"
+        )
+    path = resolve_path(cfg)
+    reader = READERS["jsonl" if cfg.source == "builtin" else cfg.source]
+    records = reader(path)[: cfg.limit]
+    if not records:
+        raise UserError(f"dataset {path} has no rows: point dataset.path at a non-empty file")
+    prompts = []
+    for record in records:
+        for column in (cfg.id_field, cfg.text_field):
+            if column not in record:
+                raise UserError(
+                    f"dataset {path} has no column '{column}'"
+                    f"{did_you_mean(column, record.keys())}: set dataset.id_field/text_field"
+                )
+        prompts.append(Prompt(id=str(record[cfg.id_field]), text=str(record[cfg.text_field])))
+    ids = [p.id for p in prompts]
+    if len(set(ids)) != len(ids):
+        duplicate = next(i for i in ids if ids.count(i) > 1)
+        raise UserError(f"dataset {path} repeats prompt id '{duplicate}': ids must be unique")
+    content = [[p.id, p.text] for p in prompts]
+    return Dataset(name=cfg.name, prompts=tuple(prompts), hash=stable_hash(content, 16))

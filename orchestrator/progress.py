@@ -1,0 +1,54 @@
+"""A live progress line: shards done/total, rows/s, generated tokens/s, ETA.
+
+On a terminal it redraws one line; in logs (CI, `ray job submit`) it prints a line at most
+every 10 seconds, so a long sweep's log stays readable.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+def clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class Progress:
+    def __init__(self, sweep: str, shards: int, rows: int, stream: TextIO = sys.stdout) -> None:
+        self.sweep, self.shards, self.rows = sweep, shards, rows
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.start = time.monotonic()
+        self.last_print = 0.0
+        self.shards_done = self.rows_done = self.tokens = self.failed = 0
+
+    def update(self, rows: int = 0, tokens: int = 0, failed: int = 0) -> None:
+        self.shards_done += 1
+        self.rows_done += rows
+        self.tokens += tokens
+        self.failed += failed
+        now = time.monotonic()
+        if self.tty or now - self.last_print >= 10 or self.shards_done == self.shards:
+            self.last_print = now
+            end = "" if self.tty else "\n"
+            self.stream.write(("\r" if self.tty else "") + self.line() + end)
+            self.stream.flush()
+
+    def line(self) -> str:
+        elapsed = max(time.monotonic() - self.start, 1e-6)
+        rate = self.rows_done / elapsed
+        left = (self.rows - self.rows_done) / rate if rate > 0 else 0.0
+        failed = f" | {self.failed} failed" if self.failed else ""
+        return (
+            f"[{self.sweep}] shards {self.shards_done}/{self.shards}{failed} | "
+            f"rows {self.rows_done}/{self.rows} | {rate:.1f} rows/s | "
+            f"{self.tokens / elapsed:.0f} tok/s | elapsed {clock(elapsed)} | ETA {clock(left)}"
+        )
+
+    def close(self) -> None:
+        if self.tty and self.shards_done:
+            self.stream.write("\n")
+            self.stream.flush()

@@ -1,0 +1,224 @@
+"""Schedule shards on Ray: one pool of engine replicas per model, many shards in flight.
+
+Each pool holds `engine.replicas` actors, each with a loaded engine, requesting
+`tensor_parallel_size` GPUs (none on CPU). A model never loads twice: every shard of that
+model goes to its pool. Failures are handled at two levels:
+- a replica's process dies: Ray restarts it and re-runs its in-flight calls
+  (`max_restarts`, `max_task_retries`);
+- a shard's job raises: the driver re-queues it up to `max_retries` times, then records it
+  as failed and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from jobs.engines import EngineSettings
+from jobs.rows import ShardTask
+from orchestrator.config.schema import RootConfig
+from orchestrator.ids import stable_hash
+from orchestrator.plan import Shard, max_model_len
+
+
+@dataclass
+class Job:
+    shard: Shard
+    task: ShardTask
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class Failure:
+    shard_id: str
+    cell_id: str
+    attempts: int
+    error: str
+
+
+def engine_settings(cfg: RootConfig, device: str, model_path: str) -> EngineSettings:
+    on_cpu = device == "cpu"
+    return EngineSettings(
+        model_path=model_path,
+        device=device,
+        dtype=cfg.engine.cpu_dtype if on_cpu else (cfg.engine.dtype or cfg.model.dtype),
+        max_model_len=max_model_len(cfg),
+        tensor_parallel_size=1
+        if on_cpu
+        else (cfg.engine.tensor_parallel_size or cfg.model.tensor_parallel_size),
+        # CPU: eager and in-process start in seconds; compiled mode takes about a minute.
+        enforce_eager=cfg.engine.enforce_eager or on_cpu,
+        enable_prefix_caching=cfg.engine.enable_prefix_caching,
+        gpu_memory_utilization=cfg.engine.gpu_memory_utilization,
+        max_num_seqs=cfg.engine.max_num_seqs,
+    )
+
+
+def worker_env(cfg: RootConfig, device: str, cache: str) -> dict[str, str]:
+    """Environment of the engine processes (Ray passes it through runtime_env)."""
+    # Engine logs reach the driver's terminal through Ray: keep only errors there.
+    env = {
+        "VLLM_LOGGING_LEVEL": "ERROR",
+        "TORCH_CPP_LOG_LEVEL": "ERROR",
+        "PYTHONWARNINGS": "ignore",
+        "TQDM_DISABLE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    if cfg.model.source != "hub":  # local weights: never wait on a hub that may be unreachable
+        env["HF_HUB_OFFLINE"] = "1"
+    if device == "cpu":
+        env.update(
+            {
+                # The engine in the actor's own process: no extra process to spawn or orphan.
+                "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+                "VLLM_CPU_KVCACHE_SPACE": str(cfg.engine.cpu_kvcache_gib),
+                "VLLM_CACHE_ROOT": f"{cache}/vllm",
+            }
+        )
+    return env
+
+
+@dataclass
+class Replica:
+    handle: Any
+    load: int = 0
+    alive: bool = True
+
+
+@dataclass
+class Pool:
+    """The replicas serving one model with one set of engine settings."""
+
+    label: str
+    replicas: list[Replica]
+    pending: deque[Job] = field(default_factory=deque)
+    in_flight: int = 0
+
+
+class Scheduler:
+    def __init__(
+        self,
+        device: str,
+        cache: str,
+        on_result: Callable[[Job, pa.Table], None],
+        max_retries: int,
+    ) -> None:
+        self.device = device
+        self.cache = cache
+        self.on_result = on_result
+        self.max_retries = max_retries
+        self.pools: dict[str, Pool] = {}
+        self.failures: list[Failure] = []
+
+    def add(self, job: Job, model_path: str) -> None:
+        cfg = job.shard.cell.config
+        settings = engine_settings(cfg, self.device, model_path)
+        key = stable_hash([cfg.engine.name, settings.__dict__])
+        if key not in self.pools:
+            self.pools[key] = self._start_pool(cfg, settings)
+        self.pools[key].pending.append(job)
+
+    def _start_pool(self, cfg: RootConfig, settings: EngineSettings) -> Pool:
+        import ray
+
+        from jobs.generate import GenerationWorker
+
+        actor = ray.remote(GenerationWorker).options(
+            num_gpus=settings.tensor_parallel_size if self.device == "cuda" else 0,
+            num_cpus=cfg.engine.num_cpus,
+            max_restarts=cfg.engine.max_restarts,
+            max_task_retries=cfg.engine.max_restarts,
+            # One thread per in-flight shard, plus one so pid() answers while all are busy.
+            max_concurrency=cfg.engine.shards_in_flight + 1,
+            runtime_env={"env_vars": worker_env(cfg, self.device, self.cache)},
+            scheduling_strategy="SPREAD",  # replicas of a model on different nodes
+        )
+        replicas = [
+            Replica(actor.remote(cfg.engine.name, settings)) for _ in range(cfg.engine.replicas)
+        ]
+        return Pool(label=cfg.model.name, replicas=replicas)
+
+    def run(self, shards_in_flight: int) -> list[Failure]:
+        """Run every added job; returns the shards that failed after their retries."""
+        import ray
+
+        in_flight: dict[Any, tuple[Job, Pool, Replica]] = {}
+        while in_flight or any(pool.pending for pool in self.pools.values()):
+            for pool in self.pools.values():
+                self._fill(pool, shards_in_flight, in_flight)
+            if not in_flight:
+                continue
+            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
+            for ref in ready:
+                job, pool, replica = in_flight.pop(ref)
+                replica.load -= 1
+                pool.in_flight -= 1
+                self._collect(ref, job, pool, replica)
+                if not pool.pending and pool.in_flight == 0:
+                    self._stop(pool)  # free its GPUs for the models still waiting
+        return self.failures
+
+    def _fill(
+        self, pool: Pool, limit: int, in_flight: dict[Any, tuple[Job, Pool, Replica]]
+    ) -> None:
+        live = [r for r in pool.replicas if r.alive]
+        if not live:
+            while pool.pending:
+                self._fail(pool.pending.popleft(), f"every replica of model '{pool.label}' died")
+            return
+        for replica in live:
+            while pool.pending and replica.load < limit:
+                job = pool.pending.popleft()
+                ref = replica.handle.run_shard.remote(job.task)
+                in_flight[ref] = (job, pool, replica)
+                replica.load += 1
+                pool.in_flight += 1
+
+    def _collect(self, ref: Any, job: Job, pool: Pool, replica: Replica) -> None:
+        import ray
+
+        try:
+            table = ray.get(ref)
+        except ray.exceptions.RayActorError as e:
+            # Ray already restarted the replica and retried this call as often as allowed.
+            replica.alive = False
+            self._retry(job, pool, _one_line(e))
+            return
+        except ray.exceptions.RayTaskError as e:
+            self._retry(job, pool, _one_line(e))
+            return
+        self.on_result(job, table)
+
+    def _retry(self, job: Job, pool: Pool, error: str) -> None:
+        job.attempts += 1
+        if job.attempts > self.max_retries:
+            self._fail(job, error)
+        else:
+            pool.pending.appendleft(job)
+
+    def _fail(self, job: Job, error: str) -> None:
+        self.failures.append(
+            Failure(job.shard.id, job.shard.cell.id, attempts=job.attempts, error=error)
+        )
+
+    def _stop(self, pool: Pool) -> None:
+        import ray
+
+        for replica in pool.replicas:
+            ray.kill(replica.handle, no_restart=True)
+            replica.alive = False
+
+    def shutdown(self) -> None:
+        for pool in self.pools.values():
+            self._stop(pool)
+
+
+def _one_line(error: BaseException) -> str:
+    """The root cause of a Ray error as one line (Ray's text carries whole tracebacks)."""
+    cause = getattr(error, "cause", None) or error
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    return f"{type(cause).__name__}: {lines[-1] if lines else ''}"[:500]

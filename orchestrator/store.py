@@ -1,0 +1,98 @@
+"""The results store: a hive-partitioned Parquet dataset, one file per finished shard.
+
+Layout under `<output_root>/<sweep>/`:
+
+    results/model=<model>/<cell_id>_<start>-<end>.parquet   rows of prompts [start, end)
+    config.yaml, versions.json                              the last invocation's config
+    failed_shards.json                                      shards that failed last time
+
+A shard file is written to a dot-prefixed temporary name and renamed into place, so a file
+with a final name is always complete (readers skip dot-files). Which prompts of a cell are
+done is read from file names alone: resume planning lists folders and opens no file. The
+cell id is in the file name, not a partition folder, so readers never type-infer a hex id
+as a number.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from orchestrator.errors import UserError
+
+SHARD_FILE = re.compile(r"^([0-9a-f]{12})_(\d{6,})-(\d{6,})\.parquet$")
+
+
+def shard_name(cell_id: str, start: int, end: int) -> str:
+    return f"{cell_id}_{start:06d}-{end:06d}.parquet"
+
+
+class ResultStore:
+    def __init__(self, sweep_dir: Path) -> None:
+        self.root = sweep_dir
+        self.results = sweep_dir / "results"
+
+    def check_writable(self) -> None:
+        """Fail before any job starts if results could not be saved."""
+        probe = self.results / f".probe-{uuid.uuid4().hex}"
+        try:
+            self.results.mkdir(parents=True, exist_ok=True)
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as e:
+            raise UserError(
+                f"cannot write results to {self.results} ({e.strerror}): "
+                "set output_root to a writable folder"
+            ) from None
+
+    def done_ranges(self) -> dict[str, list[tuple[int, int]]]:
+        """Prompt index ranges already written, per cell id."""
+        done: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        if not self.results.is_dir():
+            return done
+        for partition in self.results.iterdir():
+            if not partition.is_dir():
+                continue
+            for entry in os.scandir(partition):
+                match = SHARD_FILE.match(entry.name)
+                if match:
+                    done[match[1]].append((int(match[2]), int(match[3])))
+        return done
+
+    def remove_temporaries(self) -> int:
+        """Delete half-written shard files a crash left behind; they are never results."""
+        removed = 0
+        for path in self.results.glob("model=*/.*.tmp"):
+            path.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
+    def write_shard(self, model: str, cell_id: str, start: int, end: int, table: pa.Table) -> Path:
+        folder = self.results / f"model={model}"
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / shard_name(cell_id, start, end)
+        temporary = folder / f".{final.name}.{uuid.uuid4().hex[:8]}.tmp"
+        pq.write_table(table, temporary, compression="zstd")
+        os.replace(temporary, final)  # atomic on POSIX: readers see all of it or nothing
+        return final
+
+    def write_json(self, name: str, payload: Any) -> None:
+        self.write_text(name, json.dumps(payload, indent=2, default=str))
+
+    def read_json(self, name: str, default: Any) -> Any:
+        path = self.root / name
+        return json.loads(path.read_text()) if path.is_file() else default
+
+    def write_text(self, name: str, text: str) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        temporary = self.root / f".{name}.tmp"
+        temporary.write_text(text)
+        os.replace(temporary, self.root / name)

@@ -1,0 +1,121 @@
+"""Trackers mirror progress to an outside service; the driver is their only writer.
+
+Parquet is the truth and W&B a mirror: a tracker is never read back, and any error inside
+one is reported once and switches it off; it never stops a sweep or loses a row.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from orchestrator.config.schema import TrackerConfig
+from orchestrator.errors import UserError, did_you_mean
+
+SAMPLE_COLUMNS: list[str | int] = ["cell_id", "model", "prompt_variant", "axes", "prompt_id", "sample_idx",
+                  "completion", "finish_reason", "completion_tokens"]  # fmt: skip
+
+
+class Tracker(Protocol):
+    where: str
+
+    def log(self, metrics: dict[str, Any]) -> None: ...
+
+    def samples(self, table: pa.Table) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class NoTracker:
+    where = "off (tracker=none)"
+
+    def log(self, metrics: dict[str, Any]) -> None:
+        pass
+
+    def samples(self, table: pa.Table) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+class WandbTracker:
+    """One W&B run per sweep invocation, grouped by sweep name."""
+
+    def __init__(
+        self, cfg: TrackerConfig, sweep: str, config: dict[str, Any], folder: Path
+    ) -> None:
+        self.run: Any = None
+        self.where = "skipped"
+        self.sample_rows = cfg.sample_rows
+        mode = (
+            cfg.mode
+            or os.environ.get("WANDB_MODE")
+            or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+        )
+        self._guard("start", lambda: self._start(cfg, sweep, config, folder, mode))
+
+    def _start(
+        self, cfg: TrackerConfig, sweep: str, config: dict[str, Any], folder: Path, mode: str
+    ) -> None:
+        import wandb
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self.run = wandb.init(
+            project=cfg.project,
+            entity=cfg.entity,
+            group=sweep,
+            job_type="sweep",
+            config=config,
+            dir=str(folder),
+            mode=mode,  # type: ignore[arg-type]
+            settings=wandb.Settings(silent=True, console="off"),
+        )
+        if mode == "offline":
+            self.where = f"offline in {self.run.dir.rsplit('/files', 1)[0]} (upload: wandb sync)"
+        else:
+            self.where = str(getattr(self.run, "url", None) or mode)
+
+    def _guard(self, what: str, action: Callable[[], None]) -> None:
+        if what != "start" and self.run is None:
+            return
+        try:
+            action()
+        except Exception as e:
+            print(f"W&B {what} failed, W&B skipped for this run: {e}".splitlines()[0],
+                  file=sys.stderr)  # fmt: skip
+            self.where = f"skipped ({type(e).__name__})"
+            self.run = None
+
+    def log(self, metrics: dict[str, Any]) -> None:
+        self._guard("log", lambda: self.run.log(metrics))
+
+    def samples(self, table: pa.Table) -> None:
+        def log_table() -> None:
+            import wandb
+
+            rows = table.select([*SAMPLE_COLUMNS]).slice(0, self.sample_rows).to_pylist()
+            data = [[row[c] for c in SAMPLE_COLUMNS] for row in rows]
+            self.run.log({"samples": wandb.Table(columns=[*SAMPLE_COLUMNS], data=data)})
+
+        self._guard("sample table", log_table)
+
+    def finish(self) -> None:
+        self._guard("finish", lambda: self.run.finish())
+
+
+TRACKERS: dict[str, Callable[[TrackerConfig, str, dict[str, Any], Path], Tracker]] = {
+    "wandb": WandbTracker,
+    "none": lambda *_: NoTracker(),
+}
+
+
+def make_tracker(cfg: TrackerConfig, sweep: str, config: dict[str, Any], folder: Path) -> Tracker:
+    if cfg.name not in TRACKERS:
+        raise UserError(f"tracker.name={cfg.name!r} is unknown{did_you_mean(cfg.name, TRACKERS)}")
+    return TRACKERS[cfg.name](cfg, sweep, config, folder)
