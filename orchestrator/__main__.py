@@ -22,8 +22,10 @@ def main(argv: list[str]) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: finished shards are saved; re-run the same command to resume",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "interrupted: finished shards are saved; re-run the same command to resume",
+            file=sys.stderr,
+        )
         return 130
     return 1 if report.failures else 0
 

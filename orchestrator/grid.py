@@ -18,7 +18,7 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 
 from orchestrator import models
 from orchestrator.config.compose import Composer, explain_omegaconf, suggest_key, to_root
-from orchestrator.config.schema import RootConfig
+from orchestrator.config.schema import RootConfig, flatten_grid
 from orchestrator.datasets import Dataset, load_dataset
 from orchestrator.errors import UserError, did_you_mean
 from orchestrator.ids import stable_hash
@@ -90,7 +90,7 @@ def _set(cfg: DictConfig, key: str, value: Any) -> None:
 def expand(composer: Composer, overrides: list[str], base: DictConfig) -> list[Cell]:
     """All cells of the grid in `base` (the config composed from `overrides`), in axis order."""
     datasets: dict[str, Dataset] = {}
-    grid: dict[str, list[Any]] = OmegaConf.to_container(base.grid, resolve=True)  # type: ignore[assignment]
+    grid = flatten_grid(OmegaConf.to_container(base.grid, resolve=True))  # type: ignore[arg-type]
     for key in grid:
         _check_axis(composer, base, key)
     group_axes = [k for k in grid if composer.is_group(k)]

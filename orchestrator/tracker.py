@@ -17,8 +17,17 @@ import pyarrow as pa
 from orchestrator.config.schema import TrackerConfig
 from orchestrator.errors import UserError, did_you_mean
 
-SAMPLE_COLUMNS: list[str | int] = ["cell_id", "model", "prompt_variant", "axes", "prompt_id", "sample_idx",
-                  "completion", "finish_reason", "completion_tokens"]  # fmt: skip
+SAMPLE_COLUMNS: list[str | int] = [
+    "cell_id",
+    "model",
+    "prompt_variant",
+    "axes",
+    "prompt_id",
+    "sample_idx",
+    "completion",
+    "finish_reason",
+    "completion_tokens",
+]
 
 
 class Tracker(Protocol):
@@ -87,8 +96,9 @@ class WandbTracker:
         try:
             action()
         except Exception as e:
-            print(f"W&B {what} failed, W&B skipped for this run: {e}".splitlines()[0],
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"W&B {what} failed, W&B skipped for this run: {e}".splitlines()[0], file=sys.stderr
+            )
             self.where = f"skipped ({type(e).__name__})"
             self.run = None
 

@@ -19,6 +19,18 @@ DEVICES = ("auto", "cpu", "cuda")
 MODES = ("run", "dry", "status")
 
 
+def flatten_grid(grid: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Axis key -> values. YAML writes `study.vars.tier: [...]` as one key; the command line
+    (`+grid.study.vars.tier=[...]`) nests it: both mean the axis `study.vars.tier`."""
+    flat: dict[str, Any] = {}
+    for key, value in grid.items():
+        if isinstance(value, dict):
+            flat.update(flatten_grid(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def _require(ok: bool, message: str) -> None:
     if not ok:
         raise UserError(message)
@@ -194,7 +206,7 @@ class RootConfig:
         _require(self.mode in MODES, f"mode={self.mode!r} is unknown: use mode=run, dry or status")
         _require(self.shard_size >= 1, "shard_size must be >= 1")
         _require(self.max_retries >= 0, "max_retries must be >= 0")
-        for axis, values in self.grid.items():
+        for axis, values in flatten_grid(self.grid).items():
             _require(
                 isinstance(values, list) and len(values) > 0,
                 f"grid.{axis} must be a non-empty list, e.g. grid.{axis}=[a,b]",

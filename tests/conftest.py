@@ -1,0 +1,39 @@
+"""Shared fixtures: CPU by default, real components, nothing written outside the repo/tmp.
+
+One local Ray cluster serves the whole session (starting one costs seconds); `run()` sees
+it is already connected and reuses it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Before anything imports ray, vllm or wandb: keep their caches and sessions contained.
+os.environ.setdefault("MOSWEEP_CACHE", str(REPO / ".cache" / "mosweep"))
+os.environ["WANDB_MODE"] = "offline"
+os.environ["WANDB_SILENT"] = "true"
+os.environ["RAY_AUTH_MODE"] = "disabled"
+os.environ.setdefault("VLLM_CACHE_ROOT", str(REPO / ".cache" / "vllm"))
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[None]:
+    import ray
+
+    temp = tempfile.mkdtemp(prefix="msray-", dir="/tmp")  # short: Unix socket path limit
+    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def sweep_args(output_root: Path, *overrides: str, sweep: str = "tiny") -> list[str]:
+    """A command line for a test sweep writing under `output_root`."""
+    return [f"+sweep={sweep}", f"output_root={output_root}", *overrides]

@@ -1,0 +1,90 @@
+"""Every sweep file composes and dry-runs; bad config gets one line that names the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.config.compose import CONF_DIR, Composer
+from orchestrator.errors import UserError
+from orchestrator.grid import expand
+from orchestrator.run import run
+from tests.conftest import sweep_args
+
+SWEEPS = sorted(p.stem for p in (CONF_DIR / "sweep").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("sweep", SWEEPS)
+def test_every_sweep_composes_and_dry_runs(
+    sweep: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = run(sweep_args(tmp_path, "mode=dry", sweep=sweep))
+    out = capsys.readouterr().out
+    assert report.cells >= 1
+    assert f"sweep '{sweep}': {report.cells} cells" in out
+    assert "dry run: nothing submitted" in out
+    assert not (tmp_path / sweep).exists(), "a dry run writes nothing"
+
+
+def test_smoke_sweep_shape() -> None:
+    composer = Composer()
+    try:
+        overrides = ["+sweep=smoke"]
+        cfg, root = composer.load(overrides)
+        cells = expand(composer, overrides, cfg)
+    finally:
+        composer.close()
+    # 2 variants x 2 audiences x 2 seeds over 12 prompts: what the README promises.
+    assert len(cells) == 8
+    assert {c.config.prompt_variant.name for c in cells} == {"plain", "concise"}
+    assert {c.config.seed for c in cells} == {0, 1}
+    assert all(len(c.dataset.prompts) == 12 for c in cells)
+    assert root.model.source == "embedded"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("modle=tiny", "unknown config key 'modle' (did you mean 'mode'?)"),
+        ("model=tiyn", "there is no model 'tiyn' in conf/model/ (did you mean 'tiny'?)"),
+        (
+            "sampling.max_tokns=3",
+            "unknown config key 'sampling.max_tokns' (did you mean 'sampling.max_tokens'?)",
+        ),
+        ("sampling.max_tokens=abc", "bad value for 'sampling.max_tokens'"),
+        ("sampling.n=0", "sampling.n must be >= 1"),
+        ("mode=bogus", "mode='bogus' is unknown"),
+        ("engine.device=tpu", "engine.device='tpu' is unknown"),
+        ("grid.seed=3", "grid.seed must be a non-empty list"),
+        (
+            "+grid.sampling.temprature=[0,1]",
+            "grid.sampling.temprature is not a config key or group (did you mean 'sampling.temperature'?)",
+        ),
+        (
+            "+grid.ray.address=[a]",
+            "grid.ray.address: 'ray' steers the run and cannot be a grid axis",
+        ),
+        ("dataset.source=jsonl", "does not exist: set dataset.path"),
+        ("prompt_variant.user='{{ promt }}'", "uses an undefined variable ('promt' is undefined)"),
+        ("model.source=s3", "model.source='s3' is unknown"),
+    ],
+)
+def test_bad_config_is_one_line_naming_the_fix(override: str, message: str, tmp_path: Path) -> None:
+    with pytest.raises(UserError) as error:
+        run(sweep_args(tmp_path, "mode=dry", override))
+    text = str(error.value)
+    assert message in text
+    assert "\n" not in text
+
+
+def test_missing_sweep_lists_the_sweeps(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"no sweep chosen: add \+sweep=NAME, one of .*smoke.*tiny"):
+        run([f"output_root={tmp_path}"])
+
+
+def test_unknown_sweep_suggests_one(tmp_path: Path) -> None:
+    with pytest.raises(
+        UserError, match="there is no sweep 'smok' in conf/sweep/ \\(did you mean 'smoke'\\?\\)"
+    ):
+        run(sweep_args(tmp_path, sweep="smok"))

@@ -1,0 +1,95 @@
+"""The driver's scheduling, retry and resume logic through real Ray with the fake engine.
+
+Fast (no model load); the same paths run with real vLLM in tests/test_end_to_end.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+from jobs.engines.fake import POISON
+from orchestrator.run import run
+from tests.conftest import sweep_args
+
+pytestmark = pytest.mark.usefixtures("ray_cluster")
+
+
+def prompts_file(folder: Path, poisoned: set[int]) -> Path:
+    path = folder / "prompts.jsonl"
+    lines = []
+    for i in range(10):
+        text = f"{POISON} question {i}" if i in poisoned else f"question {i}"
+        lines.append(json.dumps({"id": f"p{i}", "prompt": text}))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def fake_args(tmp_path: Path, *extra: str) -> list[str]:
+    data = prompts_file(tmp_path, poisoned={7})
+    return sweep_args(
+        tmp_path / "runs",
+        "engine=fake",
+        "tracker=none",
+        "dataset.source=jsonl",
+        f"dataset.path={data}",
+        "shard_size=3",
+        "max_retries=1",
+        *extra,
+    )
+
+
+def test_failing_shard_is_recorded_and_the_rest_complete(tmp_path: Path) -> None:
+    report = run(fake_args(tmp_path))
+    # 4 cells x shards [0,3) [3,6) [6,9) [9,10): the [6,9) shard of each cell is poisoned.
+    assert len(report.failures) == 4
+    assert all(f.shard_id.endswith("_000006-000009") for f in report.failures)
+    assert all(f.attempts == 2 and "poisoned prompt p7" in f.error for f in report.failures)
+    assert report.rows_written == 4 * 7
+    recorded = json.loads((report.sweep_dir / "failed_shards.json").read_text())
+    assert {r["shard_id"] for r in recorded} == {f.shard_id for f in report.failures}
+
+
+def test_rerun_retries_only_missing_shards(tmp_path: Path) -> None:
+    first = run(fake_args(tmp_path))
+    files = {p: p.stat().st_mtime_ns for p in first.results.rglob("*.parquet")}
+    second = run(fake_args(tmp_path))
+    assert second.shards_run == 0 and len(second.failures) == 4  # only the poisoned ones ran
+    assert {p: p.stat().st_mtime_ns for p in second.results.rglob("*.parquet")} == files
+    # Fix the data (same ids, new text = a new dataset hash = new cells) and all of it runs.
+    (tmp_path / "prompts.jsonl").write_text(
+        (tmp_path / "prompts.jsonl").read_text().replace(POISON, "ok")
+    )
+    fixed = run(
+        sweep_args(
+            tmp_path / "runs",
+            "engine=fake",
+            "tracker=none",
+            "dataset.source=jsonl",
+            f"dataset.path={tmp_path / 'prompts.jsonl'}",
+            "shard_size=3",
+        )
+    )
+    assert fixed.failures == [] and fixed.rows_written == 40
+
+
+def test_status_reports_progress_without_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(fake_args(tmp_path))
+    capsys.readouterr()
+    report = run(fake_args(tmp_path, "mode=status"))
+    out = capsys.readouterr().out
+    assert report.shards_run == 0
+    assert out.count(" 7/10 ") == 4 and out.count("failed") >= 4
+    assert "0/4 cells complete" in out
+
+
+def test_samples_per_prompt_make_rows(tmp_path: Path) -> None:
+    report = run(fake_args(tmp_path, "sampling.n=3", "dataset.limit=6"))
+    rows = ds.dataset(report.results, format="parquet", partitioning="hive").to_table()
+    assert rows.num_rows == report.rows_written == 4 * 6 * 3
+    assert sorted(set(rows["sample_idx"].to_pylist())) == [0, 1, 2]
