@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from pathlib import Path
 
@@ -21,6 +22,34 @@ def ray_temp_dir(sweep_dir: Path) -> str:
     return str(Path(tempfile.gettempdir()) / f"mosweep-ray-{os.getuid()}")
 
 
+def _unreachable(address: str, why: str) -> UserError:
+    return UserError(
+        f"cannot reach a Ray cluster at ray.address={address!r} ({why}): start one with "
+        "`ray start --head` or `ray up cluster.yaml`, or drop ray.address to run locally"
+    )
+
+
+def check_address(cfg: RayConfig) -> None:
+    """Fail in seconds on an unreachable cluster (ray.init itself retries for minutes)."""
+    if not cfg.address or cfg.address == "local":
+        return
+    from ray._private.services import canonicalize_bootstrap_address
+
+    host_port: str | None = cfg.address.removeprefix("ray://")
+    if not cfg.address.startswith("ray://"):
+        try:
+            host_port = canonicalize_bootstrap_address(cfg.address)
+        except (ConnectionError, ValueError) as e:
+            raise _unreachable(cfg.address, str(e).splitlines()[0][:100]) from None
+    if not host_port:
+        raise _unreachable(cfg.address, "no running cluster found")
+    host, _, port = host_port.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=3).close()
+    except (OSError, ValueError) as e:
+        raise _unreachable(cfg.address, str(e)) from None
+
+
 def connect(cfg: RayConfig, sweep_dir: Path) -> bool:
     """Connect the driver to Ray; True when this call started (and so owns) the cluster."""
     import ray
@@ -31,11 +60,7 @@ def connect(cfg: RayConfig, sweep_dir: Path) -> bool:
         try:
             ray.init(address=cfg.address, namespace=cfg.namespace, log_to_driver=True)
         except (ConnectionError, RuntimeError, ValueError) as e:
-            raise UserError(
-                f"cannot reach a Ray cluster at ray.address={cfg.address!r} "
-                f"({str(e).splitlines()[0][:100]}): start one with `ray start --head` or "
-                "`ray up cluster.yaml`, or drop ray.address to run locally"
-            ) from None
+            raise _unreachable(cfg.address, str(e).splitlines()[0][:100]) from None
         return True
     # A local cluster only serves this driver: token authentication adds nothing here.
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")

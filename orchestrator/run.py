@@ -86,6 +86,7 @@ def run(overrides: list[str]) -> RunReport:
         print(plan_summary(root, cells, shards, dry=True))
         return report
     store.check_writable()
+    cluster.check_address(root.ray)
     store.remove_temporaries()
     jobs, paths = _prepare(root, shards)  # renders and checks every prompt before Ray starts
     store.write_text("config.yaml", OmegaConf.to_yaml(cfg))
