@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from analysis.summary import cell_summary, format_table, read_results
 from orchestrator import cluster, models
@@ -65,13 +65,18 @@ class RunReport:
         return self.sweep_dir / "results"
 
 
-def run(overrides: list[str]) -> RunReport:
+def plan(overrides: list[str]) -> tuple[DictConfig, RootConfig, list[Cell]]:
+    """Compose, validate and expand a command line into its cells."""
     composer = Composer()
     try:
         cfg, root = composer.load(overrides)
-        cells = expand(composer, overrides, cfg)
+        return cfg, root, expand(composer, overrides, cfg)
     finally:
         composer.close()
+
+
+def run(overrides: list[str]) -> RunReport:
+    cfg, root, cells = plan(overrides)
     sweep_dir = Path(root.output_root).expanduser().resolve() / root.sweep.name
     store = ResultStore(sweep_dir)
     done = store.done_ranges()
@@ -88,7 +93,7 @@ def run(overrides: list[str]) -> RunReport:
     store.check_writable()
     cluster.check_address(root.ray)
     store.remove_temporaries()
-    jobs, paths = _prepare(root, shards)  # renders and checks every prompt before Ray starts
+    jobs, paths = prepare_jobs(root, shards)  # renders and checks every prompt before Ray starts
     store.write_text("config.yaml", OmegaConf.to_yaml(cfg))
     store.write_json("versions.json", versions())
     print(plan_summary(root, cells, shards, dry=False))
@@ -112,7 +117,7 @@ def _count_shards(cells: list[Cell], shard_size: int) -> int:
     return sum(-(-len(c.dataset.prompts) // shard_size) for c in cells)
 
 
-def _prepare(root: RootConfig, shards: list[Shard]) -> tuple[list[Job], dict[str, str]]:
+def prepare_jobs(root: RootConfig, shards: list[Shard]) -> tuple[list[Job], dict[str, str]]:
     """Model paths, renderers and rendered tasks for every pending shard."""
     paths: dict[str, str] = {}
     renderers: dict[str, ChatRenderer] = {}
@@ -175,7 +180,7 @@ def _execute(
     try:
         for job in jobs:
             scheduler.add(job, paths[job.shard.cell.model])
-        report.failures = scheduler.run(root.engine.shards_in_flight)
+        report.failures = scheduler.run()
         for _ in report.failures:
             progress.update(failed=1)
     finally:
@@ -215,7 +220,7 @@ def plan_summary(root: RootConfig, cells: list[Cell], shards: list[Shard], dry: 
 
 def _token_estimate(root: RootConfig, shards: list[Shard]) -> str:
     try:
-        jobs, _ = _prepare(root, shards)
+        jobs, _ = prepare_jobs(root, shards)
     except UserError as e:
         if any(s.cell.config.model.source == "hub" for s in shards):
             return f"tokens: no estimate here ({e})"

@@ -11,6 +11,7 @@ model goes to its pool. Failures are handled at two levels:
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,9 @@ from jobs.rows import ShardTask
 from orchestrator.config.schema import RootConfig
 from orchestrator.ids import stable_hash
 from orchestrator.plan import Shard, max_model_len
+
+# Hub credentials and cache location for gated models (Llama): from the driver to the engines.
+FORWARDED_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HOME", "HF_ENDPOINT")
 
 
 @dataclass
@@ -58,6 +62,14 @@ def engine_settings(cfg: RootConfig, device: str, model_path: str) -> EngineSett
     )
 
 
+def shards_in_flight(cfg: RootConfig) -> int:
+    """Shards queued per replica: by default enough to keep 2 x max_num_seqs requests waiting,
+    so the engine's batch is full at every step, shard boundaries included."""
+    if cfg.engine.shards_in_flight:
+        return cfg.engine.shards_in_flight
+    return max(1, -(-2 * cfg.engine.max_num_seqs // cfg.shard_size))
+
+
 def worker_env(cfg: RootConfig, device: str, cache: str) -> dict[str, str]:
     """Environment of the engine processes (Ray passes it through runtime_env)."""
     # Engine logs reach the driver's terminal through Ray: keep only errors there.
@@ -68,6 +80,9 @@ def worker_env(cfg: RootConfig, device: str, cache: str) -> dict[str, str]:
         "TQDM_DISABLE": "1",
         "TOKENIZERS_PARALLELISM": "false",
     }
+    for name in FORWARDED_ENV:  # workers on other nodes do not see the driver's shell
+        if name in os.environ:
+            env[name] = os.environ[name]
     if cfg.model.source != "hub":  # local weights: never wait on a hub that may be unreachable
         env["HF_HUB_OFFLINE"] = "1"
     if device == "cpu":
@@ -95,6 +110,7 @@ class Pool:
 
     label: str
     replicas: list[Replica]
+    limit: int
     pending: deque[Job] = field(default_factory=deque)
     in_flight: int = 0
 
@@ -133,23 +149,23 @@ class Scheduler:
             max_restarts=cfg.engine.max_restarts,
             max_task_retries=cfg.engine.max_restarts,
             # One thread per in-flight shard, plus one so pid() answers while all are busy.
-            max_concurrency=cfg.engine.shards_in_flight + 1,
+            max_concurrency=shards_in_flight(cfg) + 1,
             runtime_env={"env_vars": worker_env(cfg, self.device, self.cache)},
             scheduling_strategy="SPREAD",  # replicas of a model on different nodes
         )
         replicas = [
             Replica(actor.remote(cfg.engine.name, settings)) for _ in range(cfg.engine.replicas)
         ]
-        return Pool(label=cfg.model.name, replicas=replicas)
+        return Pool(label=cfg.model.name, replicas=replicas, limit=shards_in_flight(cfg))
 
-    def run(self, shards_in_flight: int) -> list[Failure]:
+    def run(self) -> list[Failure]:
         """Run every added job; returns the shards that failed after their retries."""
         import ray
 
         in_flight: dict[Any, tuple[Job, Pool, Replica]] = {}
         while in_flight or any(pool.pending for pool in self.pools.values()):
             for pool in self.pools.values():
-                self._fill(pool, shards_in_flight, in_flight)
+                self._fill(pool, in_flight)
             if not in_flight:
                 continue
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
@@ -162,16 +178,14 @@ class Scheduler:
                     self._stop(pool)  # free its GPUs for the models still waiting
         return self.failures
 
-    def _fill(
-        self, pool: Pool, limit: int, in_flight: dict[Any, tuple[Job, Pool, Replica]]
-    ) -> None:
+    def _fill(self, pool: Pool, in_flight: dict[Any, tuple[Job, Pool, Replica]]) -> None:
         live = [r for r in pool.replicas if r.alive]
         if not live:
             while pool.pending:
                 self._fail(pool.pending.popleft(), f"every replica of model '{pool.label}' died")
             return
         for replica in live:
-            while pool.pending and replica.load < limit:
+            while pool.pending and replica.load < pool.limit:
                 job = pool.pending.popleft()
                 ref = replica.handle.run_shard.remote(job.task)
                 in_flight[ref] = (job, pool, replica)

@@ -27,24 +27,29 @@ class _Shard:
     completions: list[Completion] = field(default_factory=list)
 
 
+def llm_kwargs(settings: EngineSettings) -> dict[str, Any]:
+    """Arguments of `vllm.LLM` for these settings (the benchmark builds its raw engine alike)."""
+    kwargs: dict[str, Any] = {
+        "model": settings.model_path,
+        "dtype": settings.dtype,
+        "max_model_len": settings.max_model_len,
+        "tensor_parallel_size": settings.tensor_parallel_size,
+        "enforce_eager": settings.enforce_eager,
+        "enable_prefix_caching": settings.enable_prefix_caching,
+        "max_num_seqs": settings.max_num_seqs,
+        "seed": 0,
+    }
+    if settings.device == "cuda":
+        kwargs["gpu_memory_utilization"] = settings.gpu_memory_utilization
+    return kwargs
+
+
 class VLLMEngine:
     def __init__(self, settings: EngineSettings) -> None:
         import vllm
         from vllm import LLM
 
-        kwargs: dict[str, Any] = {
-            "model": settings.model_path,
-            "dtype": settings.dtype,
-            "max_model_len": settings.max_model_len,
-            "tensor_parallel_size": settings.tensor_parallel_size,
-            "enforce_eager": settings.enforce_eager,
-            "enable_prefix_caching": settings.enable_prefix_caching,
-            "max_num_seqs": settings.max_num_seqs,
-            "seed": 0,
-        }
-        if settings.device == "cuda":
-            kwargs["gpu_memory_utilization"] = settings.gpu_memory_utilization
-        self._llm = LLM(**kwargs)
+        self._llm = LLM(**llm_kwargs(settings))
         self._engine = self._llm.llm_engine
         self.version = f"vllm {vllm.__version__} ({settings.device}, {settings.dtype})"
         self._inbox: queue.Queue[tuple[list[Request], dict[str, Any], _Shard]] = queue.Queue()

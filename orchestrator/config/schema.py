@@ -80,7 +80,7 @@ class EngineConfig:
     gpu_memory_utilization: float = 0.9
     max_num_seqs: int = 64
     replicas: int = 1
-    shards_in_flight: int = 4
+    shards_in_flight: int | None = None
     num_cpus: float = 1.0
     cpu_kvcache_gib: int = 1
     max_restarts: int = 2
@@ -95,7 +95,10 @@ class EngineConfig:
             "engine.gpu_memory_utilization must be between 0.05 and 1.0",
         )
         _require(self.replicas >= 1, "engine.replicas must be >= 1")
-        _require(self.shards_in_flight >= 1, "engine.shards_in_flight must be >= 1")
+        _require(
+            self.shards_in_flight is None or self.shards_in_flight >= 1,
+            "engine.shards_in_flight must be >= 1 or null",
+        )
         _require(self.max_num_seqs >= 1, "engine.max_num_seqs must be >= 1")
 
 

@@ -1,0 +1,113 @@
+"""Orchestrator overhead: the same requests through one raw `vllm.LLM.generate` call and
+through `python -m orchestrator`, on the same model, one after the other on this machine.
+
+    .venv/bin/python bench/overhead.py                 # the smoke sweep (embedded SmolLM2)
+    .venv/bin/python bench/overhead.py --sweep tiny    # seconds, for a quick check
+
+The raw path gets exactly the orchestrator's requests (token ids, per-request seeds,
+sampling), planned by the orchestrator's own planner. Generation throughput counts from the
+first request reaching the engine to the last result (Parquet written, for the
+orchestrator), so one-off start-up is excluded; the end-to-end columns include it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow.compute as pc
+
+from analysis.summary import read_results
+from orchestrator.plan import pending_shards
+from orchestrator.run import plan, prepare_jobs, run
+from orchestrator.scheduler import engine_settings, worker_env
+
+
+def raw_vllm(overrides: list[str]) -> dict[str, float]:
+    """Every request of the sweep in one `LLM.generate` call, in this process."""
+    _, root, cells = plan(overrides)
+    jobs, paths = prepare_jobs(root, pending_shards(cells, {}, root.shard_size))
+    cell = cells[0].config
+    os.environ.update(worker_env(cell, "cpu", "/tmp/mosweep-bench-cache"))
+    from vllm import LLM, SamplingParams
+    from vllm.inputs import TokensPrompt
+
+    from jobs.engines.vllm_engine import llm_kwargs
+
+    prompts, params = [], []
+    for job in jobs:
+        s = job.task.sampling
+        for r in job.task.requests:
+            prompts.append(TokensPrompt(prompt_token_ids=r.token_ids))
+            params.append(
+                SamplingParams(
+                    n=s["n"],
+                    temperature=s["temperature"],
+                    top_p=s["top_p"],
+                    max_tokens=s["max_tokens"],
+                    seed=r.seed,
+                )
+            )
+    start = time.perf_counter()
+    llm = LLM(**llm_kwargs(engine_settings(cell, "cpu", paths[cells[0].model])))
+    ready = time.perf_counter()
+    outputs = llm.generate(prompts, params, use_tqdm=False)
+    done = time.perf_counter()
+    tokens = sum(len(o.token_ids) for out in outputs for o in out.outputs)
+    del llm
+    gc.collect()
+    return {
+        "requests": len(prompts),
+        "tokens": tokens,
+        "gen_s": done - ready,
+        "e2e_s": done - start,
+    }
+
+
+def orchestrated(overrides: list[str], output_root: Path) -> dict[str, float]:
+    start = time.perf_counter()
+    report = run([*overrides, f"output_root={output_root}", "tracker=none"])
+    e2e = time.perf_counter() - start
+    rows = read_results(report.results, ["completion_tokens", "started_at", "finished_at"])
+    first = pc.min(rows["started_at"]).as_py()
+    last = pc.max(rows["finished_at"]).as_py()
+    # finished_at is when the engine returned the request; the shard's Parquet write follows.
+    written = max(p.stat().st_mtime for p in report.results.rglob("*.parquet"))
+    span = max((last - first).total_seconds(), written - first.timestamp())
+    tokens = int(pc.sum(rows["completion_tokens"]).as_py())
+    return {"requests": rows.num_rows, "tokens": tokens, "gen_s": span, "e2e_s": e2e}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sweep", default="smoke")
+    parser.add_argument(
+        "overrides", nargs="*", help="extra config overrides, e.g. sampling.max_tokens=64"
+    )
+    args = parser.parse_args()
+    overrides = [f"+sweep={args.sweep}", *args.overrides]
+    raw = raw_vllm(overrides)
+    with tempfile.TemporaryDirectory(prefix="mosweep-bench-") as folder:
+        ours = orchestrated(overrides, Path(folder))
+    print(f"\nsweep {args.sweep}: {raw['requests']:.0f} requests, CPU ({os.cpu_count()} cores)\n")
+    print(
+        f"{'path':<22}{'gen tokens':>11}{'gen s':>9}{'gen tok/s':>11}{'e2e s':>9}{'e2e tok/s':>11}"
+    )
+    for name, r in (("raw LLM.generate", raw), ("orchestrator", ours)):
+        print(
+            f"{name:<22}{r['tokens']:>11.0f}{r['gen_s']:>9.1f}{r['tokens'] / r['gen_s']:>11.1f}"
+            f"{r['e2e_s']:>9.1f}{r['tokens'] / r['e2e_s']:>11.1f}"
+        )
+    gen_ratio = (ours["tokens"] / ours["gen_s"]) / (raw["tokens"] / raw["gen_s"])
+    e2e_ratio = (ours["tokens"] / ours["e2e_s"]) / (raw["tokens"] / raw["e2e_s"])
+    print(f"\norchestrator / raw, generation tok/s: {gen_ratio:.2f}   end to end: {e2e_ratio:.2f}")
+    return 0
+
+
+if __name__ == "__main__":  # vLLM's engine needs the guard (STACK.md)
+    sys.exit(main())
