@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -27,9 +28,18 @@ def cell_summary(table: pa.Table) -> pa.Table:
     renamed = grouped.rename_columns(
         [*COLUMNS[:4], "rows", "mean_completion_tokens", "truncation_rate"]
     )
+    compact = pa.array([compact_axes(a) for a in renamed["axes"].to_pylist()], pa.string())
+    renamed = renamed.set_column(3, "axes", compact)
     return renamed.sort_by(
         [("model", "ascending"), ("prompt_variant", "ascending"), ("axes", "ascending")]
     )
+
+
+def compact_axes(axes_json: str) -> str:
+    """`seed=1 audience=expert` from the axes JSON, leaving out axes shown as columns."""
+    axes = json.loads(axes_json)
+    shown = ("model", "prompt_variant")
+    return " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in axes.items() if k not in shown)
 
 
 def format_table(table: pa.Table) -> str:

@@ -24,6 +24,8 @@ class Progress:
         self.start = time.monotonic()
         self.last_print = 0.0
         self.shards_done = self.rows_done = self.tokens = self.failed = 0
+        # Rates count from the first result: engine start-up is not throughput.
+        self.first: tuple[float, int, int] | None = None
 
     def update(self, rows: int = 0, tokens: int = 0, failed: int = 0) -> None:
         self.shards_done += 1
@@ -31,6 +33,8 @@ class Progress:
         self.tokens += tokens
         self.failed += failed
         now = time.monotonic()
+        if self.first is None:
+            self.first = (now, self.rows_done, self.tokens)
         if self.tty or now - self.last_print >= 10 or self.shards_done == self.shards:
             self.last_print = now
             end = "" if self.tty else "\n"
@@ -38,14 +42,18 @@ class Progress:
             self.stream.flush()
 
     def line(self) -> str:
-        elapsed = max(time.monotonic() - self.start, 1e-6)
-        rate = self.rows_done / elapsed
+        now = time.monotonic()
+        elapsed = now - self.start
+        since, rows0, tokens0 = self.first or (now, 0, 0)
+        span = max(now - since, 1e-6)
+        rate = (self.rows_done - rows0) / span
         left = (self.rows - self.rows_done) / rate if rate > 0 else 0.0
         failed = f" | {self.failed} failed" if self.failed else ""
         return (
             f"[{self.sweep}] shards {self.shards_done}/{self.shards}{failed} | "
             f"rows {self.rows_done}/{self.rows} | {rate:.1f} rows/s | "
-            f"{self.tokens / elapsed:.0f} tok/s | elapsed {clock(elapsed)} | ETA {clock(left)}"
+            f"{(self.tokens - tokens0) / span:.0f} tok/s | elapsed {clock(elapsed)} | "
+            f"ETA {clock(left) if rate > 0 else '?'}"
         )
 
     def close(self) -> None:
