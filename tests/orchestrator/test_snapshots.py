@@ -27,4 +27,6 @@ def test_composed_config_matches_snapshot(sweep: str) -> None:
     snapshot = SNAPSHOTS / f"{sweep}.yaml"
     if os.environ.get("UPDATE_SNAPSHOTS") or not snapshot.exists():
         snapshot.write_text(composed)
-    assert composed == snapshot.read_text(), f"conf/ changed {sweep}'s config: review, then UPDATE_SNAPSHOTS=1"
+    assert composed == snapshot.read_text(), (
+        f"conf/ changed {sweep}'s config: review, then UPDATE_SNAPSHOTS=1"
+    )
