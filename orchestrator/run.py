@@ -32,6 +32,18 @@ from orchestrator.scheduler import Failure, Job, Scheduler
 from orchestrator.store import ResultStore
 from orchestrator.tracker import Tracker, make_tracker
 
+# The columns of the W&B sample table: enough to read what a cell answered.
+SAMPLE_COLUMNS = [
+    "cell_id",
+    "model",
+    "prompt_variant",
+    "axes",
+    "prompt_id",
+    "sample_idx",
+    "completion",
+    "finish_reason",
+    "completion_tokens",
+]
 PACKAGES = [
     "mosweep",
     "ray",
@@ -148,6 +160,7 @@ def _execute(
     rows = sum(j.shard.size for j in jobs) * root.sampling.n
     progress = Progress(root.sweep.name, shards=len(jobs), rows=rows)
     left = Counter(j.shard.cell.id for j in jobs)
+    cells = CellMetrics()
     started = time.monotonic()
 
     def on_result(job: Job, table: pa.Table) -> None:
@@ -165,6 +178,14 @@ def _execute(
         report.tokens += tokens
         progress.update(rows=table.num_rows, tokens=tokens)
         left[job.shard.cell.id] -= 1
+        cells.add(job.shard.cell.id, table)
+        if left[job.shard.cell.id] == 0:  # the cell's last shard of this run
+            tracker.log(
+                {
+                    "cells_done": sum(1 for n in left.values() if n == 0),
+                    **cells.metrics(job.shard.cell.id),
+                }
+            )
         elapsed = time.monotonic() - started
         tracker.log(
             {
@@ -172,7 +193,6 @@ def _execute(
                 "rows_done": report.rows_written,
                 "rows_per_s": report.rows_written / elapsed,
                 "tokens_per_s": report.tokens / elapsed,
-                "cells_done": sum(1 for n in left.values() if n == 0),
             }
         )
 
@@ -187,16 +207,41 @@ def _execute(
         progress.close()
         scheduler.shutdown()
         report.seconds = time.monotonic() - started
-        _finish_tracker(tracker, report, store)
+        _finish_tracker(tracker, report, store, root.tracker.sample_rows)
         if owns_ray:
             import ray
 
             ray.shutdown()
 
 
-def _finish_tracker(tracker: Tracker, report: RunReport, store: ResultStore) -> None:
+class CellMetrics:
+    """Running per-cell sums over the shards written in this run."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, list[int]] = {}
+
+    def add(self, cell_id: str, table: pa.Table) -> None:
+        rows, tokens, truncated = self.sums.setdefault(cell_id, [0, 0, 0])
+        self.sums[cell_id] = [
+            rows + table.num_rows,
+            tokens + int(pc.sum(table["completion_tokens"]).as_py() or 0),
+            truncated + int(pc.sum(pc.equal(table["finish_reason"], "length")).as_py() or 0),
+        ]
+
+    def metrics(self, cell_id: str) -> dict[str, float]:
+        rows, tokens, truncated = self.sums[cell_id]
+        return {
+            "cell/rows": rows,
+            "cell/mean_completion_tokens": tokens / rows,
+            "cell/truncation_rate": truncated / rows,
+        }
+
+
+def _finish_tracker(tracker: Tracker, report: RunReport, store: ResultStore, samples: int) -> None:
     if report.rows_written:
-        tracker.samples(read_results(store.results))
+        rows = read_results(store.results)
+        tracker.table("samples", rows.select(SAMPLE_COLUMNS).slice(0, samples))
+        tracker.table("cells", cell_summary(rows))
     tracker.log({"failed_shards": len(report.failures), "seconds": report.seconds})
     tracker.finish()
     print(f"W&B: {tracker.where}")

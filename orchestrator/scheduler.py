@@ -12,6 +12,7 @@ model goes to its pool. Failures are handled at two levels:
 from __future__ import annotations
 
 import os
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -143,7 +144,8 @@ class Scheduler:
 
         from jobs.generate import GenerationWorker
 
-        actor = ray.remote(GenerationWorker).options(
+        actor = ray.remote(GenerationWorker)
+        options = dict(
             num_gpus=settings.tensor_parallel_size if self.device == "cuda" else 0,
             num_cpus=cfg.engine.num_cpus,
             max_restarts=cfg.engine.max_restarts,
@@ -153,8 +155,15 @@ class Scheduler:
             runtime_env={"env_vars": worker_env(cfg, self.device, self.cache)},
             scheduling_strategy="SPREAD",  # replicas of a model on different nodes
         )
+        # Named, so `ray list actors` (and the fault tests) can find a sweep's engines.
+        token = uuid.uuid4().hex[:6]
+        names = [
+            f"mosweep:{cfg.sweep.name}:{cfg.model.name}:{i}:{token}"
+            for i in range(cfg.engine.replicas)
+        ]
         replicas = [
-            Replica(actor.remote(cfg.engine.name, settings)) for _ in range(cfg.engine.replicas)
+            Replica(actor.options(**options, name=name).remote(cfg.engine.name, settings))
+            for name in names
         ]
         return Pool(label=cfg.model.name, replicas=replicas, limit=shards_in_flight(cfg))
 

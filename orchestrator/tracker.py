@@ -17,25 +17,13 @@ import pyarrow as pa
 from orchestrator.config.schema import TrackerConfig
 from orchestrator.errors import UserError, did_you_mean
 
-SAMPLE_COLUMNS: list[str | int] = [
-    "cell_id",
-    "model",
-    "prompt_variant",
-    "axes",
-    "prompt_id",
-    "sample_idx",
-    "completion",
-    "finish_reason",
-    "completion_tokens",
-]
-
 
 class Tracker(Protocol):
     where: str
 
     def log(self, metrics: dict[str, Any]) -> None: ...
 
-    def samples(self, table: pa.Table) -> None: ...
+    def table(self, key: str, table: pa.Table) -> None: ...
 
     def finish(self) -> None: ...
 
@@ -46,7 +34,7 @@ class NoTracker:
     def log(self, metrics: dict[str, Any]) -> None:
         pass
 
-    def samples(self, table: pa.Table) -> None:
+    def table(self, key: str, table: pa.Table) -> None:
         pass
 
     def finish(self) -> None:
@@ -61,7 +49,6 @@ class WandbTracker:
     ) -> None:
         self.run: Any = None
         self.where = "skipped"
-        self.sample_rows = cfg.sample_rows
         mode = (
             cfg.mode
             or os.environ.get("WANDB_MODE")
@@ -105,15 +92,15 @@ class WandbTracker:
     def log(self, metrics: dict[str, Any]) -> None:
         self._guard("log", lambda: self.run.log(metrics))
 
-    def samples(self, table: pa.Table) -> None:
+    def table(self, key: str, table: pa.Table) -> None:
         def log_table() -> None:
             import wandb
 
-            rows = table.select([*SAMPLE_COLUMNS]).slice(0, self.sample_rows).to_pylist()
-            data = [[row[c] for c in SAMPLE_COLUMNS] for row in rows]
-            self.run.log({"samples": wandb.Table(columns=[*SAMPLE_COLUMNS], data=data)})
+            columns: list[str | int] = list(table.column_names)
+            data = [list(row.values()) for row in table.to_pylist()]
+            self.run.log({key: wandb.Table(columns=columns, data=data)})
 
-        self._guard("sample table", log_table)
+        self._guard(f"{key} table", log_table)
 
     def finish(self) -> None:
         self._guard("finish", lambda: self.run.finish())

@@ -77,6 +77,11 @@ def test_wandb_offline_run_holds_the_sample_table(first_run: tuple[Path, object]
     content = json.loads(tables[0].read_text())
     assert content["columns"][:3] == ["cell_id", "model", "prompt_variant"]
     assert len(content["data"]) == 20
+    [cells] = runs[0].glob("files/media/table/cells_*.table.json")
+    per_cell = json.loads(cells.read_text())
+    assert "truncation_rate" in per_cell["columns"] and len(per_cell["data"]) == CELLS
+    log = (runs[0] / f"run-{runs[0].name.rsplit('-', 1)[-1]}.wandb").read_bytes()
+    assert b"cell/truncation_rate" in log and b"tokens_per_s" in log
 
 
 def test_resolved_config_and_versions_are_saved(first_run: tuple[Path, object]) -> None:
