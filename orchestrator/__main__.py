@@ -1,7 +1,4 @@
-"""`python -m orchestrator +sweep=NAME [key=value ...]`: run, dry-run or show a sweep.
-
-Only turns the command line into a call of `run` and bad input into one line on stderr.
-"""
+"""The command line: turns arguments into a call of `run` and bad input into one line."""
 
 from __future__ import annotations
 
@@ -9,10 +6,21 @@ import sys
 
 from orchestrator.errors import UserError
 
+USAGE = """usage: python -m orchestrator +sweep=NAME [key=value ...]
+
+Runs a sweep (conf/sweep/NAME.yaml): expands its grid into cells, runs the missing shards
+on Ray + vLLM, writes Parquet under output_root/NAME/results. Re-run to resume.
+
+  mode=run (default) | mode=dry (print the plan) | mode=status (progress on disk)
+  key=value           override any config key, e.g. sampling.temperature=0
+  '+grid.KEY=[a,b]'   add a grid axis; ray.address=auto joins a running cluster
+
+Sweeps, models and the rest: see conf/ and README.md."""
+
 
 def main(argv: list[str]) -> int:
     if argv and argv[0] in ("-h", "--help"):
-        print(__doc__.strip() + "\n\nmodes: mode=run (default) | mode=dry | mode=status")
+        print(USAGE)
         return 0
     from orchestrator.run import run
 

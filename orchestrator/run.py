@@ -24,7 +24,7 @@ from orchestrator import cluster, models
 from orchestrator.chat import ChatRenderer
 from orchestrator.config.compose import Composer
 from orchestrator.config.schema import RootConfig
-from orchestrator.errors import UserError
+from orchestrator.errors import UserError, did_you_mean
 from orchestrator.grid import Cell, expand
 from orchestrator.plan import Shard, build_task, done_indices, pending_shards
 from orchestrator.progress import Progress, clock
@@ -87,8 +87,22 @@ def plan(overrides: list[str]) -> tuple[DictConfig, RootConfig, list[Cell]]:
         composer.close()
 
 
+def check_plugins(root: RootConfig) -> None:
+    """Registry names resolve before anything runs, even when nothing is left to run."""
+    from jobs.engines import ENGINES
+    from orchestrator.tracker import TRACKERS
+
+    for key, name, registry in (
+        ("engine.name", root.engine.name, ENGINES),
+        ("tracker.name", root.tracker.name, TRACKERS),
+    ):
+        if name not in registry:
+            raise UserError(f"{key}={name!r} is unknown{did_you_mean(name, registry)}")
+
+
 def run(overrides: list[str]) -> RunReport:
     cfg, root, cells = plan(overrides)
+    check_plugins(root)
     sweep_dir = Path(root.output_root).expanduser().resolve() / root.sweep.name
     store = ResultStore(sweep_dir)
     done = store.done_ranges()

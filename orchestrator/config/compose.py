@@ -7,6 +7,7 @@ several lines with no suggestion. Here every mistake becomes one `UserError` lin
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from hydra.errors import ConfigCompositionException, MissingConfigException, Ove
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationError
 
+from orchestrator.config import schema
 from orchestrator.config.schema import RootConfig
 from orchestrator.errors import UserError, did_you_mean
 
@@ -25,6 +27,12 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 GROUPS = ("model", "engine", "dataset", "prompt_variant", "study", "tracker", "sweep")
 
 ConfigStore.instance().store(name="config_schema", node=RootConfig)
+# Annotation text -> dataclass, for walking the schema (annotations are strings here).
+_DATACLASSES: dict[str, type] = {
+    name: obj
+    for name, obj in vars(schema).items()
+    if isinstance(obj, type) and dataclasses.is_dataclass(obj)
+}
 
 
 class Composer:
@@ -60,6 +68,7 @@ class Composer:
     def load(self, overrides: list[str]) -> tuple[DictConfig, RootConfig]:
         """Compose and validate the root config of a command line."""
         cfg = self.compose(overrides)
+        check_keys(cfg, RootConfig)
         if OmegaConf.is_missing(cfg.sweep, "name"):
             raise UserError(
                 "no sweep chosen: add +sweep=NAME, one of " + ", ".join(self.options("sweep"))
@@ -83,6 +92,22 @@ class Composer:
             key = bad_key.group(1)
             return f"unknown config key '{key}'{suggest_key(key)}"
         return text.splitlines()[0] if text else type(error).__name__
+
+
+def check_keys(node: DictConfig, schema: type, prefix: str = "") -> None:
+    """Refuse keys the schema does not declare. `+key=value` overrides may add any key, and
+    `OmegaConf.to_object` would silently drop it: a typo must not be ignored."""
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    for key in node:
+        name = str(key)
+        if name not in fields:
+            full = f"{prefix}{name}"
+            raise UserError(f"unknown config key '{full}'{suggest_key(full)}")
+        child = node[name] if not OmegaConf.is_missing(node, name) else None
+        kind = fields[name].type
+        sub_schema = _DATACLASSES.get(kind) if isinstance(kind, str) else None
+        if sub_schema and isinstance(child, DictConfig):
+            check_keys(child, sub_schema, f"{prefix}{name}.")
 
 
 def suggest_key(full_key: str) -> str:

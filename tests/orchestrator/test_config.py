@@ -88,3 +88,27 @@ def test_unknown_sweep_suggests_one(tmp_path: Path) -> None:
         UserError, match="there is no sweep 'smok' in conf/sweep/ \\(did you mean 'smoke'\\?\\)"
     ):
         run(sweep_args(tmp_path, sweep="smok"))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("+foo=bar", "unknown config key 'foo' (choose from: dataset, engine, grid"),
+        (
+            "+model.revison=abc",
+            "unknown config key 'model.revison' (did you mean 'model.revision'?)",
+        ),
+        ("tracker.name=mlflow", "tracker.name='mlflow' is unknown (choose from: none, wandb)"),
+        ("engine.name=vllmm", "engine.name='vllmm' is unknown (did you mean 'vllm'?)"),
+    ],
+)
+def test_added_keys_and_plugin_names_are_checked(
+    override: str, message: str, tmp_path: Path
+) -> None:
+    with pytest.raises(UserError) as error:
+        run(sweep_args(tmp_path, "mode=dry", override))
+    assert message in str(error.value)
+
+
+def test_free_form_study_vars_take_new_keys(tmp_path: Path) -> None:
+    assert run(sweep_args(tmp_path, "mode=dry", "+study.vars.tier=free")).cells == 4
