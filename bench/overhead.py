@@ -23,14 +23,14 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from analysis.summary import read_results
-from orchestrator.plan import pending_shards
-from orchestrator.run import plan, prepare_jobs, run
+from orchestrator.plan import pending_shards, prepare_jobs
+from orchestrator.run import load_sweep, run
 from orchestrator.scheduler import engine_settings, worker_env
 
 
 def raw_vllm(overrides: list[str]) -> dict[str, float]:
     """Every request of the sweep in one `LLM.generate` call, in this process."""
-    _, root, cells = plan(overrides)
+    _, root, cells = load_sweep(overrides)
     jobs, paths = prepare_jobs(root, pending_shards(cells, {}, root.shard_size))
     cell = cells[0].config
     os.environ.update(worker_env(cell, "cpu", "/tmp/mosweep-bench-cache"))

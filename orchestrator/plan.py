@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from jobs.rows import Request, ShardTask
+from orchestrator import models
 from orchestrator.chat import ChatRenderer
 from orchestrator.config.schema import RootConfig
 from orchestrator.errors import UserError
@@ -117,3 +118,31 @@ def build_task(shard: Shard, sweep: str, renderer: ChatRenderer, model_path: str
         sampling=sampling,
         labels=labels(shard.cell, sweep, model_path),
     )
+
+
+@dataclass
+class Job:
+    """A shard with its rendered task, as the scheduler runs (and retries) it."""
+
+    shard: Shard
+    task: ShardTask
+    attempts: int = 0
+
+
+def count_shards(cells: list[Cell], shard_size: int) -> int:
+    return sum(-(-len(c.dataset.prompts) // shard_size) for c in cells)
+
+
+def prepare_jobs(root: RootConfig, shards: list[Shard]) -> tuple[list[Job], dict[str, str]]:
+    """Model paths (prepared once each), and a rendered, budget-checked job per shard."""
+    paths: dict[str, str] = {}
+    renderers: dict[str, ChatRenderer] = {}
+    jobs = []
+    for shard in shards:
+        model = shard.cell.config.model
+        if model.name not in paths:
+            paths[model.name] = models.prepare_model(model)
+            renderers[model.name] = ChatRenderer(model, paths[model.name])
+        task = build_task(shard, root.sweep.name, renderers[model.name], paths[model.name])
+        jobs.append(Job(shard, task))
+    return jobs, paths

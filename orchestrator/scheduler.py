@@ -21,20 +21,12 @@ from typing import Any
 import pyarrow as pa
 
 from jobs.engines import EngineSettings
-from jobs.rows import ShardTask
 from orchestrator.config.schema import RootConfig
 from orchestrator.ids import stable_hash
-from orchestrator.plan import Shard, max_model_len
+from orchestrator.plan import Job, max_model_len
 
 # Hub credentials and cache location for gated models (Llama): from the driver to the engines.
 FORWARDED_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HOME", "HF_ENDPOINT")
-
-
-@dataclass
-class Job:
-    shard: Shard
-    task: ShardTask
-    attempts: int = 0
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,123 @@
+"""What a sweep invocation prints: the plan, per-cell status, and the end summary."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analysis.summary import cell_summary, format_table, read_results
+from orchestrator.config.schema import RootConfig
+from orchestrator.errors import UserError
+from orchestrator.grid import Cell
+from orchestrator.plan import Shard, count_shards, done_indices, prepare_jobs
+from orchestrator.progress import clock
+from orchestrator.scheduler import Failure
+from orchestrator.store import ResultStore
+
+
+@dataclass
+class RunReport:
+    """What one invocation did; `python -m orchestrator` prints it, tests assert on it."""
+
+    sweep_dir: Path
+    cells: int
+    shards_total: int
+    shards_run: int = 0
+    rows_written: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def results(self) -> Path:
+        return self.sweep_dir / "results"
+
+
+def sweep_rows(results: Path, cells: list[Cell], columns: list[str]) -> pa.Table:
+    """This grid's rows only: the folder may also hold cells of an earlier grid of the sweep."""
+    table = read_results(results, columns if "cell_id" in columns else [*columns, "cell_id"])
+    return table.filter(pc.is_in(table["cell_id"], pa.array([c.id for c in cells])))
+
+
+def plan_summary(root: RootConfig, cells: list[Cell], shards: list[Shard], dry: bool) -> str:
+    """Cells, shards, models and (dry run) a token estimate."""
+    requests = sum(s.size for s in shards)
+    per_model = Counter(s.cell.model for s in shards)
+    lines = [
+        f"sweep '{root.sweep.name}': {len(cells)} cells, "
+        f"{count_shards(cells, root.shard_size)} shards ({len(shards)} to run), "
+        f"{requests} requests x {root.sampling.n} samples",
+        "models: " + (", ".join(f"{m} ({n} shards)" for m, n in per_model.items()) or "none"),
+    ]
+    if dry:
+        lines.append(_token_estimate(root, shards))
+        lines.append("dry run: nothing submitted")
+    return "\n".join(lines)
+
+
+def _token_estimate(root: RootConfig, shards: list[Shard]) -> str:
+    try:
+        jobs, _ = prepare_jobs(root, shards)
+    except UserError as e:
+        # Hub models: the tokenizer may be out of reach from this machine; not an error here.
+        if any(s.cell.config.model.source == "hub" for s in shards):
+            return f"tokens: no estimate here ({e})"
+        raise
+    prompt_tokens = sum(len(r.token_ids) for j in jobs for r in j.task.requests)
+    generated = sum(len(j.task.requests) * root.sampling.n * root.sampling.max_tokens for j in jobs)
+    return f"tokens: {prompt_tokens} prompt tokens, at most {generated} generated"
+
+
+def status_table(
+    cells: list[Cell], done: dict[str, list[tuple[int, int]]], store: ResultStore
+) -> str:
+    """Per-cell progress on disk, and which cells had shards fail last time."""
+    failed = Counter(f["cell_id"] for f in store.read_json("failed_shards.json", []))
+    rows = []
+    for cell in cells:
+        total = len(cell.dataset.prompts)
+        finished = len(done_indices(done.get(cell.id, [])))
+        state = "done" if finished >= total else ("failed" if failed[cell.id] else "pending")
+        rows.append(
+            {
+                "cell_id": cell.id,
+                "model": cell.model,
+                "axes": " ".join(f"{k}={v}" for k, v in cell.axes.items()),
+                "prompts_done": f"{finished}/{total}",
+                "failed_shards": failed[cell.id],
+                "state": state,
+            }
+        )
+    complete = sum(1 for r in rows if r["state"] == "done")
+    table = format_table(pa.Table.from_pylist(rows))
+    return f"{table}\n{complete}/{len(cells)} cells complete; results in {store.results}"
+
+
+def end_summary(report: RunReport, cells: list[Cell]) -> str:
+    """The per-cell table of this grid, what this run did, and where the results are."""
+    lines = []
+    if report.results.is_dir():
+        rows = sweep_rows(
+            report.results,
+            cells,
+            ["cell_id", "model", "prompt_variant", "axes", "completion_tokens", "finish_reason"],
+        )
+        if rows.num_rows:
+            lines.append(format_table(cell_summary(rows)))
+    rate = report.tokens / report.seconds if report.seconds else 0.0
+    lines.append(
+        f"done in {clock(report.seconds)}: {report.rows_written} rows written in "
+        f"{report.shards_run} shards ({rate:.0f} generated tok/s), {len(report.failures)} failed"
+    )
+    for failure in report.failures[:5]:
+        lines.append(
+            f"  failed shard {failure.shard_id} after {failure.attempts} tries: {failure.error}"
+        )
+    if report.failures:
+        lines.append("  re-run the same command to retry failed shards")
+    lines.append(f"results: {report.results}")
+    return "\n".join(lines)
