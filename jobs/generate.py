@@ -6,6 +6,7 @@ tensor parallel size), restarts and concurrency come from config, never literals
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pyarrow as pa
@@ -18,6 +19,9 @@ class GenerationWorker:
     """Serves every shard of one model; many shard calls run at once (a threaded actor)."""
 
     def __init__(self, engine: str, settings: EngineSettings) -> None:
+        # torch warns once per process that Triton is missing: expected on CPU, and it would
+        # reach the driver's terminal through Ray.
+        logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
         self.engine = make_engine(engine, settings)
 
     def run_shard(self, task: ShardTask) -> pa.Table:

@@ -73,7 +73,8 @@ class WandbTracker:
             settings=wandb.Settings(silent=True, console="off"),
         )
         if mode == "offline":
-            self.where = f"offline in {self.run.dir.rsplit('/files', 1)[0]} (upload: wandb sync)"
+            folder = self.run.dir.rsplit("/files", 1)[0]
+            self.where = f"offline in {folder} (upload later: wandb sync {folder})"
         else:
             self.where = str(getattr(self.run, "url", None) or mode)
 

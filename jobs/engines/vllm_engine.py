@@ -38,6 +38,8 @@ def llm_kwargs(settings: EngineSettings) -> dict[str, Any]:
         "enable_prefix_caching": settings.enable_prefix_caching,
         "max_num_seqs": settings.max_num_seqs,
         "seed": 0,
+        # Start-up progress bars would print through Ray into the driver's terminal.
+        "use_tqdm_on_load": False,
     }
     if settings.device == "cuda":
         kwargs["gpu_memory_utilization"] = settings.gpu_memory_utilization
