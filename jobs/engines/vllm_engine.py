@@ -43,6 +43,10 @@ def llm_kwargs(settings: EngineSettings) -> dict[str, Any]:
     }
     if settings.device == "cuda":
         kwargs["gpu_memory_utilization"] = settings.gpu_memory_utilization
+    if settings.tensor_parallel_size > 1:
+        # The replica's actor already holds its GPUs (all on one node): vLLM's own Ray
+        # executor would ask Ray for them again and wait forever; local processes use them.
+        kwargs["distributed_executor_backend"] = "mp"
     return kwargs
 
 
