@@ -1,0 +1,90 @@
+"""Statistics for rates and paired comparisons, from the standard library alone.
+
+- `wilson`: the Wilson score interval for a rate (good coverage at small n and near 0 or 1,
+  where the textbook Wald interval collapses to a point).
+- `mcnemar_p`: McNemar's exact test for paired binary outcomes (free vs paid copies of the
+  same prompt): a two-sided binomial test on the discordant pairs.
+- `paired_difference`: Newcombe's (1998) method 10 interval for a difference of paired
+  proportions, built from the two Wilson intervals and the pairs' correlation.
+
+When many cells are compared (models x variants), these per-comparison p-values are not
+corrected: divide the level by the number of comparisons (Bonferroni) before calling any
+single gap significant, or read the intervals as descriptive.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+
+
+def _z(confidence: float) -> float:
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of successes/n; (0, 1) when n is 0 (nothing is known)."""
+    if n == 0:
+        return 0.0, 1.0
+    z = _z(confidence)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def mcnemar_p(only_first: int, only_second: int) -> float:
+    """Exact two-sided McNemar p-value from the discordant pair counts.
+
+    Under the null a discordant pair is equally likely either way: Binomial(b + c, 1/2).
+    """
+    n = only_first + only_second
+    if n == 0:
+        return 1.0
+    k = min(only_first, only_second)
+    tail: float = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """p(first) - p(second) over n pairs, its interval, and McNemar's p-value."""
+
+    n: int
+    first: float
+    second: float
+    difference: float
+    low: float
+    high: float
+    p_value: float
+
+
+def paired_difference(
+    both: int, only_first: int, only_second: int, neither: int, confidence: float = 0.95
+) -> PairedDifference:
+    """Newcombe's method 10 for the paired table [[both, only_first], [only_second, neither]]."""
+    n = both + only_first + only_second + neither
+    if n == 0:
+        return PairedDifference(0, 0.0, 0.0, 0.0, -1.0, 1.0, 1.0)
+    p1, p2 = (both + only_first) / n, (both + only_second) / n
+    l1, u1 = wilson(both + only_first, n, confidence)
+    l2, u2 = wilson(both + only_second, n, confidence)
+    phi = _correlation(both, only_first, only_second, neither)
+    d = p1 - p2
+    down = math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    up = math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
+    return PairedDifference(
+        n, p1, p2, d, max(-1.0, d - down), min(1.0, d + up), mcnemar_p(only_first, only_second)
+    )
+
+
+def _correlation(a: int, b: int, c: int, d: int) -> float:
+    """The pairs' phi coefficient, continuity-corrected toward 0 as Newcombe prescribes."""
+    n = a + b + c + d
+    margins = (a + b) * (c + d) * (a + c) * (b + d)
+    if margins == 0:
+        return 0.0
+    cross = a * d - b * c
+    corrected = cross - n / 2 if cross > n / 2 else (cross if cross < 0 else 0.0)
+    return corrected / math.sqrt(margins)

@@ -1,0 +1,1 @@
+"""Judges: parsing, the rule-based pass, and LLM judges (prompt variables + vote parsing)."""
