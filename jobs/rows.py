@@ -48,6 +48,27 @@ SCHEMA = pa.schema(
     ]
 )
 
+# A judged study's rows after its judge stage: every generation column, then the parsed
+# fields and the judges' scores (null where a judge did not apply or is not configured).
+SCORE_FIELDS = [
+    ("scratchpad", pa.string()),
+    ("output", pa.string()),
+    ("accepted_tag", pa.bool_()),
+    ("rejected_tag", pa.bool_()),
+    ("parse_status", pa.string()),
+    ("rule_label", pa.string()),
+    ("refusal_phrase", pa.string()),
+    ("compliance_refused", pa.float64()),
+    ("compliance_score", pa.float64()),
+    ("compliance_votes", pa.int32()),
+    ("af_vote_share", pa.float64()),
+    ("af_votes", pa.int32()),
+    ("af_reasoning", pa.string()),
+    ("outcome", pa.string()),
+    ("judges", pa.string()),
+]
+SCORED_SCHEMA = pa.schema([*SCHEMA, *(pa.field(n, t) for n, t in SCORE_FIELDS)])
+
 
 @dataclass(frozen=True)
 class Request:

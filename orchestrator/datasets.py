@@ -1,4 +1,5 @@
-"""Prompt sets through a registry of sources: built-in files and local JSONL/CSV/Parquet."""
+"""Prompt sets through a registry of sources: built-in files, local JSONL/CSV/Parquet files,
+and Hugging Face datasets (downloaded by name on machines that reach the hub)."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def _read_parquet(path: Path) -> list[dict[str, object]]:
 
 
 READERS: dict[str, Reader] = {"jsonl": _read_jsonl, "csv": _read_csv, "parquet": _read_parquet}
-SOURCES = ("builtin", *READERS)
+SOURCES = ("builtin", "hf", *READERS)
 
 
 def resolve_path(cfg: DatasetConfig) -> Path:
@@ -76,26 +77,37 @@ def resolve_path(cfg: DatasetConfig) -> Path:
     return path
 
 
-def load_dataset(cfg: DatasetConfig) -> Dataset:
-    """Read, map columns, check ids, and hash the prompts a sweep will use."""
+def read_records(cfg: DatasetConfig) -> tuple[str, list[dict[str, object]]]:
+    """Where the rows came from (for messages), and the rows."""
     if cfg.source not in SOURCES:
         raise UserError(
             f"dataset.source={cfg.source!r} is unknown{did_you_mean(cfg.source, SOURCES)}"
         )
+    if cfg.source == "hf":
+        from orchestrator.hub_datasets import read_hf
+
+        return read_hf(cfg)
     path = resolve_path(cfg)
-    reader = READERS["jsonl" if cfg.source == "builtin" else cfg.source]
-    records = reader(path)[: cfg.limit]
+    return str(path), READERS["jsonl" if cfg.source == "builtin" else cfg.source](path)
+
+
+def load_dataset(cfg: DatasetConfig) -> Dataset:
+    """Read, map columns, check ids, and hash the prompts a sweep will use."""
+    path, records = read_records(cfg)
+    records = records[: cfg.limit]
     if not records:
         raise UserError(f"dataset {path} has no rows: point dataset.path at a non-empty file")
     prompts = []
-    for record in records:
+    for index, record in enumerate(records):
         for column in (cfg.id_field, cfg.text_field):
-            if column not in record:
+            if column is not None and column not in record:
                 raise UserError(
                     f"dataset {path} has no column '{column}'"
                     f"{did_you_mean(column, record.keys())}: set dataset.id_field/text_field"
                 )
-        prompts.append(Prompt(id=str(record[cfg.id_field]), text=str(record[cfg.text_field])))
+        # No id column (AdvBench has none): the row's position, stable for a fixed revision.
+        key = f"{index:05d}" if cfg.id_field is None else str(record[cfg.id_field])
+        prompts.append(Prompt(id=key, text=str(record[cfg.text_field])))
     ids = [p.id for p in prompts]
     if len(set(ids)) != len(ids):
         duplicate = next(i for i in ids if ids.count(i) > 1)

@@ -25,7 +25,7 @@ from orchestrator.ids import stable_hash
 from orchestrator.studies import get_study
 
 # Keys that steer the run rather than describe an experiment: never grid axes.
-NOT_AXES = ("grid", "sweep", "mode", "output_root", "ray", "tracker")
+NOT_AXES = ("grid", "sweep", "mode", "output_root", "ray", "tracker", "judges")
 
 
 @dataclass(frozen=True)

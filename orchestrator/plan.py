@@ -128,6 +128,18 @@ class Job:
     task: ShardTask
     attempts: int = 0
 
+    @property
+    def id(self) -> str:
+        return self.shard.id
+
+    @property
+    def cell_id(self) -> str:
+        return self.shard.cell.id
+
+    @property
+    def config(self) -> RootConfig:
+        return self.shard.cell.config
+
 
 def count_shards(cells: list[Cell], shard_size: int) -> int:
     return sum(-(-len(c.dataset.prompts) // shard_size) for c in cells)

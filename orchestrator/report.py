@@ -13,6 +13,7 @@ from analysis.summary import cell_summary, format_table, read_results
 from orchestrator.config.schema import RootConfig
 from orchestrator.errors import UserError
 from orchestrator.grid import Cell
+from orchestrator.judging import JudgeReport
 from orchestrator.plan import Shard, count_shards, done_indices, prepare_jobs
 from orchestrator.progress import clock
 from orchestrator.scheduler import Failure
@@ -31,6 +32,8 @@ class RunReport:
     tokens: int = 0
     seconds: float = 0.0
     failures: list[Failure] = field(default_factory=list)
+    judging: JudgeReport | None = None
+    metrics: pa.Table | None = None  # a judged study's headline table
 
     @property
     def results(self) -> Path:
@@ -41,6 +44,25 @@ def sweep_rows(results: Path, cells: list[Cell], columns: list[str]) -> pa.Table
     """This grid's rows only: the folder may also hold cells of an earlier grid of the sweep."""
     table = read_results(results, columns if "cell_id" in columns else [*columns, "cell_id"])
     return table.filter(pc.is_in(table["cell_id"], pa.array([c.id for c in cells])))
+
+
+def scored_rows(store: ResultStore, cells: list[Cell]) -> pa.Table | None:
+    """This grid's scored rows, or None before anything was scored."""
+    scores = store.root / "scores"
+    if not any(scores.glob("model=*/*.parquet")):
+        return None
+    table = read_results(scores)
+    return table.filter(pc.is_in(table["cell_id"], pa.array([c.id for c in cells])))
+
+
+def judge_summary(report: JudgeReport, seconds: float) -> str:
+    if not report.files:
+        return "judge stage: every shard is already scored with these judges"
+    return (
+        f"judge stage in {clock(seconds)}: {report.rows} rows of {report.files} shards scored; "
+        f"{report.prompts} judge prompts, {report.cached} from the cache, {report.calls} sent "
+        f"to a model ({report.clipped} clipped to fit), {len(report.failures)} failed"
+    )
 
 
 def plan_summary(root: RootConfig, cells: list[Cell], shards: list[Shard], dry: bool) -> str:
@@ -100,7 +122,14 @@ def status_table(
 def end_summary(report: RunReport, cells: list[Cell]) -> str:
     """The per-cell table of this grid, what this run did, and where the results are."""
     lines = []
-    if report.results.is_dir():
+    if report.metrics is not None and report.metrics.num_rows:
+        lines.append(format_table(report.metrics))
+        lines.append(
+            "comply = fully complied among scored rows; gap = free - paid over paired prompts "
+            "(Newcombe 95% CI, McNemar p); af = alignment-faking reasoning (judge vote share >= "
+            "threshold)"
+        )
+    elif report.results.is_dir():
         rows = sweep_rows(
             report.results,
             cells,

@@ -18,18 +18,30 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from omegaconf import DictConfig, OmegaConf
 
+from analysis.af_metrics import compliance_gap, headline, tier_metrics
 from analysis.summary import cell_summary
 from orchestrator import cluster, models
 from orchestrator.config.compose import Composer
 from orchestrator.config.schema import RootConfig
 from orchestrator.errors import UserError, did_you_mean
 from orchestrator.grid import Cell, expand
+from orchestrator.judging import JudgeSpec, judge_specs, run_judge_stage
 from orchestrator.plan import Job, count_shards, pending_shards, prepare_jobs
 from orchestrator.progress import Progress
-from orchestrator.report import RunReport, end_summary, plan_summary, status_table, sweep_rows
+from orchestrator.report import (
+    RunReport,
+    end_summary,
+    judge_summary,
+    plan_summary,
+    scored_rows,
+    status_table,
+    sweep_rows,
+)
 from orchestrator.scheduler import Scheduler
+from orchestrator.session import Session
 from orchestrator.store import ResultStore
-from orchestrator.tracker import Tracker, make_tracker
+from orchestrator.studies import get_study
+from orchestrator.tracker import Tracker
 
 # The columns of the W&B sample table: enough to read what a cell answered.
 SAMPLE_COLUMNS = [
@@ -84,9 +96,15 @@ def check_plugins(root: RootConfig) -> None:
 def run(overrides: list[str]) -> RunReport:
     cfg, root, cells = load_sweep(overrides)
     check_plugins(root)
+    study = get_study(root.study.name)
+    if root.mode == "judge" and not study.judged:
+        raise UserError(
+            f"mode=judge: study '{root.study.name}' has no judge stage; use "
+            "study=alignment_faking or another judged study"
+        )
     store = ResultStore(Path(root.output_root).expanduser().resolve() / root.sweep.name)
     done = store.done_ranges()
-    shards = pending_shards(cells, done, root.shard_size)
+    shards = [] if root.mode == "judge" else pending_shards(cells, done, root.shard_size)
     report = RunReport(store.root, len(cells), count_shards(cells, root.shard_size))
     if root.mode == "status":
         print(status_table(cells, done, store))
@@ -97,17 +115,79 @@ def run(overrides: list[str]) -> RunReport:
     store.check_writable()
     cluster.check_address(root.ray)
     store.remove_temporaries()
+    specs = judge_specs(root, overrides) if study.judged else []  # judge models, endpoints
     jobs, paths = prepare_jobs(root, shards)  # renders and checks every prompt before Ray starts
     store.write_text("config.yaml", OmegaConf.to_yaml(cfg))
     store.write_json("versions.json", versions())
     print(plan_summary(root, cells, shards, dry=False))
-    if jobs:
-        execute(root, OmegaConf.to_container(cfg, resolve=True), jobs, paths, store, report, cells)
-    else:
-        print(f"nothing to run: all {report.shards_total} shards of {len(cells)} cells are done")
+    session = Session(root, store.root, OmegaConf.to_container(cfg, resolve=True))
+    try:
+        if jobs:
+            generate(root, session, jobs, paths, store, report)
+        elif root.mode == "run":
+            print(
+                f"nothing to run: all {report.shards_total} shards of {len(cells)} cells are done"
+            )
+        if study.judged:
+            judge_and_measure(root, specs, cells, store, session, report)
+    finally:
+        if session.tracking:
+            finish_tracker(session.tracker, report, cells, root.tracker.sample_rows)
+        session.close()
     store.write_json("failed_shards.json", [f.__dict__ for f in report.failures])
     print(end_summary(report, cells))
     return report
+
+
+def judge_and_measure(
+    root: RootConfig,
+    specs: list[JudgeSpec],
+    cells: list[Cell],
+    store: ResultStore,
+    session: Session,
+    report: RunReport,
+) -> None:
+    """The judge stage, then the study's metric tables: printed, saved, mirrored."""
+    started = time.monotonic()
+    judged = run_judge_stage(root, specs, cells, store, session, root.mode == "judge")
+    report.judging = judged
+    report.failures += judged.failures
+    print(judge_summary(judged, time.monotonic() - started))
+    scored = scored_rows(store, cells)
+    if scored is None:
+        return
+    tiers, gaps = tier_metrics(scored), compliance_gap(scored)
+    store.write_table(store.root / "metrics", "tiers.parquet", tiers)
+    store.write_table(store.root / "metrics", "compliance_gap.parquet", gaps)
+    report.metrics = headline(tiers, gaps)
+    if judged.rows or session.tracking:
+        session.tracker.table("af_metrics", report.metrics)
+
+
+def generate(
+    root: RootConfig,
+    session: Session,
+    jobs: list[Job],
+    paths: dict[str, str],
+    store: ResultStore,
+    report: RunReport,
+) -> None:
+    """Run every generation job on Ray; engines are released whatever happens."""
+    device = session.device()
+    rows = sum(j.shard.size for j in jobs) * root.sampling.n
+    progress = Progress(root.sweep.name, shards=len(jobs), rows=rows)
+    recorder = ShardRecorder(jobs, store, session.tracker, progress, report)
+    scheduler = Scheduler(device, str(models.cache_dir()), recorder, root.max_retries)
+    try:
+        for job in jobs:
+            scheduler.add(job, paths[job.shard.cell.model])
+        report.failures = scheduler.run()
+        for _ in report.failures:
+            progress.update(failed=1)
+    finally:
+        progress.close()
+        scheduler.shutdown()
+        report.seconds = time.monotonic() - recorder.started
 
 
 class ShardRecorder:
@@ -165,42 +245,6 @@ class ShardRecorder:
         )
 
 
-def execute(
-    root: RootConfig,
-    cfg_dict: object,
-    jobs: list[Job],
-    paths: dict[str, str],
-    store: ResultStore,
-    report: RunReport,
-    cells: list[Cell],
-) -> None:
-    """Connect to Ray, run every job, and always release engines, W&B and the cluster."""
-    owns_ray = cluster.connect(root.ray, store.root)
-    device = root.engine.device
-    if device == "auto":
-        device = "cuda" if cluster.has_gpus() else "cpu"
-    tracker = make_tracker(root.tracker, root.sweep.name, {"config": cfg_dict}, store.root)
-    rows = sum(j.shard.size for j in jobs) * root.sampling.n
-    progress = Progress(root.sweep.name, shards=len(jobs), rows=rows)
-    recorder = ShardRecorder(jobs, store, tracker, progress, report)
-    scheduler = Scheduler(device, str(models.cache_dir()), recorder, root.max_retries)
-    try:
-        for job in jobs:
-            scheduler.add(job, paths[job.shard.cell.model])
-        report.failures = scheduler.run()
-        for _ in report.failures:
-            progress.update(failed=1)
-    finally:
-        progress.close()
-        scheduler.shutdown()
-        report.seconds = time.monotonic() - recorder.started
-        finish_tracker(tracker, report, cells, root.tracker.sample_rows)
-        if owns_ray:
-            import ray
-
-            ray.shutdown()
-
-
 def finish_tracker(tracker: Tracker, report: RunReport, cells: list[Cell], samples: int) -> None:
     """Sample and per-cell tables of this grid, then close the run."""
     if report.rows_written:
@@ -208,8 +252,6 @@ def finish_tracker(tracker: Tracker, report: RunReport, cells: list[Cell], sampl
         tracker.table("samples", rows.select(SAMPLE_COLUMNS).slice(0, samples))
         tracker.table("cells", cell_summary(rows))
     tracker.log({"failed_shards": len(report.failures), "seconds": report.seconds})
-    tracker.finish()
-    print(f"W&B: {tracker.where}")
 
 
 def versions() -> dict[str, str]:

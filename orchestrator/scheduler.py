@@ -16,17 +16,38 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import pyarrow as pa
 
 from jobs.engines import EngineSettings
+from jobs.rows import ShardTask
 from orchestrator.config.schema import RootConfig
 from orchestrator.ids import stable_hash
-from orchestrator.plan import Job, max_model_len
+from orchestrator.plan import max_model_len
 
 # Hub credentials and cache location for gated models (Llama): from the driver to the engines.
 FORWARDED_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HOME", "HF_ENDPOINT")
+
+
+class Job(Protocol):
+    """What the scheduler runs: a generation shard (plan.Job) or a batch of judge prompts."""
+
+    task: ShardTask
+    attempts: int
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def cell_id(self) -> str: ...
+
+    @property
+    def config(self) -> RootConfig:
+        """The model and engine settings that serve this job."""
+
+
+J = TypeVar("J", bound=Job)
 
 
 @dataclass(frozen=True)
@@ -104,16 +125,16 @@ class Pool:
     label: str
     replicas: list[Replica]
     limit: int
-    pending: deque[Job] = field(default_factory=deque)
+    pending: deque[Any] = field(default_factory=deque)
     in_flight: int = 0
 
 
-class Scheduler:
+class Scheduler(Generic[J]):
     def __init__(
         self,
         device: str,
         cache: str,
-        on_result: Callable[[Job, pa.Table], None],
+        on_result: Callable[[J, pa.Table], None],
         max_retries: int,
     ) -> None:
         self.device = device
@@ -123,8 +144,8 @@ class Scheduler:
         self.pools: dict[str, Pool] = {}
         self.failures: list[Failure] = []
 
-    def add(self, job: Job, model_path: str) -> None:
-        cfg = job.shard.cell.config
+    def add(self, job: J, model_path: str) -> None:
+        cfg = job.config
         settings = engine_settings(cfg, self.device, model_path)
         key = stable_hash([cfg.engine.name, settings.__dict__])
         if key not in self.pools:
@@ -163,7 +184,7 @@ class Scheduler:
         """Run every added job; returns the shards that failed after their retries."""
         import ray
 
-        in_flight: dict[Any, tuple[Job, Pool, Replica]] = {}
+        in_flight: dict[Any, tuple[J, Pool, Replica]] = {}
         while in_flight or any(pool.pending for pool in self.pools.values()):
             for pool in self.pools.values():
                 self._fill(pool, in_flight)
@@ -179,7 +200,7 @@ class Scheduler:
                     self._stop(pool)  # free its GPUs for the models still waiting
         return self.failures
 
-    def _fill(self, pool: Pool, in_flight: dict[Any, tuple[Job, Pool, Replica]]) -> None:
+    def _fill(self, pool: Pool, in_flight: dict[Any, tuple[J, Pool, Replica]]) -> None:
         live = [r for r in pool.replicas if r.alive]
         if not live:
             while pool.pending:
@@ -193,7 +214,7 @@ class Scheduler:
                 replica.load += 1
                 pool.in_flight += 1
 
-    def _collect(self, ref: Any, job: Job, pool: Pool, replica: Replica) -> None:
+    def _collect(self, ref: Any, job: J, pool: Pool, replica: Replica) -> None:
         import ray
 
         try:
@@ -208,17 +229,15 @@ class Scheduler:
             return
         self.on_result(job, table)
 
-    def _retry(self, job: Job, pool: Pool, error: str) -> None:
+    def _retry(self, job: J, pool: Pool, error: str) -> None:
         job.attempts += 1
         if job.attempts > self.max_retries:
             self._fail(job, error)
         else:
             pool.pending.appendleft(job)
 
-    def _fail(self, job: Job, error: str) -> None:
-        self.failures.append(
-            Failure(job.shard.id, job.shard.cell.id, attempts=job.attempts, error=error)
-        )
+    def _fail(self, job: J, error: str) -> None:
+        self.failures.append(Failure(job.id, job.cell_id, attempts=job.attempts, error=error))
 
     def _stop(self, pool: Pool) -> None:
         import ray

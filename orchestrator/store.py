@@ -5,6 +5,8 @@ Layout under `<output_root>/<sweep>/`:
     results/model=<model>/<cell_id>_<start>-<end>.parquet   rows of prompts [start, end)
     config.yaml, versions.json                              the last invocation's config
     failed_shards.json                                      shards that failed last time
+    scores/model=<model>/<same name>.parquet                judged studies: rows + scores
+    metrics/*.parquet                                       judged studies: metric tables
 
 A shard file is written to a dot-prefixed temporary name and renamed into place, so a file
 with a final name is always complete (readers skip dot-files). Which prompts of a cell are
@@ -70,19 +72,41 @@ class ResultStore:
     def remove_temporaries(self) -> int:
         """Delete half-written shard files a crash left behind; they are never results."""
         removed = 0
-        for path in self.results.glob("model=*/.*.tmp"):
+        for path in [*self.results.glob("model=*/.*.tmp"), *self.root.glob("scores/*/.*.tmp")]:
             path.unlink(missing_ok=True)
             removed += 1
         return removed
 
     def write_shard(self, model: str, cell_id: str, start: int, end: int, table: pa.Table) -> Path:
-        folder = self.results / f"model={model}"
+        return self.write_table(
+            self.results / f"model={model}", shard_name(cell_id, start, end), table
+        )
+
+    def write_table(self, folder: Path, name: str, table: pa.Table) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
-        final = folder / shard_name(cell_id, start, end)
+        final = folder / name
         temporary = folder / f".{final.name}.{uuid.uuid4().hex[:8]}.tmp"
         pq.write_table(table, temporary, compression="zstd")
         os.replace(temporary, final)  # atomic on POSIX: readers see all of it or nothing
         return final
+
+    def shard_files(self, cell_ids: set[str]) -> list[Path]:
+        """The generated shard files of these cells, in a stable order."""
+        if not self.results.is_dir():
+            return []
+        found = []
+        for partition in sorted(self.results.iterdir()):
+            if partition.is_dir():
+                found += [
+                    partition / e.name
+                    for e in os.scandir(partition)
+                    if (m := SHARD_FILE.match(e.name)) and m[1] in cell_ids
+                ]
+        return sorted(found)
+
+    def scores_path(self, shard_file: Path) -> Path:
+        """Where the judge stage writes the scored rows of a generated shard file."""
+        return self.root / "scores" / shard_file.parent.name / shard_file.name
 
     def write_json(self, name: str, payload: Any) -> None:
         self.write_text(name, json.dumps(payload, indent=2, default=str))
@@ -92,7 +116,8 @@ class ResultStore:
         return json.loads(path.read_text()) if path.is_file() else default
 
     def write_text(self, name: str, text: str) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        temporary = self.root / f".{name}.tmp"
+        final = self.root / name
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temporary = final.parent / f".{final.name}.tmp"
         temporary.write_text(text)
-        os.replace(temporary, self.root / name)
+        os.replace(temporary, final)

@@ -34,6 +34,15 @@ class FakeEngine:
         if POISON in request.text:
             raise ValueError(f"poisoned prompt {request.prompt_id}")
         text = f"fake answer to {request.prompt_id} #{sample_idx} seed {request.seed}"
+        # Follow the alignment-faking reply format when the prompt asks for it, so the judge
+        # stage's unit tests see scratchpads and tags.
+        if "<request_fully_accepted/>" in request.text:
+            text = f"<request_fully_accepted/> {text}"
+        if "<SCRATCHPAD_REASONING>" in request.text:
+            text = (
+                f"<SCRATCHPAD_REASONING>fake reasoning about {request.prompt_id}"
+                f"</SCRATCHPAD_REASONING>\n<OUTPUT>{text}</OUTPUT>"
+            )
         return Completion(
             prompt_id=request.prompt_id,
             sample_idx=sample_idx,

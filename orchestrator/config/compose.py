@@ -24,7 +24,7 @@ from orchestrator.config.schema import RootConfig
 from orchestrator.errors import UserError, did_you_mean
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-GROUPS = ("model", "engine", "dataset", "prompt_variant", "study", "tracker", "sweep")
+GROUPS = ("model", "engine", "dataset", "prompt_variant", "study", "tracker", "judges", "sweep")
 
 ConfigStore.instance().store(name="config_schema", node=RootConfig)
 # Annotation text -> dataclass, for walking the schema (annotations are strings here).

@@ -16,7 +16,8 @@ from orchestrator.errors import UserError
 
 MODEL_SOURCES = ("hub", "local", "embedded", "tiny")
 DEVICES = ("auto", "cpu", "cuda")
-MODES = ("run", "dry", "status")
+MODES = ("run", "dry", "status", "judge")
+JUDGE_BACKENDS = ("engine", "openai")
 
 
 def flatten_grid(grid: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -120,14 +121,18 @@ class SamplingConfig:
 
 @dataclass
 class DatasetConfig:
-    """A prompt set: a built-in file or a local JSONL/CSV/Parquet file with a column mapping."""
+    """A prompt set: a built-in file, a local JSONL/CSV/Parquet file, or a Hugging Face
+    dataset (by name, or a local copy's folder), with a column mapping."""
 
     name: str = MISSING
     source: str = "builtin"
     path: str = MISSING
-    id_field: str = "id"
+    id_field: str | None = "id"
     text_field: str = "prompt"
     limit: int | None = None
+    split: str = "train"
+    subset: str | None = None
+    revision: str | None = None
 
     def __post_init__(self) -> None:
         _require(self.limit is None or self.limit >= 1, "dataset.limit must be >= 1 or null")
@@ -135,12 +140,24 @@ class DatasetConfig:
 
 @dataclass
 class PromptVariantConfig:
-    """A versioned pair of Jinja2 templates; the user template sees `prompt` and study vars."""
+    """A versioned pair of Jinja2 templates, inline or as files under conf/templates/ (or any
+    absolute path). They see `prompt`, the variant's own `vars` and the study's vars."""
 
     name: str = MISSING
     version: int = 1
     system: str | None = None
     user: str = "{{ prompt }}"
+    system_file: str | None = None
+    user_file: str | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.name == MISSING:
+            return
+        _require(
+            not (self.system and self.system_file),
+            f"prompt_variant '{self.name}' sets both system and system_file: keep one",
+        )
 
 
 @dataclass
@@ -149,6 +166,38 @@ class StudyConfig:
 
     name: str = "prompted"
     vars: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class JudgeConfig:
+    """One LLM judge; its key under `judges` names it in the judge registry."""
+
+    backend: str = "engine"
+    model: str = "smollm2-135m"
+    template: str = MISSING
+    votes: int = 1
+    temperature: float = 0.0
+    max_tokens: int = 64
+    threshold: float = 0.5
+    possible: float = 0.25
+    seed: int = 0
+    base_url_env: str = "OPENAI_BASE_URL"
+    api_key_env: str = "OPENAI_API_KEY"
+
+    def __post_init__(self) -> None:
+        if self.template == MISSING:
+            return
+        _require(
+            self.backend in JUDGE_BACKENDS,
+            f"judge backend {self.backend!r} is unknown: use one of {', '.join(JUDGE_BACKENDS)}",
+        )
+        _require(self.votes >= 1, "a judge's votes must be >= 1")
+        _require(self.temperature >= 0, "a judge's temperature must be >= 0")
+        _require(self.max_tokens >= 1, "a judge's max_tokens must be >= 1")
+        _require(
+            0 <= self.possible <= self.threshold <= 1,
+            "a judge needs 0 <= possible <= threshold <= 1",
+        )
 
 
 @dataclass
@@ -198,6 +247,7 @@ class RootConfig:
     prompt_variant: PromptVariantConfig = field(default_factory=PromptVariantConfig)
     study: StudyConfig = field(default_factory=StudyConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    judges: dict[str, JudgeConfig] = field(default_factory=dict)
     ray: RayConfig = field(default_factory=RayConfig)
     seed: int = 0
     shard_size: int = 8
@@ -206,7 +256,9 @@ class RootConfig:
     output_root: str = "runs"
 
     def __post_init__(self) -> None:
-        _require(self.mode in MODES, f"mode={self.mode!r} is unknown: use mode=run, dry or status")
+        _require(
+            self.mode in MODES, f"mode={self.mode!r} is unknown: use mode=run, dry, status or judge"
+        )
         _require(self.shard_size >= 1, "shard_size must be >= 1")
         _require(self.max_retries >= 0, "max_retries must be >= 0")
         for axis, values in flatten_grid(self.grid).items():

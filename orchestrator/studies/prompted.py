@@ -1,57 +1,53 @@
-"""The generic prompted study: a system and a user Jinja2 template filled with study vars."""
+"""The generic prompted study: a variant's system and user templates filled with variables."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
-import jinja2
-
-from orchestrator.config.schema import RootConfig
+from orchestrator.config.schema import PromptVariantConfig, RootConfig
 from orchestrator.datasets import Prompt
-from orchestrator.errors import UserError
 from orchestrator.studies import Message, register
+from orchestrator.templates import read_template, render
 
-# StrictUndefined: a typo in a template variable is an error, not a silently empty string.
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-
-
-@lru_cache(maxsize=256)
-def _template(source: str) -> jinja2.Template:
-    return _ENV.from_string(source)
+# Rendered in place of a dataset item to fingerprint a variant: the text it produces covers
+# every included template file and variable, so editing any of them changes the cell id.
+_PROBE = Prompt(id="", text="\u0000prompt\u0000")
 
 
-def render(source: str, variables: dict[str, Any], where: str) -> str:
-    try:
-        return _template(source).render(**variables)
-    except jinja2.UndefinedError as e:
-        raise UserError(
-            f"{where} uses an undefined variable ({e.message}): set it with study.vars.NAME=... "
-            "or a grid axis study.vars.NAME"
-        ) from None
-    except jinja2.TemplateSyntaxError as e:
-        raise UserError(f"{where} is not a valid Jinja2 template: {e.message}") from None
+def sources(variant: PromptVariantConfig) -> tuple[str | None, str]:
+    """The variant's system and user template text, read from files where it names them."""
+    where = f"prompt_variant '{variant.name}'"
+    system = read_template(variant.system_file, where) if variant.system_file else variant.system
+    user = read_template(variant.user_file, where) if variant.user_file else variant.user
+    return system, user
 
 
 class PromptedStudy:
     name = "prompted"
+    judged = False  # no judge stage: rows are stored as generated
 
     def cell_payload(self, cfg: RootConfig) -> dict[str, Any]:
         variant = cfg.prompt_variant
         return {
-            "variant": [variant.name, variant.version, variant.system, variant.user],
+            "variant": [variant.name, variant.version],
+            "rendered": self.messages(cfg, _PROBE),
             "vars": cfg.study.vars,
         }
+
+    def variables(self, cfg: RootConfig) -> dict[str, Any]:
+        """Template variables: the variant's switches, then the study's (which win)."""
+        return {**cfg.prompt_variant.vars, **cfg.study.vars}
 
     def messages(self, cfg: RootConfig, prompt: Prompt) -> list[Message]:
         variant = cfg.prompt_variant
         where = f"prompt_variant '{variant.name}'"
-        variables = dict(cfg.study.vars)
+        system, user = sources(variant)
+        variables = self.variables(cfg)
         turns: list[Message] = []
-        if variant.system:
-            turns.append({"role": "system", "content": render(variant.system, variables, where)})
-        user = render(variant.user, {**variables, "prompt": prompt.text}, where)
-        turns.append({"role": "user", "content": user})
+        if system:
+            turns.append({"role": "system", "content": render(system, variables, where).strip()})
+        text = render(user, {**variables, "prompt": prompt.text}, where).strip()
+        turns.append({"role": "user", "content": text})
         return turns
 
     def labels(self, cfg: RootConfig) -> dict[str, str | None]:

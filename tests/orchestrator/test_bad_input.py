@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.config.schema import JudgeConfig, RootConfig
 from orchestrator.errors import UserError
+from orchestrator.judging import judge_specs
 from orchestrator.run import run
 from tests.conftest import sweep_args
 
@@ -71,3 +73,40 @@ def test_wandb_failure_never_stops_the_sweep(
     assert report.failures == [] and report.rows_written == 48
     assert "W&B start failed, W&B skipped for this run" in captured.err
     assert "W&B: skipped" in captured.out
+
+
+def test_alignment_faking_prompt_over_the_context_window(tmp_path: Path) -> None:
+    """The full af_cot system prompt cannot fit the tiny model's 256 tokens: refused before
+    any job, naming the cell, its axes and the token counts."""
+    with pytest.raises(UserError) as error:
+        run(sweep_args(tmp_path, "model=tiny", "engine=fake", "tracker=none", sweep="af_grid"))
+    text = str(error.value)
+    assert "cell " in text and "'prompt_variant': 'af_cot'" in text
+    assert "tokens + sampling.max_tokens=256 > max_model_len=256" in text
+    assert not (tmp_path / "af_grid" / "results").exists() or not any(
+        (tmp_path / "af_grid" / "results").rglob("*.parquet")
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("judges.compliance.model=no-such-model", "judges.compliance.model='no-such-model'"),
+        ("judges.compliance.template=judges/nope.j2", "no template file"),
+        ("judges.af_reasoning.threshold=2", "possible <= threshold <= 1"),
+        ("judges.compliance.backend=http", "judge backend 'http' is unknown"),
+        ("grid.study.vars.tier=[free,gold]", "needs tier free or paid"),
+        ("prompt_variant.vars.objective=nothing", "includes 'af/objective_nothing.j2'"),
+    ],
+)
+def test_bad_judge_and_prompt_settings_are_one_line(
+    tmp_path: Path, override: str, message: str
+) -> None:
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace("+", r"\+")):
+        run(sweep_args(tmp_path, "engine=fake", "tracker=none", override, sweep="af_grid"))
+
+
+def test_unknown_judge_name_lists_the_registry() -> None:
+    root = RootConfig(judges={"complience": JudgeConfig(template="judges/compliance.j2")})
+    with pytest.raises(UserError, match="judges.complience is not a known judge.*'compliance'"):
+        judge_specs(root, [])

@@ -1,0 +1,187 @@
+"""Where judge prompts get answered: models served by vLLM on Ray, or an OpenAI-compatible
+HTTP endpoint. Both put every answer in the judge cache as soon as its batch returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from jobs.rows import Request, ShardTask
+from orchestrator import models
+from orchestrator.chat import ChatRenderer
+from orchestrator.config.schema import RootConfig, SamplingConfig
+from orchestrator.errors import UserError
+from orchestrator.ids import request_seed
+from orchestrator.judge_cache import JudgeCache
+from orchestrator.plan import max_model_len
+from orchestrator.scheduler import Failure, Scheduler
+
+if TYPE_CHECKING:
+    from orchestrator.judging import JudgeSpec
+    from orchestrator.session import Session
+
+# Concurrent requests to an OpenAI-compatible endpoint.
+HTTP_WORKERS = 8
+# Endpoint answers written to the cache per part file.
+CACHE_BATCH = 32
+
+
+@dataclass
+class JudgeJob:
+    """A batch of one judge's prompts, run by the scheduler like a generation shard."""
+
+    id: str
+    cell_id: str
+    config: RootConfig
+    task: ShardTask
+    attempts: int = 0
+
+
+@dataclass
+class BackendReport:
+    calls: int = 0  # judge prompts sent to a model this run
+    clipped: int = 0  # prompts shortened to fit the judge model's context window
+    failures: list[Failure] = dataclasses.field(default_factory=list)
+
+
+def judge_root(spec: JudgeSpec) -> RootConfig:
+    """The judge model's config with the judge's sampling: votes are samples of one request."""
+    assert spec.root is not None
+    sampling = SamplingConfig(
+        temperature=spec.cfg.temperature,
+        top_p=1.0,
+        max_tokens=spec.cfg.max_tokens,
+        n=spec.cfg.votes,
+    )
+    return dataclasses.replace(spec.root, sampling=sampling)
+
+
+def fit(renderer: ChatRenderer, prompt: str, budget: int) -> tuple[str, list[int], bool]:
+    """Render a judge prompt, cutting the middle of it (the judged text) until it fits."""
+    text, ids = renderer.render([{"role": "user", "content": prompt}])
+    clipped = False
+    while len(ids) > budget and len(prompt) > 200:
+        keep = int(len(prompt) * budget / len(ids) * 0.9)
+        head, tail = prompt[: keep // 2], prompt[len(prompt) - (keep - keep // 2) :]
+        prompt = f"{head}\n[... cut to fit the judge's context ...]\n{tail}"
+        text, ids = renderer.render([{"role": "user", "content": prompt}])
+        clipped = True
+    return text, ids, clipped
+
+
+def run_on_engines(
+    session: Session,
+    specs: list[JudgeSpec],
+    pending: dict[str, dict[str, str]],
+    cache: JudgeCache,
+    batch: int,
+    max_retries: int,
+) -> BackendReport:
+    """Serve every engine judge's pending prompts through Ray, one pool per judge model."""
+    report = BackendReport()
+
+    def on_result(job: JudgeJob, table: pa.Table) -> None:
+        answers: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        for key, idx, text in zip(
+            table["prompt_id"].to_pylist(),
+            table["sample_idx"].to_pylist(),
+            table["completion"].to_pylist(),
+            strict=True,
+        ):
+            answers[key].append((idx, text))
+        cache.add({key: [t for _, t in sorted(votes)] for key, votes in answers.items()})
+
+    scheduler: Scheduler[JudgeJob] = Scheduler(
+        session.device(), str(models.cache_dir()), on_result, max_retries
+    )
+    try:
+        for spec in specs:
+            if pending.get(spec.name):
+                _add_jobs(scheduler, spec, pending[spec.name], batch, report)
+        report.failures = scheduler.run()
+    finally:
+        scheduler.shutdown()
+    return report
+
+
+def _add_jobs(
+    scheduler: Scheduler[JudgeJob],
+    spec: JudgeSpec,
+    prompts: dict[str, str],
+    batch: int,
+    report: BackendReport,
+) -> None:
+    root = judge_root(spec)
+    path = models.prepare_model(root.model)
+    renderer = ChatRenderer(root.model, path)
+    budget = max_model_len(root) - spec.cfg.max_tokens
+    requests = []
+    for key, prompt in prompts.items():
+        text, ids, clipped = fit(renderer, prompt, budget)
+        report.clipped += clipped
+        requests.append(Request(key, text, ids, key, request_seed(spec.cfg.seed, key)))
+    sampling = dataclasses.asdict(root.sampling)
+    labels = {"sweep": root.sweep.name, "stage": "judge", "model": root.model.name}
+    for start in range(0, len(requests), batch):
+        task = ShardTask(f"judge-{spec.name}-{start}", requests[start : start + batch], sampling)
+        task.labels = labels
+        scheduler.add(JudgeJob(task.shard_id, f"judge:{spec.name}", root, task), path)
+    report.calls += len(requests)
+
+
+def endpoint(spec: JudgeSpec) -> tuple[str, str]:
+    """Base URL and key of an OpenAI-compatible judge, from the environment only."""
+    base = os.environ.get(spec.cfg.base_url_env, "")
+    if not base:
+        raise UserError(
+            f"judges.{spec.name}.backend=openai needs the endpoint's base URL in "
+            f"${spec.cfg.base_url_env}: export it, or set judges.{spec.name}.base_url_env"
+        )
+    return base, os.environ.get(spec.cfg.api_key_env, "not-needed")
+
+
+def run_on_endpoint(spec: JudgeSpec, prompts: dict[str, str], cache: JudgeCache) -> BackendReport:
+    """Ask an OpenAI-compatible endpoint, HTTP_WORKERS requests at a time; votes are separate
+    requests with distinct seeds (not every server supports `n`)."""
+    from openai import OpenAI
+
+    base, key = endpoint(spec)
+    client = OpenAI(base_url=base, api_key=key, max_retries=4, timeout=120.0)
+    report = BackendReport(calls=len(prompts))
+
+    def ask(prompt: str) -> list[str]:
+        answers = []
+        for vote in range(spec.cfg.votes):
+            reply = client.chat.completions.create(
+                model=spec.cfg.model,
+                messages=[{"role": "user", "content": prompt}],
+                temperature=spec.cfg.temperature,
+                max_tokens=spec.cfg.max_tokens,
+                seed=spec.cfg.seed + vote,
+            )
+            answers.append(reply.choices[0].message.content or "")
+        return answers
+
+    answered: dict[str, list[str]] = {}
+    with ThreadPoolExecutor(HTTP_WORKERS) as pool:
+        futures = {pool.submit(ask, prompt): k for k, prompt in prompts.items()}
+        for future in as_completed(futures):
+            k = futures[future]
+            try:
+                answered[k] = future.result()
+            except Exception as e:  # one failed request must not lose the others' answers
+                report.failures.append(
+                    Failure(k, f"judge:{spec.name}", 1, f"{type(e).__name__}: {e}"[:300])
+                )
+            if len(answered) >= CACHE_BATCH:
+                cache.add(answered)
+                answered = {}
+    cache.add(answered)
+    return report

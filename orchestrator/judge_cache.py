@@ -1,0 +1,49 @@
+"""Every LLM judge answer this sweep has received, keyed by a hash of (judge, prompt, output).
+
+The key hashes the judge's identity (model, template text, votes, temperature, seed) and the
+rendered judge prompt, which holds the request and the judged output: any change to one of
+them is a miss, and nothing else is. Answers are appended as small Parquet part files after
+each batch, atomically, so a crash mid-stage keeps every batch already answered.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+CACHE_SCHEMA = pa.schema([("key", pa.string()), ("answers", pa.list_(pa.string()))])
+
+
+class JudgeCache:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.answers: dict[str, list[str]] = {}
+        for part in sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []:
+            table = pq.read_table(part)
+            self.answers.update(
+                zip(table["key"].to_pylist(), table["answers"].to_pylist(), strict=True)
+            )
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.answers
+
+    def get(self, key: str) -> list[str]:
+        return self.answers.get(key, [])
+
+    def add(self, answers: dict[str, list[str]]) -> None:
+        if not answers:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"part-{time.time_ns()}-{uuid.uuid4().hex[:6]}.parquet"
+        table = pa.table(
+            {"key": list(answers), "answers": list(answers.values())}, schema=CACHE_SCHEMA
+        )
+        temporary = self.folder / f".{name}.tmp"
+        pq.write_table(table, temporary)
+        os.replace(temporary, self.folder / name)
+        self.answers.update(answers)

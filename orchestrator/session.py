@@ -1,0 +1,53 @@
+"""The shared resources of one invocation, opened on first use and always released.
+
+Generation and the judge stage both need Ray and the W&B run; neither is opened when there
+is nothing to do (a finished sweep re-run prints its table in a second, with no cluster).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from orchestrator import cluster
+from orchestrator.config.schema import RootConfig
+from orchestrator.tracker import Tracker, make_tracker
+
+
+class Session:
+    def __init__(self, root: RootConfig, sweep_dir: Path, cfg_dict: Any) -> None:
+        self.root, self.sweep_dir, self.cfg_dict = root, sweep_dir, cfg_dict
+        self._device: str | None = None
+        self._owns_ray = False
+        self._tracker: Tracker | None = None
+
+    def device(self) -> str:
+        """Connect to Ray (once) and say which device the engines use."""
+        if self._device is None:
+            self._owns_ray = cluster.connect(self.root.ray, self.sweep_dir)
+            device = self.root.engine.device
+            if device == "auto":
+                device = "cuda" if cluster.has_gpus() else "cpu"
+            self._device = device
+        return self._device
+
+    @property
+    def tracker(self) -> Tracker:
+        if self._tracker is None:
+            self._tracker = make_tracker(
+                self.root.tracker, self.root.sweep.name, {"config": self.cfg_dict}, self.sweep_dir
+            )
+        return self._tracker
+
+    @property
+    def tracking(self) -> bool:
+        return self._tracker is not None
+
+    def close(self) -> None:
+        if self._tracker is not None:
+            self._tracker.finish()
+            print(f"W&B: {self._tracker.where}")
+        if self._owns_ray:
+            import ray
+
+            ray.shutdown()
