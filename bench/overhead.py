@@ -31,7 +31,8 @@ from orchestrator.scheduler import engine_settings, worker_env
 def raw_vllm(overrides: list[str]) -> dict[str, float]:
     """Every request of the sweep in one `LLM.generate` call, in this process."""
     _, root, cells = load_sweep(overrides)
-    jobs, paths = prepare_jobs(root, pending_shards(cells, {}, root.shard_size))
+    prepared = prepare_jobs(root, pending_shards(cells, {}, root.shard_size))
+    jobs, paths = prepared.jobs, prepared.paths
     cell = cells[0].config
     os.environ.update(worker_env(cell, "cpu", "/tmp/mosweep-bench-cache"))
     from vllm import LLM, SamplingParams

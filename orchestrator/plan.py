@@ -145,16 +145,29 @@ def count_shards(cells: list[Cell], shard_size: int) -> int:
     return sum(-(-len(c.dataset.prompts) // shard_size) for c in cells)
 
 
-def prepare_jobs(root: RootConfig, shards: list[Shard]) -> tuple[list[Job], dict[str, str]]:
+@dataclass
+class Prepared:
+    """Rendered, budget-checked jobs, with what each model needed to render them."""
+
+    jobs: list[Job]
+    paths: dict[str, str]  # model name -> local weights folder
+    chat: dict[str, dict[str, str]]  # model name -> how its prompts were rendered
+
+
+def prepare_jobs(root: RootConfig, shards: list[Shard]) -> Prepared:
     """Model paths (prepared once each), and a rendered, budget-checked job per shard."""
-    paths: dict[str, str] = {}
+    prepared = Prepared([], {}, {})
     renderers: dict[str, ChatRenderer] = {}
-    jobs = []
     for shard in shards:
         model = shard.cell.config.model
-        if model.name not in paths:
-            paths[model.name] = models.prepare_model(model)
-            renderers[model.name] = ChatRenderer(model, paths[model.name])
-        task = build_task(shard, root.sweep.name, renderers[model.name], paths[model.name])
-        jobs.append(Job(shard, task))
-    return jobs, paths
+        if model.name not in renderers:
+            prepared.paths[model.name] = path = models.prepare_model(model)
+            renderers[model.name] = renderer = ChatRenderer(model, path)
+            prepared.chat[model.name] = {
+                "path": path,
+                # Templates without a system role get it folded into the first user turn.
+                "system_prompt": "system role" if renderer.system_role else "folded into user",
+            }
+        task = build_task(shard, root.sweep.name, renderers[model.name], prepared.paths[model.name])
+        prepared.jobs.append(Job(shard, task))
+    return prepared

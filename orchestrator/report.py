@@ -83,7 +83,7 @@ def plan_summary(root: RootConfig, cells: list[Cell], shards: list[Shard], dry: 
 
 def _token_estimate(root: RootConfig, shards: list[Shard]) -> str:
     try:
-        jobs, _ = prepare_jobs(root, shards)
+        jobs = prepare_jobs(root, shards).jobs
     except UserError as e:
         # Hub models: the tokenizer may be out of reach from this machine; not an error here.
         if any(s.cell.config.model.source == "hub" for s in shards):

@@ -116,9 +116,11 @@ def run(overrides: list[str]) -> RunReport:
     cluster.check_address(root.ray)
     store.remove_temporaries()
     specs = judge_specs(root, overrides) if study.judged else []  # judge models, endpoints
-    jobs, paths = prepare_jobs(root, shards)  # renders and checks every prompt before Ray starts
+    prepared = prepare_jobs(root, shards)  # renders and checks every prompt before Ray starts
+    jobs, paths = prepared.jobs, prepared.paths
     store.write_text("config.yaml", OmegaConf.to_yaml(cfg))
     store.write_json("versions.json", versions())
+    store.write_json("models.json", {**store.read_json("models.json", {}), **prepared.chat})
     print(plan_summary(root, cells, shards, dry=False))
     session = Session(root, store.root, OmegaConf.to_container(cfg, resolve=True))
     try:

@@ -133,6 +133,8 @@ def test_rows_hold_both_tiers_parsed_fields_scores_and_vote_shares(
     assert metrics.column("comply_free").to_pylist() == ["100%", "100%"]
     assert metrics.column("af_free").to_pylist() == ["50%", "-"]
     assert (report.sweep_dir / "metrics" / "compliance_gap.parquet").is_file()
+    models = json.loads((report.sweep_dir / "models.json").read_text())
+    assert models["smollm2-135m"]["system_prompt"] == "system role"
     for name in ("config.yaml", "judges.json"):
         assert SECRET not in (report.sweep_dir / name).read_text()
 
