@@ -16,6 +16,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
+from analysis.__main__ import main as analysis_cli
 from orchestrator.errors import UserError
 from orchestrator.run import run
 from tests.conftest import sweep_args
@@ -101,7 +102,7 @@ def scored(sweep_dir: Path) -> list[dict[str, object]]:
 
 
 def test_rows_hold_both_tiers_parsed_fields_scores_and_vote_shares(
-    tmp_path: Path, endpoint: type[Judge]
+    tmp_path: Path, endpoint: type[Judge], capsys: pytest.CaptureFixture[str]
 ) -> None:
     report = run(af_args(tmp_path))
     assert report.judging is not None and report.judging.files == 8  # 4 cells x 2 shards
@@ -137,6 +138,9 @@ def test_rows_hold_both_tiers_parsed_fields_scores_and_vote_shares(
     assert models["smollm2-135m"]["system_prompt"] == "system role"
     for name in ("config.yaml", "judges.json"):
         assert SECRET not in (report.sweep_dir / name).read_text()
+    capsys.readouterr()
+    assert analysis_cli([str(report.sweep_dir)]) == 0  # python -m analysis runs/af_grid
+    assert "comply_free" in capsys.readouterr().out
 
 
 def test_mode_judge_rescores_without_generating_and_hits_the_cache(
