@@ -88,3 +88,26 @@ def _correlation(a: int, b: int, c: int, d: int) -> float:
     cross = a * d - b * c
     corrected = cross - n / 2 if cross > n / 2 else (cross if cross < 0 else 0.0)
     return corrected / math.sqrt(margins)
+
+
+def bootstrap_ratio(
+    after: list[bool], before: list[bool], resamples: int = 2000, seed: int = 0
+) -> tuple[float | None, float | None]:
+    """A percentile bootstrap interval (95%) for rate(after) / rate(before), resampling
+    paired items (the same prompts evaluated twice). None where `before` never fires."""
+    import random
+
+    if len(after) != len(before) or not before:
+        raise ValueError("after and before must pair the same non-empty set of items")
+    rng = random.Random(seed)
+    n = len(before)
+    ratios = []
+    for _ in range(resamples):
+        picks = [rng.randrange(n) for _ in range(n)]
+        fired_before = sum(before[i] for i in picks)
+        if fired_before:
+            ratios.append(sum(after[i] for i in picks) / fired_before)
+    if len(ratios) < resamples / 2:  # the ratio is undefined in most resamples
+        return None, None
+    ratios.sort()
+    return ratios[int(0.025 * len(ratios))], ratios[int(0.975 * len(ratios)) - 1]

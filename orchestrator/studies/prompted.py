@@ -25,6 +25,7 @@ def sources(variant: PromptVariantConfig) -> tuple[str | None, str]:
 class PromptedStudy:
     name = "prompted"
     judged = False  # no judge stage: rows are stored as generated
+    pipeline = False  # one generation pass per cell
 
     def cell_payload(self, cfg: RootConfig) -> dict[str, Any]:
         variant = cfg.prompt_variant

