@@ -61,3 +61,24 @@ def test_interrupted_job_resumes_from_its_checkpoint_exactly(
     resumed = train_adapter(spec(tmp_path / "b"))
     assert resumed["resumed_at"] == 8
     assert resumed["losses"] == pytest.approx(straight["losses"], rel=1e-4)
+
+
+@pytest.mark.gpu
+def test_lora_job_trains_and_resumes_on_cuda(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same job on a GPU (pytest -m gpu on a GPU node)."""
+    straight = train_adapter(spec(tmp_path / "a", device="cuda", steps=30))
+    assert straight["losses"][-1] < straight["losses"][0]
+
+    def crash(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(finetune, "_finish", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train_adapter(spec(tmp_path / "b", device="cuda", steps=30))
+    monkeypatch.undo()
+    resumed = train_adapter(spec(tmp_path / "b", device="cuda", steps=30))
+    assert resumed["resumed_at"] == 28
+    assert resumed["losses"] == pytest.approx(straight["losses"], rel=1e-3)
+    assert (tmp_path / "b" / "adapter" / "adapter_model.safetensors").is_file()
