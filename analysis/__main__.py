@@ -1,13 +1,13 @@
-"""`python -m analysis runs/<sweep>`: print the per-cell summary of a sweep's results, and
-for judged sweeps (alignment faking) the compliance-gap table from the scored rows."""
+"""`python -m analysis runs/<sweep>`: write the sweep's report (runs/<sweep>/report/:
+report.html, tables as Markdown and CSV, figures as PNG and SVG) and print where it is with
+a short summary."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from analysis.af_metrics import compliance_gap, headline, tier_metrics
-from analysis.summary import cell_summary, format_table, read_results
+from analysis.report import build_report, print_summary
 
 
 def main(argv: list[str]) -> int:
@@ -19,12 +19,7 @@ def main(argv: list[str]) -> int:
     if not results.is_dir():
         print(f"error: no results folder at {results}: run the sweep first", file=sys.stderr)
         return 2
-    print(format_table(cell_summary(read_results(results))))
-    scores = sweep / "scores"
-    if any(scores.glob("model=*/*.parquet")):
-        scored = read_results(scores)
-        print()
-        print(format_table(headline(tier_metrics(scored), compliance_gap(scored))))
+    print(print_summary(build_report(sweep)))
     return 0
 
 

