@@ -13,12 +13,34 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 # Loss is not computed on these label positions (prompt and padding).
 IGNORE = -100
+
+
+@dataclass
+class LoraSettings:
+    """How a LoRA job trains. The config schema's TrainConfig extends it (adding resources
+    and validation), so the settings are declared once."""
+
+    rank: int = 8
+    alpha: int = 16
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
+    )
+    lr: float = 1e-3
+    steps: int = 30
+    batch_size: int = 8
+    checkpoint_every: int = 10
+
+    @classmethod
+    def of(cls, settings: LoraSettings) -> LoraSettings:
+        """Just these settings of a subclass instance: plain data for a Ray worker."""
+        values = {f.name: getattr(settings, f.name) for f in fields(cls)}
+        return cls(**{**values, "target_modules": list(settings.target_modules)})
 
 
 @dataclass(frozen=True)
@@ -29,15 +51,9 @@ class TrainSpec:
     examples: list[tuple[list[int], list[int]]]  # (prompt ids, completion ids incl. EOS)
     output: str  # the finished adapter's folder
     work: str  # checkpoints of an unfinished run
+    lora: LoraSettings = field(default_factory=LoraSettings)
     init_adapter: str | None = None  # continue training this adapter (safety training)
-    rank: int = 8
-    alpha: int = 16
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
-    lr: float = 1e-3
-    steps: int = 40
-    batch_size: int = 8
     seed: int = 0
-    checkpoint_every: int = 10
     pad_id: int = 0
     device: str = "cpu"
     label: str = ""  # names the job in logs
@@ -83,9 +99,9 @@ def _model(spec: TrainSpec, checkpoint: Path | None) -> Any:
     if start_from is not None:
         return PeftModel.from_pretrained(base, str(start_from), is_trainable=True)
     config = LoraConfig(
-        r=spec.rank,
-        lora_alpha=spec.alpha,
-        target_modules=list(spec.target_modules),
+        r=spec.lora.rank,
+        lora_alpha=spec.lora.alpha,
+        target_modules=list(spec.lora.target_modules),
         lora_dropout=0.0,
         task_type="CAUSAL_LM",
     )
@@ -102,7 +118,7 @@ def train_adapter(spec: TrainSpec) -> dict[str, Any]:
     resumed = checkpoint is not None
     model = _model(spec, checkpoint).to(spec.device)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=spec.lr)
+    optimizer = torch.optim.AdamW(params, lr=spec.lora.lr)
     step, losses = 0, []
     if checkpoint is not None:
         state = torch.load(checkpoint / "state.pt", weights_only=False)
@@ -110,10 +126,10 @@ def train_adapter(spec: TrainSpec) -> dict[str, Any]:
         step, losses = state["step"], state["losses"]
     started, first = time.monotonic(), step
     model.train()
-    while step < spec.steps:
+    while step < spec.lora.steps:
         chosen = [
             spec.examples[i]
-            for i in batch_indices(len(spec.examples), spec.batch_size, spec.seed, step)
+            for i in batch_indices(len(spec.examples), spec.lora.batch_size, spec.seed, step)
         ]
         batch = {k: v.to(spec.device) for k, v in _collate(chosen, spec.pad_id).items()}
         loss = model(**batch).loss
@@ -122,16 +138,16 @@ def train_adapter(spec: TrainSpec) -> dict[str, Any]:
         optimizer.zero_grad()
         step += 1
         losses.append(float(loss.item()))
-        if step % spec.checkpoint_every == 0 and step < spec.steps:
+        if step % spec.lora.checkpoint_every == 0 and step < spec.lora.steps:
             _checkpoint(model, optimizer, step, losses, work)
     seconds = time.monotonic() - started
     report = {
         "label": spec.label,
-        "steps": spec.steps,
+        "steps": spec.lora.steps,
         "resumed_at": first if resumed else None,
         "losses": losses,
         "seconds": seconds,
-        "seconds_per_step": seconds / max(1, spec.steps - first),
+        "seconds_per_step": seconds / max(1, spec.lora.steps - first),
     }
     _finish(model, report, output)
     shutil.rmtree(work, ignore_errors=True)

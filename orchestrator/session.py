@@ -11,7 +11,7 @@ from typing import Any
 
 from orchestrator import cluster
 from orchestrator.config.schema import RootConfig
-from orchestrator.tracker import Tracker, make_tracker
+from orchestrator.tracker import RunSpec, Tracker, make_tracker
 
 
 class Session:
@@ -34,16 +34,14 @@ class Session:
     @property
     def tracker(self) -> Tracker:
         if self._tracker is None:
-            self._tracker = make_tracker(
-                self.root.tracker, self.root.sweep.name, {"config": self.cfg_dict}, self.sweep_dir
-            )
+            spec = RunSpec(self.root.sweep.name, {"config": self.cfg_dict}, self.sweep_dir)
+            self._tracker = make_tracker(self.root.tracker, spec)
         return self._tracker
 
     def job_tracker(self, name: str, job_type: str, config: dict[str, Any]) -> Tracker:
         """A run of its own for one job (a training job's loss curve and adapter)."""
-        return make_tracker(
-            self.root.tracker, self.root.sweep.name, config, self.sweep_dir, job_type, name
-        )
+        spec = RunSpec(self.root.sweep.name, config, self.sweep_dir, job_type, name)
+        return make_tracker(self.root.tracker, spec)
 
     @property
     def tracking(self) -> bool:

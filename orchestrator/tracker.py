@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -16,6 +17,17 @@ import pyarrow as pa
 
 from orchestrator.config.schema import TrackerConfig
 from orchestrator.errors import UserError, did_you_mean
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Which run a tracker opens: the sweep's (job_type "sweep") or one job's ("train")."""
+
+    sweep: str  # the group
+    config: dict[str, Any]
+    folder: Path  # where an offline run is written
+    job_type: str = "sweep"
+    name: str | None = None
 
 
 class Tracker(Protocol):
@@ -50,15 +62,7 @@ class WandbTracker:
     """One W&B run per sweep invocation (job_type "sweep") and one per training job
     (job_type "train"), grouped by sweep name."""
 
-    def __init__(
-        self,
-        cfg: TrackerConfig,
-        sweep: str,
-        config: dict[str, Any],
-        folder: Path,
-        job_type: str = "sweep",
-        name: str | None = None,
-    ) -> None:
+    def __init__(self, cfg: TrackerConfig, spec: RunSpec) -> None:
         self.run: Any = None
         self.where = "skipped"
         mode = (
@@ -66,20 +70,20 @@ class WandbTracker:
             or os.environ.get("WANDB_MODE")
             or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
         )
-        start = {"sweep": sweep, "config": config, "job_type": job_type, "name": name}
-        self._guard("start", lambda: self._start(cfg, start, folder, mode))
+        self._guard("start", lambda: self._start(cfg, spec, mode))
 
-    def _start(self, cfg: TrackerConfig, start: dict[str, Any], folder: Path, mode: str) -> None:
+    def _start(self, cfg: TrackerConfig, spec: RunSpec, mode: str) -> None:
         import wandb
 
+        folder = spec.folder
         folder.mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(
             project=cfg.project,
             entity=cfg.entity,
-            group=start["sweep"],
-            job_type=start["job_type"],
-            name=start["name"],
-            config=start["config"],
+            group=spec.sweep,
+            job_type=spec.job_type,
+            name=spec.name,
+            config=spec.config,
             dir=str(folder),
             mode=mode,  # type: ignore[arg-type]
             # A training job's run is open while the sweep's run is: both at once.
@@ -87,8 +91,8 @@ class WandbTracker:
             settings=wandb.Settings(silent=True, console="off"),
         )
         if mode == "offline":
-            folder = self.run.dir.rsplit("/files", 1)[0]
-            self.where = f"offline in {folder} (upload later: wandb sync {folder})"
+            local = self.run.dir.rsplit("/files", 1)[0]
+            self.where = f"offline in {local} (upload later: wandb sync {local})"
         else:
             self.where = str(getattr(self.run, "url", None) or mode)
 
@@ -131,20 +135,13 @@ class WandbTracker:
         self._guard("finish", lambda: self.run.finish())
 
 
-TRACKERS: dict[str, Callable[..., Tracker]] = {
+TRACKERS: dict[str, Callable[[TrackerConfig, RunSpec], Tracker]] = {
     "wandb": WandbTracker,
-    "none": lambda *_, **__: NoTracker(),
+    "none": lambda cfg, spec: NoTracker(),
 }
 
 
-def make_tracker(
-    cfg: TrackerConfig,
-    sweep: str,
-    config: dict[str, Any],
-    folder: Path,
-    job_type: str = "sweep",
-    name: str | None = None,
-) -> Tracker:
+def make_tracker(cfg: TrackerConfig, spec: RunSpec) -> Tracker:
     if cfg.name not in TRACKERS:
         raise UserError(f"tracker.name={cfg.name!r} is unknown{did_you_mean(cfg.name, TRACKERS)}")
-    return TRACKERS[cfg.name](cfg, sweep, config, folder, job_type=job_type, name=name)
+    return TRACKERS[cfg.name](cfg, spec)

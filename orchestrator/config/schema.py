@@ -12,6 +12,7 @@ from typing import Any
 
 from omegaconf import MISSING
 
+from jobs.finetune import LoraSettings
 from orchestrator.errors import UserError
 
 MODEL_SOURCES = ("hub", "local", "embedded", "tiny")
@@ -203,18 +204,10 @@ class JudgeConfig:
 
 
 @dataclass
-class TrainConfig:
-    """One LoRA fine-tuning job's settings (peft); all of them enter the adapter's id."""
+class TrainConfig(LoraSettings):
+    """One LoRA fine-tuning job (peft): the job's own settings (jobs/finetune.py), which
+    enter the adapter's id, and the resources of its Ray task, which do not."""
 
-    rank: int = 8
-    alpha: int = 16
-    target_modules: list[str] = field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
-    )
-    lr: float = 1e-3
-    steps: int = 30
-    batch_size: int = 8
-    checkpoint_every: int = 10
     num_cpus: float = 1.0
 
     def __post_init__(self) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jobs import finetune
-from jobs.finetune import TrainSpec, batch_indices, train_adapter
+from jobs.finetune import LoraSettings, TrainSpec, batch_indices, train_adapter
 from orchestrator import models
 from orchestrator.config.schema import ModelConfig
 
@@ -16,18 +16,21 @@ TINY = ModelConfig(name="tiny", source="tiny", path="tiny-llama-seed0", max_mode
 EXAMPLES = [([1, 2, 3 + i % 5], [10 + i % 3, 11, 2]) for i in range(12)]
 
 
-def spec(tmp_path: Path, **changes: object) -> TrainSpec:
-    base = TrainSpec(
+def spec(tmp_path: Path, steps: int = 10, device: str = "cpu") -> TrainSpec:
+    return TrainSpec(
         base_model=models.prepare_model(TINY),
         examples=EXAMPLES,
         output=str(tmp_path / "adapter"),
         work=str(tmp_path / "work"),
-        lr=1e-2,
-        steps=10,
-        batch_size=4,
-        checkpoint_every=4,
+        lora=LoraSettings(
+            target_modules=["q_proj", "v_proj"],
+            lr=1e-2,
+            steps=steps,
+            batch_size=4,
+            checkpoint_every=4,
+        ),
+        device=device,
     )
-    return TrainSpec(**{**base.__dict__, **changes})
 
 
 def test_batches_depend_only_on_seed_and_step() -> None:
