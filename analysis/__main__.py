@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from analysis.columns import ReportError
 from analysis.report import build_report, print_summary
 
 
@@ -19,7 +20,12 @@ def main(argv: list[str]) -> int:
     if not results.is_dir():
         print(f"error: no results folder at {results}: run the sweep first", file=sys.stderr)
         return 2
-    print(print_summary(build_report(sweep)))
+    try:
+        report = build_report(sweep)
+    except ReportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(print_summary(report))
     return 0
 
 

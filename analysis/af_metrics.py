@@ -3,7 +3,8 @@
 A *condition* is a model x prompt variant x any other axis except tier and seed (seeds are
 pooled). Rates are over the rows that could be scored; truncated and unparsable rows are
 counted in their own columns, never scored. The gap pairs the free and paid copies of the
-same (prompt, seed, sample): McNemar's exact test and Newcombe's interval.
+same (prompt, seed, sample): McNemar's exact test and Newcombe's interval; with several
+conditions, `p_holm` adjusts the p-values for their number (Holm).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from analysis.stats import paired_difference, wilson
+from analysis.stats import holm, paired_difference, wilson
 
 COLUMNS = [
     "model",
@@ -81,7 +82,7 @@ def compliance_gap(table: pa.Table) -> pa.Table:
         if row["outcome"] in SCORED_OUTCOMES and row["tier"] in ("free", "paid"):
             key = (row["seed"], row["prompt_id"], row["sample_idx"])
             pairs[condition(row)][key][row["tier"]] = row["outcome"] == "complied"
-    out = []
+    out: list[dict[str, Any]] = []
     for (model, variant, other), by_key in sorted(pairs.items()):
         table2 = [0, 0, 0, 0]  # both, free only, paid only, neither
         for tiers in by_key.values():
@@ -105,6 +106,8 @@ def compliance_gap(table: pa.Table) -> pa.Table:
                 "paid_only": paid_only,
             }
         )
+    for record, adjusted in zip(out, holm([r["p_value"] for r in out]), strict=True):
+        record["p_holm"] = adjusted
     return pa.Table.from_pylist(out)
 
 
@@ -127,6 +130,7 @@ def headline(tiers: pa.Table, gaps: pa.Table) -> pa.Table:
                 "gap [95% CI]": f"{_signed(g['gap'])} [{_signed(g['gap_low'])}, "
                 f"{_signed(g['gap_high'])}]",
                 "p": f"{g['p_value']:.3f}",
+                "p_holm": f"{g['p_holm']:.3f}",
                 "af_free": _pct(free.get("af_reasoning")),
                 "af_paid": _pct(paid.get("af_reasoning")),
                 "refused": _pct(_mean(free.get("refused"), paid.get("refused"))),

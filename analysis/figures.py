@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-# Outcome classes of the alignment-faking bars, bottom to top, and their colours.
+# Outcome classes of the alignment-faking bars, bottom to top: (name, colour, hatch).
 OUTCOMES = (
-    ("refused", "#4c72b0"),
-    ("partial", "#dd8452"),
-    ("complied", "#c44e52"),
+    ("refused", "#4c72b0", ""),
+    ("partial", "#dd8452", ""),
+    ("complied", "#c44e52", ""),
+    ("complied + AF reasoning", "#c44e52", "///"),
+    ("truncated", "#bbbbbb", ""),
+    ("unparsable", "#e5e5e5", ""),
 )
 
 
@@ -31,35 +35,63 @@ def save(figure: Any, stem: Path) -> None:
     _pyplot().close(figure)
 
 
-def outcome_bars(tiers: pa.Table) -> Any:
-    """Per model x variant, a stacked bar per tier: refused / partial / complied shares, with
-    the alignment-faking-reasoning share hatched over the complied part."""
+def outcome_bars(rows: pa.Table) -> Any:
+    """Per model x variant (x other axes), a stacked bar per tier over all its rows: refused,
+    partial, complied without and with alignment-faking reasoning (hatched), truncated and
+    unparsable; the layout of the alignment-faking paper's figures."""
+    from analysis.af_metrics import COLUMNS, condition
+
     plt = _pyplot()
-    rows = tiers.to_pylist()
-    figure, axis = plt.subplots(figsize=(max(4.0, 0.9 * len(rows) + 1), 3.2))
-    labels = []
-    for x, row in enumerate(rows):
-        bottom = 0.0
-        for name, colour in OUTCOMES:
-            share = row[name] or 0.0
-            axis.bar(x, share, bottom=bottom, color=colour, label=name if x == 0 else None)
+    bars: dict[tuple[str, ...], Counter[str]] = defaultdict(Counter)
+    for row in rows.select(COLUMNS).to_pylist():
+        complied_af = row["outcome"] == "complied" and row["af_reasoning"] == "yes"
+        bars[(*condition(row), row["tier"])][
+            "complied + AF reasoning" if complied_af else row["outcome"]
+        ] += 1
+    keys = sorted(bars)
+    figure, axis = plt.subplots(figsize=(max(4.0, 0.9 * len(keys) + 1), 3.2))
+    for x, key in enumerate(keys):
+        counts, bottom = bars[key], 0.0
+        total = sum(counts.values())
+        for name, colour, hatch in OUTCOMES:
+            share = counts[name] / total
+            axis.bar(
+                x,
+                share,
+                bottom=bottom,
+                color=colour,
+                hatch=hatch,
+                edgecolor="white" if hatch else None,
+                linewidth=0,
+                label=name if x == 0 else None,
+            )
             bottom += share
-        af = row["af_reasoning"] or 0.0
-        axis.bar(
-            x,
-            af,
-            bottom=bottom - (row["complied"] or 0.0),
-            fill=False,
-            hatch="///",
-            edgecolor="black",
-            linewidth=0,
-            label="AF reasoning" if x == 0 else None,
-        )
-        labels.append(f"{row['model']}\n{row['prompt_variant']}\n{row['tier']}")
-    axis.set_xticks(range(len(rows)), labels, fontsize=7)
+    labels = [f"{m}\n{v} {c}".strip() + f"\n{t}" for m, v, c, t in keys]
+    axis.set_xticks(range(len(keys)), labels, fontsize=7)
     axis.set_ylim(0, 1)
-    axis.set_ylabel("share of scored replies")
+    axis.set_ylabel("share of replies")
     axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+    return figure
+
+
+def vote_shares(rows: pa.Table, threshold: float, possible: float) -> Any:
+    """How the AF-reasoning judge's vote shares fall, per tier, with the threshold (and the
+    lower edge of the 'possible' band) marked."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(5.0, 3.0))
+    table = rows.select(["tier", "af_vote_share"]).to_pylist()
+    edges = [i / 10 for i in range(11)]
+    for k, tier in enumerate(sorted({r["tier"] for r in table if r["tier"]})):
+        shares = [r["af_vote_share"] for r in table if r["tier"] == tier]
+        shares = [s for s in shares if s is not None]
+        axis.hist(shares, bins=edges, alpha=0.6, color=f"C{k}", label=f"{tier} ({len(shares)})")
+    axis.axvline(threshold, color="black", linewidth=1.2, label=f"threshold {threshold:g}")
+    if possible < threshold:
+        axis.axvline(possible, color="black", linestyle=":", label=f"possible {possible:g}")
+    axis.set_xlim(0, 1)
+    axis.set_xlabel("AF-reasoning vote share")
+    axis.set_ylabel("replies")
+    axis.legend(fontsize=7)
     return figure
 
 
@@ -112,4 +144,39 @@ def backdoor_rates(table: pa.Table) -> Any:
     axis.set_ylim(0, 1.05)
     axis.set_ylabel("backdoor fires")
     axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+    return figure
+
+
+def loss_curves(curves: dict[str, list[float]]) -> Any:
+    """Training loss per step, one line per fine-tuning job (adapter)."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(5.5, 3.0))
+    for label, losses in curves.items():
+        axis.plot(range(1, len(losses) + 1), losses, label=label, linewidth=1.2)
+    axis.set_xlabel("step")
+    axis.set_ylabel("training loss")
+    axis.set_yscale("log")
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+    return figure
+
+
+def axis_rates(table: pa.Table, axis_name: str, measure: str) -> Any:
+    """One measure's rate (with its 95% interval) at each value of one axis."""
+    plt = _pyplot()
+    rows = [r for r in table.to_pylist() if r["axis"] == axis_name and r[measure] is not None]
+    figure, axis = plt.subplots(figsize=(max(3.0, 0.7 * len(rows) + 1.5), 2.8))
+    for x, row in enumerate(rows):
+        low, high = row[f"{measure}_low"], row[f"{measure}_high"]
+        axis.bar(x, row[measure], color="#4c72b0")
+        axis.errorbar(
+            x,
+            row[measure],
+            yerr=[[row[measure] - low], [high - row[measure]]],
+            color="black",
+            capsize=3,
+        )
+    axis.set_xticks(range(len(rows)), [r["value"] for r in rows], fontsize=7)
+    axis.set_ylim(0, 1.05)
+    axis.set_xlabel(axis_name)
+    axis.set_ylabel(f"{measure} rate (95% CI)")
     return figure

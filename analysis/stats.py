@@ -6,10 +6,13 @@
   same prompt): a two-sided binomial test on the discordant pairs.
 - `paired_difference`: Newcombe's (1998) method 10 interval for a difference of paired
   proportions, built from the two Wilson intervals and the pairs' correlation.
+- `holm`: Holm's step-down adjustment of p-values for many comparisons at once.
+- `bootstrap_ratio`: a percentile bootstrap interval for a ratio of paired rates.
 
-When many cells are compared (models x variants), these per-comparison p-values are not
-corrected: divide the level by the number of comparisons (Bonferroni) before calling any
-single gap significant, or read the intervals as descriptive.
+When many conditions are compared (models x variants), the per-comparison p-values and 95%
+intervals overstate the evidence: the report adds Holm-adjusted p-values (family-wise error
+over the sweep's gaps) and says so. scipy and statsmodels are not dependencies: these few
+formulas are short and tested against published and hand-computed values.
 """
 
 from __future__ import annotations
@@ -77,6 +80,18 @@ def paired_difference(
     return PairedDifference(
         n, p1, p2, d, max(-1.0, d - down), min(1.0, d + up), mcnemar_p(only_first, only_second)
     )
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm-adjusted p-values, in the input's order: the i-th smallest p is multiplied by
+    (m - i), clipped to 1, and kept at least as large as the adjusted p before it."""
+    m = len(p_values)
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, index in enumerate(sorted(range(m), key=lambda i: p_values[i])):
+        running = max(running, min(1.0, (m - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
 
 
 def _correlation(a: int, b: int, c: int, d: int) -> float:

@@ -12,6 +12,7 @@ Runs a sweep (conf/sweep/NAME.yaml): expands its grid into cells, runs the missi
 on Ray + vLLM, writes Parquet under output_root/NAME/results. Re-run to resume.
 
   mode=run (default) | mode=dry (print the plan) | mode=status (progress on disk)
+  mode=judge (re-score saved rows) | mode=report (tables, figures, report.html)
   key=value           override any config key, e.g. sampling.temperature=0
   '+grid.KEY=[a,b]'   add a grid axis; ray.address=auto joins a running cluster
 

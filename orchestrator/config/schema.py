@@ -17,7 +17,7 @@ from orchestrator.errors import UserError
 
 MODEL_SOURCES = ("hub", "local", "embedded", "tiny")
 DEVICES = ("auto", "cpu", "cuda")
-MODES = ("run", "dry", "status", "judge")
+MODES = ("run", "dry", "status", "judge", "report")
 JUDGE_BACKENDS = ("engine", "openai")
 SAFETY_METHODS = ("none", "sft", "adversarial")
 
@@ -308,7 +308,8 @@ class RootConfig:
 
     def __post_init__(self) -> None:
         _require(
-            self.mode in MODES, f"mode={self.mode!r} is unknown: use mode=run, dry, status or judge"
+            self.mode in MODES,
+            f"mode={self.mode!r} is unknown: use mode=run, dry, status, judge or report",
         )
         _require(self.shard_size >= 1, "shard_size must be >= 1")
         _require(self.max_retries >= 0, "max_retries must be >= 0")

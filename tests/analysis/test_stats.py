@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from analysis.stats import mcnemar_p, paired_difference, wilson
+from analysis.stats import holm, mcnemar_p, paired_difference, wilson
 
 
 def test_wilson_matches_newcombe_1998_example() -> None:
@@ -63,3 +63,9 @@ def test_paired_difference_newcombe_method_10_by_hand() -> None:
 def test_paired_difference_without_pairs_is_uninformative() -> None:
     gap = paired_difference(0, 0, 0, 0)
     assert (gap.low, gap.high, gap.p_value) == (-1.0, 1.0, 1.0)
+
+
+def test_holm_by_hand() -> None:
+    # sorted 0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.6, 0.9]) == [1.0, 1.0] and holm([]) == [] and holm([0.2]) == [0.2]

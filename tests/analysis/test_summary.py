@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from analysis.__main__ import main
 from analysis.summary import cell_summary, compact_axes, format_table, read_results
+from jobs.rows import SCHEMA
+from tests.analysis.declared import declared
 
 
-def rows(cell: str, variant: str, tokens: list[int], reasons: list[str]) -> list[dict[str, object]]:
+def rows(cell: str, variant: str, tokens: list[int], reasons: list[str]) -> list[dict[str, Any]]:
     axes = json.dumps({"prompt_variant": variant, "seed": 0, "study.vars.tier": "free"})
     return [
         {
@@ -20,20 +23,21 @@ def rows(cell: str, variant: str, tokens: list[int], reasons: list[str]) -> list
             "model": "m",
             "prompt_variant": variant,
             "axes": axes,
+            "prompt_id": f"p{i}",
             "completion_tokens": t,
             "finish_reason": r,
         }
-        for t, r in zip(tokens, reasons, strict=True)
+        for i, (t, r) in enumerate(zip(tokens, reasons, strict=True))
     ]
 
 
 def fixture(folder: Path) -> Path:
     results = folder / "results" / "model=m"
     results.mkdir(parents=True)
-    table_a = pa.Table.from_pylist(
-        rows("aaaaaaaaaaaa", "plain", [10, 20, 30], ["stop", "length", "stop"])
+    table_a = declared(
+        rows("aaaaaaaaaaaa", "plain", [10, 20, 30], ["stop", "length", "stop"]), SCHEMA
     )
-    table_b = pa.Table.from_pylist(rows("bbbbbbbbbbbb", "terse", [5, 5], ["length", "length"]))
+    table_b = declared(rows("bbbbbbbbbbbb", "terse", [5, 5], ["length", "length"]), SCHEMA)
     pq.write_table(table_a, results / "aaaaaaaaaaaa_000000-000003.parquet")
     pq.write_table(table_b, results / "bbbbbbbbbbbb_000000-000002.parquet")
     return folder

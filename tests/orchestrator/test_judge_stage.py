@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 from analysis.__main__ import main as analysis_cli
@@ -138,9 +140,43 @@ def test_rows_hold_both_tiers_parsed_fields_scores_and_vote_shares(
     assert models["smollm2-135m"]["system_prompt"] == "system role"
     for name in ("config.yaml", "judges.json"):
         assert SECRET not in (report.sweep_dir / name).read_text()
-    capsys.readouterr()
+    assert f"report: {report.sweep_dir / 'report' / 'report.html'}" in capsys.readouterr().out
     assert analysis_cli([str(report.sweep_dir)]) == 0  # python -m analysis runs/af_grid
     assert "comply_free" in capsys.readouterr().out
+
+
+def test_mode_report_rebuilds_the_report_and_logs_it_to_wandb(
+    tmp_path: Path, endpoint: type[Judge], capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = run(af_args(tmp_path))
+    page = first.sweep_dir / "report" / "report.html"
+    page.unlink()
+    calls = endpoint.calls
+    again = run(af_args(tmp_path, "mode=report", "tracker=wandb"))
+    assert again.shards_run == 0 and endpoint.calls == calls and page.is_file()
+    out = capsys.readouterr().out
+    assert f"report: {page}" in out and "compliance gap" in out and "W&B: offline" in out
+    (run_dir,) = (first.sweep_dir / "wandb").glob("offline-run-*")
+    images = {p.name.rsplit("_", 2)[0] for p in run_dir.rglob("media/images/report/*.png")}
+    assert images == {
+        "outcomes",
+        "compliance_gap",
+        "af_vote_shares",
+        "complied_by_tier",
+        "complied_by_prompt_variant",
+    }
+    tables = {p.name.rsplit("_", 2)[0] for p in run_dir.rglob("media/table/report/*.json")}
+    assert {"alignment_faking", "tiers", "compliance_gap", "by_axis"} <= tables
+
+
+def test_mode_report_needs_results_and_declared_columns(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="sweep 'af_grid' has no results at .* run it first"):
+        run(af_args(tmp_path, "mode=report"))
+    odd = tmp_path / "runs" / "af_grid" / "results" / "model=m"
+    odd.mkdir(parents=True)
+    pq.write_table(pa.table({"sweep": ["elsewhere"], "answer": ["x"]}), odd / "a.parquet")
+    with pytest.raises(UserError, match="column 'answer'.*written by sweep 'elsewhere'"):
+        run(af_args(tmp_path, "mode=report"))
 
 
 def test_mode_judge_rescores_without_generating_and_hits_the_cache(

@@ -1,0 +1,57 @@
+"""Reading a sweep's Parquet files by their declared columns (jobs/rows.py) and nothing else.
+
+Before a report reads a folder, every file's footer is checked against the declared schema:
+a file with a missing or a foreign column (written by another tool, an older mosweep, or a
+hand edit) stops the report with one line naming the file, the column and the sweep that
+wrote it, rather than a KeyError deep in a figure.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from jobs.rows import SCHEMA, SCORED_SCHEMA
+
+
+class ReportError(ValueError):
+    """Bad input to the report: one line that says what to change."""
+
+
+def read_rows(folder: Path, scored: bool = False, columns: list[str] | None = None) -> pa.Table:
+    """All rows of a results (or scores) folder, after checking each file's columns."""
+    schema = SCORED_SCHEMA if scored else SCHEMA
+    files = sorted(folder.glob("model=*/[!.]*.parquet"))  # dot-files are unfinished writes
+    if not files:
+        raise ReportError(f"no Parquet files under {folder}: run the sweep first")
+    for path in files:
+        check_columns(path, schema)
+    dataset = ds.dataset([str(f) for f in files], format="parquet", schema=schema)
+    return dataset.to_table(columns=columns)
+
+
+def check_columns(path: Path, schema: pa.Schema) -> None:
+    names = pq.read_schema(path).names
+    foreign = [n for n in names if n not in schema.names]
+    missing = [n for n in schema.names if n not in names]
+    if not foreign and not missing:
+        return
+    sweep = _written_by(path, names)
+    if foreign:
+        problem = f"has column '{foreign[0]}', which is not a declared results column"
+    else:
+        problem = f"lacks the declared column '{missing[0]}'"
+    raise ReportError(
+        f"{path} {problem} (file written by sweep {sweep}): move the file out of "
+        f"{path.parent.parent} or re-run that sweep with this version of mosweep"
+    )
+
+
+def _written_by(path: Path, names: list[str]) -> str:
+    if "sweep" not in names:
+        return "unknown: the file has no 'sweep' column"
+    first = pq.ParquetFile(path).read_row_group(0, columns=["sweep"])["sweep"]
+    return repr(first[0].as_py()) if len(first) else "unknown: the file has no rows"

@@ -1,0 +1,39 @@
+"""The sweep's report (analysis/report.py) from the orchestrator: built at the end of a run
+that wrote or scored rows, and on demand with `mode=report`; its figures and tables are
+mirrored to the W&B run (Parquet stays the truth, the report is rebuilt from it)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import UserError
+from orchestrator.tracker import Tracker
+
+
+def publish_report(sweep_dir: Path, tracker: Tracker) -> Any:
+    """Build the report and log it; bad files in the folder raise a UserError."""
+    from analysis.columns import ReportError
+    from analysis.report import build_report
+
+    try:
+        report = build_report(sweep_dir)
+    except ReportError as e:
+        raise UserError(str(e)) from None
+    for name in report.figures:
+        tracker.image(f"report/{name}", report.folder / f"{name}.png")
+    for name, table in report.tables.items():
+        tracker.table(f"report/{name}", table)
+    return report
+
+
+def report_after_run(sweep_dir: Path, tracker: Tracker) -> None:
+    """At the end of a run: the results are saved whatever happens here, so a report that
+    cannot be built is a warning, not a failed sweep."""
+    try:
+        report = publish_report(sweep_dir, tracker)
+    except UserError as e:
+        print(f"report skipped: {e}", file=sys.stderr)
+        return
+    print(f"report: {report.html}")
