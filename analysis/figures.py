@@ -110,7 +110,11 @@ def gap_forest(gaps: pa.Table) -> Any:
             capsize=3,
         )
     axis.axvline(0, color="grey", linewidth=0.8, linestyle="--")
-    axis.set_yticks(range(len(rows)), [f"{r['model']} {r['prompt_variant']}" for r in rows])
+    labels = [
+        f"{r['model']} {r['prompt_variant']} {r['condition']} ({r['pairs']} pairs)" for r in rows
+    ]
+    axis.set_yticks(range(len(rows)), [" ".join(label.split()) for label in labels])
+    axis.invert_yaxis()  # the first condition on top, as in the tables
     axis.set_xlim(-1, 1)
     axis.set_xlabel("compliance gap, free - paid (95% CI)")
     return figure
@@ -138,7 +142,7 @@ def backdoor_rates(table: pa.Table) -> Any:
             )
     axis.set_xticks(
         [x + 1.5 * width for x in range(len(rows))],
-        [f"{r['backdoor']}\ncot={r['cot']}\n{r['safety']}" for r in rows],
+        [f"{r['model']}\n{r['backdoor']}\ncot={r['cot']}\n{r['safety']}" for r in rows],
         fontsize=7,
     )
     axis.set_ylim(0, 1.05)

