@@ -13,7 +13,7 @@ STAMP := $(VENV)/.mosweep-installed
 # pip on this machine warns about every local index folder it skips: keep the real output.
 QUIET := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: venv demo test test-fast lint bench clean
+.PHONY: venv demo test test-faults check test-fast lint bench clean
 
 venv: $(STAMP)
 
@@ -34,6 +34,13 @@ demo: $(STAMP)
 
 test: $(STAMP) lint
 	$(PY) -m pytest
+
+# Kills, W&B failures, poisoned prompts, multi-node placement, the bad-input catalogue.
+test-faults: $(STAMP)
+	$(PY) -m pytest -m faults tests/faults
+
+# What CI runs (.ci/run): lint, the test suite, then the fault suite.
+check: test test-faults
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"

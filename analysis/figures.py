@@ -29,6 +29,12 @@ def _pyplot() -> Any:
     return plt
 
 
+def _spread(value: float, low: float, high: float) -> list[list[float]]:
+    """Error-bar lengths below and above; never negative (a rate of 1.0 can sit a rounding
+    error above its interval's upper end)."""
+    return [[max(0.0, value - low)], [max(0.0, high - value)]]
+
+
 def save(figure: Any, stem: Path) -> None:
     figure.savefig(stem.with_suffix(".png"), dpi=110, bbox_inches="tight")
     figure.savefig(stem.with_suffix(".svg"), bbox_inches="tight")
@@ -104,7 +110,7 @@ def gap_forest(gaps: pa.Table) -> Any:
         axis.errorbar(
             row["gap"],
             y,
-            xerr=[[row["gap"] - row["gap_low"]], [row["gap_high"] - row["gap"]]],
+            xerr=_spread(row["gap"], row["gap_low"], row["gap_high"]),
             fmt="o",
             color="black",
             capsize=3,
@@ -136,7 +142,7 @@ def backdoor_rates(table: pa.Table) -> Any:
                 row[name],
                 width,
                 color=f"C{k}",
-                yerr=[[row[name] - row[f"{name}_low"]], [row[f"{name}_high"] - row[name]]],
+                yerr=_spread(row[name], row[f"{name}_low"], row[f"{name}_high"]),
                 capsize=2,
                 label=name.replace("_", " ") if x == 0 else None,
             )
@@ -175,7 +181,7 @@ def axis_rates(table: pa.Table, axis_name: str, measure: str) -> Any:
         axis.errorbar(
             x,
             row[measure],
-            yerr=[[row[measure] - low], [high - row[measure]]],
+            yerr=_spread(row[measure], low, high),
             color="black",
             capsize=3,
         )

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import pyarrow as pa
 
 from jobs.engines import EngineSettings, make_engine
 from jobs.rows import ShardTask, shard_table
+
+# Fault injection (tests/faults): a shard holding a request whose text contains this
+# variable's value raises on every attempt, whatever the engine. Unset in normal use.
+POISON_ENV = "MOSWEEP_FAULT_POISON"
 
 
 class GenerationWorker:
@@ -25,8 +30,18 @@ class GenerationWorker:
         self.engine = make_engine(engine, settings)
 
     def run_shard(self, task: ShardTask) -> pa.Table:
+        poison = os.environ.get(POISON_ENV)
+        if poison and any(poison in r.text for r in task.requests):
+            raise ValueError(f"shard {task.shard_id} holds a poisoned prompt ({POISON_ENV})")
         completions = self.engine.submit(task.requests, task.sampling).result()
         return shard_table(task, completions, self.engine.version)
+
+    def placement(self) -> dict[str, Any]:
+        """Where this replica runs: its node and the GPU ids Ray gave it (the event log)."""
+        import ray
+
+        context = ray.get_runtime_context()
+        return {"node": context.get_node_id(), "gpus": [str(g) for g in ray.get_gpu_ids()]}
 
     def pid(self) -> int:
         """The worker process id: fault-injection tests kill it."""

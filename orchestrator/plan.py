@@ -18,6 +18,7 @@ from orchestrator.config.schema import RootConfig
 from orchestrator.errors import UserError
 from orchestrator.grid import Cell
 from orchestrator.ids import request_seed, text_hash
+from orchestrator.models.adapters import adapter_folder
 from orchestrator.studies import get_study
 
 
@@ -74,7 +75,7 @@ def labels(cell: Cell, sweep: str, model_path: str) -> dict[str, object]:
         "cell_id": cell.id,
         "model": cfg.model.name,
         "model_path": model_path,
-        "adapter": None,
+        "adapter": str(adapter_folder(cfg.model.adapter)) if cfg.model.adapter else None,
         **get_study(cfg.study.name).labels(cfg),
         "axes": json.dumps(cell.axes, sort_keys=True, default=str),
         "dataset": cell.dataset.name,
@@ -104,6 +105,7 @@ def build_task(shard: Shard, sweep: str, renderer: ChatRenderer, model_path: str
                 token_ids=ids,
                 prompt_hash=text_hash(text),
                 seed=request_seed(cfg.seed, prompt.id),
+                adapter=str(adapter_folder(cfg.model.adapter)) if cfg.model.adapter else None,
             )
         )
     sampling = {

@@ -33,7 +33,8 @@ def report_after_run(sweep_dir: Path, tracker: Tracker) -> None:
     cannot be built is a warning, not a failed sweep."""
     try:
         report = publish_report(sweep_dir, tracker)
-    except UserError as e:
-        print(f"report skipped: {e}", file=sys.stderr)
+    except Exception as e:  # a bad file or a bug in a figure: say so, keep the exit status
+        print(f"report skipped: {e}".splitlines()[0], file=sys.stderr)
+        print(f"  rebuild it with: python -m analysis {sweep_dir}", file=sys.stderr)
         return
     print(f"report: {report.html}")

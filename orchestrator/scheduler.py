@@ -23,11 +23,20 @@ import pyarrow as pa
 from jobs.engines import EngineSettings
 from jobs.rows import ShardTask
 from orchestrator.config.schema import RootConfig
+from orchestrator.events import EventLog
 from orchestrator.ids import stable_hash
+from orchestrator.models.adapters import adapter_rank, servable_rank
 from orchestrator.plan import max_model_len
 
-# Hub credentials and cache location for gated models (Llama): from the driver to the engines.
-FORWARDED_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HOME", "HF_ENDPOINT")
+# Hub credentials and cache location for gated models (Llama), and the fault suite's
+# poisoned-prompt switch (jobs/generate.py): from the driver to the engines.
+FORWARDED_ENV = (
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "HF_HOME",
+    "HF_ENDPOINT",
+    "MOSWEEP_FAULT_POISON",
+)
 
 
 class Job(Protocol):
@@ -84,7 +93,13 @@ def engine_settings(cfg: RootConfig, device: str, model_path: str) -> EngineSett
         enable_prefix_caching=cfg.engine.enable_prefix_caching,
         gpu_memory_utilization=cfg.engine.gpu_memory_utilization,
         max_num_seqs=cfg.engine.max_num_seqs,
-        max_lora_rank=cfg.engine.max_lora_rank,
+        # enough for the served adapter (model.adapter), if any, rounded up to a rank vLLM takes
+        max_lora_rank=servable_rank(
+            max(
+                cfg.engine.max_lora_rank,
+                adapter_rank(cfg.model.adapter) if cfg.model.adapter else 0,
+            )
+        ),
     )
 
 
@@ -148,13 +163,16 @@ class Scheduler(Generic[J]):
         cache: str,
         on_result: Callable[[J, pa.Table], None],
         max_retries: int,
+        events: EventLog | None = None,
     ) -> None:
         self.device = device
         self.cache = cache
         self.on_result = on_result
         self.max_retries = max_retries
+        self.events = events or EventLog(None)
         self.pools: dict[str, Pool] = {}
         self.failures: list[Failure] = []
+        self.placing: dict[Any, tuple[str, int]] = {}  # placement() call -> (model, replica)
 
     def add(self, job: J, model_path: str) -> None:
         cfg = job.config
@@ -190,6 +208,8 @@ class Scheduler(Generic[J]):
             Replica(actor.options(**options, name=name).remote(cfg.engine.name, settings))
             for name in names
         ]
+        for i, replica in enumerate(replicas):
+            self.placing[replica.handle.placement.remote()] = (cfg.model.name, i)
         return Pool(label=cfg.model.name, replicas=replicas, limit=shards_in_flight(cfg))
 
     def run(self) -> list[Failure]:
@@ -200,6 +220,7 @@ class Scheduler(Generic[J]):
         while in_flight or any(pool.pending for pool in self.pools.values()):
             for pool in self.pools.values():
                 self._fill(pool, in_flight)
+            self._log_placements()
             if not in_flight:
                 continue
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
@@ -212,6 +233,20 @@ class Scheduler(Generic[J]):
                     self._stop(pool)  # free its GPUs for the models still waiting
         return self.failures
 
+    def _log_placements(self) -> None:
+        """Log each replica's node and GPUs once its engine is up (never waits for it)."""
+        import ray
+
+        if not self.placing:
+            return
+        ready, _ = ray.wait(list(self.placing), num_returns=len(self.placing), timeout=0)
+        for ref in ready:
+            model, index = self.placing.pop(ref)
+            try:
+                self.events("placed", model, replica=index, **ray.get(ref))
+            except ray.exceptions.RayError:
+                continue  # the replica died first; its shards say so
+
     def _fill(self, pool: Pool, in_flight: dict[Any, tuple[J, Pool, Replica]]) -> None:
         live = [r for r in pool.replicas if r.alive]
         if not live:
@@ -222,6 +257,7 @@ class Scheduler(Generic[J]):
             while pool.pending and replica.load < pool.limit:
                 job = pool.pending.popleft()
                 ref = replica.handle.run_shard.remote(job.task)
+                self.events("dispatch", job.id, replica=pool.replicas.index(replica))
                 in_flight[ref] = (job, pool, replica)
                 replica.load += 1
                 pool.in_flight += 1
@@ -234,21 +270,25 @@ class Scheduler(Generic[J]):
         except ray.exceptions.RayActorError as e:
             # Ray already restarted the replica and retried this call as often as allowed.
             replica.alive = False
+            self.events("replica_died", job.id, replica=pool.replicas.index(replica))
             self._retry(job, pool, _one_line(e))
             return
         except ray.exceptions.RayTaskError as e:
             self._retry(job, pool, _one_line(e))
             return
         self.on_result(job, table)
+        self.events("done", job.id)
 
     def _retry(self, job: J, pool: Pool, error: str) -> None:
         job.attempts += 1
         if job.attempts > self.max_retries:
             self._fail(job, error)
         else:
+            self.events("retry", job.id, error=error)
             pool.pending.appendleft(job)
 
     def _fail(self, job: J, error: str) -> None:
+        self.events("failed", job.id, error=error)
         self.failures.append(Failure(job.id, job.cell_id, attempts=job.attempts, error=error))
 
     def _stop(self, pool: Pool) -> None:

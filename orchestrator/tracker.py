@@ -154,6 +154,35 @@ TRACKERS: dict[str, Callable[[TrackerConfig, RunSpec], Tracker]] = {
 }
 
 
+WANDB_MODES = ("online", "offline", "disabled")
+
+
+def check_tracker(cfg: TrackerConfig) -> None:
+    """W&B settings that would only fail once jobs run (and then switch W&B off for the
+    whole sweep) are refused before anything starts."""
+    if cfg.name not in TRACKERS:
+        raise UserError(f"tracker.name={cfg.name!r} is unknown{did_you_mean(cfg.name, TRACKERS)}")
+    if cfg.name != "wandb":
+        return
+    mode = cfg.mode or os.environ.get("WANDB_MODE")
+    where = "tracker.mode" if cfg.mode else "$WANDB_MODE"
+    if mode is not None and mode not in WANDB_MODES:
+        raise UserError(
+            f"{where}={mode!r} is not a W&B mode: use online, offline or disabled (or tracker=none)"
+        )
+    if mode == "online" and not os.environ.get("WANDB_API_KEY") and not _wandb_login():
+        raise UserError(
+            f"{where}=online needs a W&B login: set $WANDB_API_KEY or run `wandb login`, "
+            "or use tracker.mode=offline (upload later with `wandb sync`)"
+        )
+
+
+def _wandb_login() -> bool:
+    """`wandb login` stores the key in ~/.netrc (or $NETRC)."""
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    return netrc.is_file() and "wandb" in netrc.read_text(errors="ignore")
+
+
 def make_tracker(cfg: TrackerConfig, spec: RunSpec) -> Tracker:
     if cfg.name not in TRACKERS:
         raise UserError(f"tracker.name={cfg.name!r} is unknown{did_you_mean(cfg.name, TRACKERS)}")

@@ -24,12 +24,18 @@ os.environ.setdefault("VLLM_CACHE_ROOT", str(REPO / ".cache" / "vllm"))
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 
-@pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[None]:
+def start_local_ray() -> None:
     import ray
 
     temp = tempfile.mkdtemp(prefix="msray-", dir="/tmp")  # short: Unix socket path limit
     ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp, configure_logging=False)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[None]:
+    import ray
+
+    start_local_ray()
     yield
     ray.shutdown()
 

@@ -84,6 +84,17 @@ def test_wandb_offline_run_holds_the_sample_table(first_run: tuple[Path, object]
     assert b"cell/truncation_rate" in log and b"tokens_per_s" in log
 
 
+def test_the_run_ends_with_its_report_mirrored_to_wandb(first_run: tuple[Path, object]) -> None:
+    root, _ = first_run
+    report = root / "tiny" / "report"
+    rates = {r.split(",")[1] for r in (report / "by_axis.csv").read_text().splitlines()[1:]}
+    assert rates == {"plain", "concise", "0", "1"}  # prompt_variant and seed, two values each
+    assert "<details><summary>tiny plain seed=0" in (report / "report.html").read_text()
+    (run_dir,) = (root / "tiny" / "wandb").glob("offline-run-*")
+    images = {p.name.rsplit("_", 2)[0] for p in run_dir.rglob("media/images/report/*.png")}
+    assert images == {"truncated_by_prompt_variant", "truncated_by_seed"}
+
+
 def test_resolved_config_and_versions_are_saved(first_run: tuple[Path, object]) -> None:
     root, _ = first_run
     assert "name: tiny" in (root / "tiny" / "config.yaml").read_text()

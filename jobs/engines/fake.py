@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import Future
 from typing import Any
@@ -11,6 +12,8 @@ from jobs.rows import Completion, Request
 
 # A prompt containing this text makes the fake engine raise: tests of failing shards.
 POISON = "FAKE_ENGINE_FAIL"
+# Seconds each request takes, so a placement test can act while shards are in flight.
+LATENCY_ENV = "MOSWEEP_FAKE_LATENCY_S"
 
 
 class FakeEngine:
@@ -20,6 +23,7 @@ class FakeEngine:
 
     def submit(self, requests: list[Request], sampling: dict[str, Any]) -> Future[list[Completion]]:
         future: Future[list[Completion]] = Future()
+        time.sleep(float(os.environ.get(LATENCY_ENV, "0")) * len(requests))
         now = time.time()
         try:
             completions = [

@@ -51,6 +51,7 @@ class ModelConfig:
     max_model_len: int = 4096
     dtype: str = "auto"
     chat_template: str | None = None
+    adapter: str | None = None  # a local LoRA adapter folder to serve on top of the weights
 
     def __post_init__(self) -> None:
         if self.name == MISSING:  # the schema's own defaults, before composition
@@ -259,6 +260,14 @@ class TrackerConfig:
     entity: str | None = None
     mode: str | None = None
     sample_rows: int = 20
+
+    def __post_init__(self) -> None:
+        _require(
+            bool(self.project) and not any(c in self.project for c in "/\\#?%:"),
+            f"tracker.project={self.project!r} is not a W&B project name: use letters, "
+            "digits, '-', '_' and '.'",
+        )
+        _require(self.sample_rows >= 0, "tracker.sample_rows must be >= 0")
 
 
 @dataclass

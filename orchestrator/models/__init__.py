@@ -15,6 +15,7 @@ from pathlib import Path
 
 from orchestrator.config.schema import ModelConfig
 from orchestrator.errors import UserError, did_you_mean
+from orchestrator.models.adapters import adapter_hash
 
 
 def cache_dir() -> Path:
@@ -85,4 +86,6 @@ def identity(cfg: ModelConfig) -> dict[str, object]:
         "revision": cfg.revision,
         "chat_template": cfg.chat_template,
         "dtype": cfg.dtype,
+        # only when set: cells of models without an adapter keep the ids they always had
+        **({"adapter": adapter_hash(cfg.adapter)} if cfg.adapter else {}),
     }

