@@ -50,8 +50,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# Five benchmarks, one table, docs/benchmarks.md (about 15 minutes on 2 cores).
 bench: $(STAMP)
-	$(PY) bench/overhead.py
+	$(PY) -m bench.run_all
 
 clean:
 	rm -rf runs .pytest_cache .mypy_cache .ruff_cache

@@ -1,8 +1,8 @@
 """Orchestrator overhead: the same requests through one raw `vllm.LLM.generate` call and
 through `python -m orchestrator`, on the same model, one after the other on this machine.
 
-    .venv/bin/python bench/overhead.py                 # the smoke sweep (embedded SmolLM2)
-    .venv/bin/python bench/overhead.py --sweep tiny    # seconds, for a quick check
+    .venv/bin/python -m bench.overhead                 # the smoke sweep (embedded SmolLM2)
+    .venv/bin/python -m bench.overhead --sweep tiny    # seconds, for a quick check
 
 The raw path gets exactly the orchestrator's requests (token ids, per-request seeds,
 sampling), planned by the orchestrator's own planner. Generation throughput counts from the
@@ -23,6 +23,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from analysis.summary import read_results
+from bench.common import Result, emit
 from orchestrator.plan import pending_shards, prepare_jobs
 from orchestrator.run import load_sweep, run
 from orchestrator.scheduler import engine_settings, worker_env
@@ -90,6 +91,7 @@ def main() -> int:
     parser.add_argument(
         "overrides", nargs="*", help="extra config overrides, e.g. sampling.max_tokens=64"
     )
+    parser.add_argument("--json", help="write the result here (bench/run_all.py)")
     args = parser.parse_args()
     overrides = [f"+sweep={args.sweep}", *args.overrides]
     raw = raw_vllm(overrides)
@@ -107,6 +109,20 @@ def main() -> int:
     gen_ratio = (ours["tokens"] / ours["gen_s"]) / (raw["tokens"] / raw["gen_s"])
     e2e_ratio = (ours["tokens"] / ours["e2e_s"]) / (raw["tokens"] / raw["e2e_s"])
     print(f"\norchestrator / raw, generation tok/s: {gen_ratio:.2f}   end to end: {e2e_ratio:.2f}")
+    result = Result(
+        "orchestrator vs raw vLLM",
+        "orchestrator",
+        ours["tokens"] / ours["gen_s"],
+        "raw LLM.generate",
+        raw["tokens"] / raw["gen_s"],
+        "generated tok/s",
+        gen_ratio,
+        target=">= 0.95",
+        met=gen_ratio >= 0.95,
+        note=f"{args.sweep} sweep, {raw['requests']:.0f} requests; end to end (Ray and engine "
+        f"start-up included) {ours['e2e_s']:.0f} s vs {raw['e2e_s']:.0f} s, ratio {e2e_ratio:.2f}",
+    )
+    emit(result, args.json)
     return 0
 
 

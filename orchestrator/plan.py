@@ -173,3 +173,25 @@ def prepare_jobs(root: RootConfig, shards: list[Shard]) -> Prepared:
         task = build_task(shard, root.sweep.name, renderers[model.name], prepared.paths[model.name])
         prepared.jobs.append(Job(shard, task))
     return prepared
+
+
+# Enough leading tokens to tell prompt variants apart; requests agreeing on all of them
+# share a system prompt.
+PREFIX_TOKENS = 1024
+
+
+def prefix_order(jobs: list[Job]) -> list[Job]:
+    """Jobs in an order that keeps prompts sharing a prefix (a cell's system prompt, the same
+    variant across tiers and seeds) back to back, whatever the order of the grid's axes: with
+    prefix caching the shared part is computed once and is still cached when the next shard
+    of that prefix arrives. Sorting by the token ids themselves puts the longest shared
+    prefixes next to each other."""
+    return sorted(
+        jobs,
+        key=lambda j: (
+            j.shard.cell.config.model.name,
+            j.task.requests[0].token_ids[:PREFIX_TOKENS] if j.task.requests else [],
+            j.shard.cell.id,
+            j.shard.start,
+        ),
+    )

@@ -27,7 +27,7 @@ from orchestrator.errors import UserError, did_you_mean
 from orchestrator.events import EventLog
 from orchestrator.grid import Cell, expand
 from orchestrator.judging import JudgeSpec, judge_specs, run_judge_stage
-from orchestrator.plan import Job, count_shards, pending_shards, prepare_jobs
+from orchestrator.plan import Job, count_shards, pending_shards, prefix_order, prepare_jobs
 from orchestrator.progress import Progress, clock
 from orchestrator.publish import publish_report, report_after_run
 from orchestrator.report import (
@@ -251,7 +251,7 @@ def generate(
     events = EventLog(store.root / "events.jsonl")
     scheduler = Scheduler(device, str(models.cache_dir()), recorder, root.max_retries, events)
     try:
-        for job in jobs:
+        for job in prefix_order(jobs):
             scheduler.add(job, paths[job.shard.cell.model])
         report.failures = scheduler.run()
         for _ in report.failures:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from orchestrator.plan import pending_shards
+import itertools
+
+from orchestrator.plan import Job, pending_shards, prefix_order, prepare_jobs
+from orchestrator.run import load_sweep
 from tests.orchestrator.test_grid import cells_for
 
 
@@ -32,3 +35,18 @@ def test_changed_shard_size_never_redoes_finished_prompts() -> None:
 def test_finished_cell_has_no_shards() -> None:
     cell = cells_for()[0]
     assert pending_shards([cell], {cell.id: [(0, 12)]}, 4) == []
+
+
+def test_prefix_order_keeps_each_system_prompt_together_whatever_the_axis_order() -> None:
+    # The variant axis moved after seed: in grid order, shards alternate system prompts.
+    axes = ["~grid.prompt_variant", "+grid.prompt_variant=[plain,concise]", "grid.seed=[0,1,2]"]
+    _, root, cells = load_sweep(["+sweep=tiny", *axes, "shard_size=6"])
+    jobs = prepare_jobs(root, pending_shards(cells, {}, 6)).jobs
+
+    def switches(order: list[Job]) -> int:
+        variants = [j.shard.cell.config.prompt_variant.name for j in order]
+        return sum(a != b for a, b in itertools.pairwise(variants))
+
+    assert switches(jobs) == 5 and len(jobs) == 3 * 2 * 2
+    assert switches(prefix_order(jobs)) == 1  # one block per system prompt
+    assert sorted(map(id, prefix_order(jobs))) == sorted(map(id, jobs))
