@@ -54,6 +54,8 @@ class BadInput:
 
 
 AF_OPENAI = ("judges.compliance.backend=openai", "judges.compliance.model=gpt-4o-mini")
+OWN_SYSTEM = ("grid.prompt_variant=[af_custom]", "prompt_variant.system_file={tmp}/s.j2")
+OWN_JSONL = ("dataset.source=jsonl", "dataset.path={tmp}/d.jsonl")
 
 CASES = [
     BadInput(
@@ -110,21 +112,21 @@ CASES = [
     BadInput(
         "dataset",
         "broken JSON line",
-        ("dataset.source=jsonl", "dataset.path={tmp}/d.jsonl"),
+        OWN_JSONL,
         "d.jsonl:2 is not valid JSON",
         setup=_write("d.jsonl", '{"id": "a", "prompt": "hi"}\n{"id": "b", "prompt": \n'),
     ),
     BadInput(
         "dataset",
         "repeated prompt id",
-        ("dataset.source=jsonl", "dataset.path={tmp}/d.jsonl"),
+        OWN_JSONL,
         "repeats prompt id 'a'",
         setup=_write("d.jsonl", '{"id": "a", "prompt": "hi"}\n{"id": "a", "prompt": "yo"}\n'),
     ),
     BadInput(
         "dataset",
         "empty file",
-        ("dataset.source=jsonl", "dataset.path={tmp}/d.jsonl"),
+        OWN_JSONL,
         "has no rows",
         setup=_write("d.jsonl", ""),
     ),
@@ -146,7 +148,7 @@ CASES = [
     BadInput(
         "prompt files",
         "template with a syntax error",
-        ("grid.prompt_variant=[af_custom]", "prompt_variant.system_file={tmp}/s.j2"),
+        OWN_SYSTEM,
         "is not a valid Jinja2 template",
         sweep="af_grid",
         setup=_write("s.j2", "You are {{ lab }.\n"),
@@ -154,7 +156,7 @@ CASES = [
     BadInput(
         "prompt files",
         "template using an undefined variable",
-        ("grid.prompt_variant=[af_custom]", "prompt_variant.system_file={tmp}/s.j2"),
+        OWN_SYSTEM,
         "'laboratory' is undefined",
         sweep="af_grid",
         setup=_write("s.j2", "You were trained by {{ laboratory }}.\n"),
