@@ -13,7 +13,7 @@ STAMP := $(VENV)/.mosweep-installed
 # pip on this machine warns about every local index folder it skips: keep the real output.
 QUIET := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: venv demo test test-faults check test-fast lint bench clean
+.PHONY: venv demo test test-faults check test-fast lint bench docs-figures clean
 
 venv: $(STAMP)
 
@@ -53,6 +53,15 @@ lint: $(STAMP)
 # Five benchmarks, one table, docs/benchmarks.md (about 15 minutes on 2 cores).
 bench: $(STAMP)
 	$(PY) -m bench.run_all
+
+# The README's report figures, from the CPU af_grid and sa_grid sweeps (about 10 minutes).
+AF_FIGURES := outcomes compliance_gap af_vote_shares complied_by_prompt_variant
+SA_FIGURES := backdoor_rates loss_curves
+docs-figures: $(STAMP)
+	$(PY) -m orchestrator +sweep=af_grid
+	$(PY) -m orchestrator +sweep=sa_grid
+	for f in $(AF_FIGURES); do cp runs/af_grid/report/$$f.png docs/figures/af_$$f.png; done
+	for f in $(SA_FIGURES); do cp runs/sa_grid/report/$$f.png docs/figures/sa_$$f.png; done
 
 clean:
 	rm -rf runs .pytest_cache .mypy_cache .ruff_cache
