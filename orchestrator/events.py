@@ -1,5 +1,6 @@
 """The sweep's event log, `runs/<sweep>/events.jsonl`: one JSON line each time the driver
-dispatches a shard to a replica, records its file, retries it, or gives up on it.
+dispatches a shard to a replica, records its file, retries it, or gives up on it, and one
+when a replica's engine is up, with where it runs (node id, GPU ids).
 
 It answers "what was running when this died?": after a crash, the shards dispatched and
 never done are exactly the work the re-run repeats (the fault suite checks that). Lines
@@ -20,7 +21,7 @@ class EventLog:
         self.file: IO[str] | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            torn = path.is_file() and path.stat().st_size and not path.read_bytes().endswith(b"\n")
+            torn = path.is_file() and path.stat().st_size > 0 and _last_byte(path) != b"\n"
             self.file = path.open("a", buffering=1)  # line-buffered: one write per event
             if torn:  # a killed driver's half line: end it, so this run's lines stand alone
                 self.file.write("\n")
@@ -34,6 +35,12 @@ class EventLog:
     def close(self) -> None:
         if self.file is not None:
             self.file.close()
+
+
+def _last_byte(path: Path) -> bytes:
+    with path.open("rb") as f:
+        f.seek(-1, 2)
+        return f.read(1)
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from orchestrator.errors import UserError
 from orchestrator.tracker import Tracker
 
+if TYPE_CHECKING:  # matplotlib loads only when a report is built
+    from analysis.report import Report
 
-def publish_report(sweep_dir: Path, tracker: Tracker) -> Any:
+
+def publish_report(sweep_dir: Path, tracker: Tracker) -> Report:
     """Build the report and log it; bad files in the folder raise a UserError."""
     from analysis.columns import ReportError
     from analysis.report import build_report
