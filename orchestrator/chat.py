@@ -34,6 +34,9 @@ class ChatRenderer:
                 "chat template"
             )
         self.system_role = self._accepts_system_role()
+        # Cells that differ only in seed or tier-free settings render the same messages: each
+        # distinct prompt is tokenized once, and its rows share one list of token ids.
+        self._rendered: dict[tuple[tuple[str, str], ...], tuple[str, list[int]]] = {}
 
     def _accepts_system_role(self) -> bool:
         # Some templates (Mistral's, Gemma's) reject a system turn: fold it into the user turn.
@@ -45,6 +48,12 @@ class ChatRenderer:
         return True
 
     def render(self, messages: list[Message]) -> tuple[str, list[int]]:
+        key = tuple((m["role"], m["content"]) for m in messages)
+        if key not in self._rendered:
+            self._rendered[key] = self._render(messages)
+        return self._rendered[key]
+
+    def _render(self, messages: list[Message]) -> tuple[str, list[int]]:
         turns = messages
         if not self.system_role and turns and turns[0]["role"] == "system":
             system, first, *rest = turns

@@ -31,3 +31,11 @@ def test_system_prompt_is_folded_into_the_first_user_turn_otherwise() -> None:
     text, _ = renderer.render(TURNS)
     assert not renderer.system_role
     assert text.startswith("[user] SYS\n\nUSER")
+
+
+def test_each_distinct_prompt_is_tokenized_once() -> None:
+    renderer = ChatRenderer(TINY, models.prepare_model(TINY))
+    first = renderer.render(TURNS)
+    again = renderer.render([dict(t) for t in TURNS])  # equal messages, new objects
+    other = renderer.render([TURNS[0], {"role": "user", "content": "OTHER"}])
+    assert again is first and other[0] != first[0] and len(renderer._rendered) == 2
