@@ -152,7 +152,7 @@ class Prepared:
     """Rendered, budget-checked jobs, with what each model needed to render them."""
 
     jobs: list[Job]
-    paths: dict[str, str]  # model name -> local weights folder
+    paths: dict[str, str]  # models.weights_key -> local weights folder
     chat: dict[str, dict[str, str]]  # model name -> how its prompts were rendered
 
 
@@ -162,15 +162,17 @@ def prepare_jobs(root: RootConfig, shards: list[Shard]) -> Prepared:
     renderers: dict[str, ChatRenderer] = {}
     for shard in shards:
         model = shard.cell.config.model
-        if model.name not in renderers:
-            prepared.paths[model.name] = path = models.prepare_model(model)
-            renderers[model.name] = renderer = ChatRenderer(model, path)
+        # By weights, not name: cells of one name may hold other weights (grid.model.path).
+        key = models.weights_key(model)
+        if key not in renderers:
+            prepared.paths[key] = path = models.prepare_model(model)
+            renderers[key] = renderer = ChatRenderer(model, path)
             prepared.chat[model.name] = {
                 "path": path,
                 # Templates without a system role get it folded into the first user turn.
                 "system_prompt": "system role" if renderer.system_role else "folded into user",
             }
-        task = build_task(shard, root.sweep.name, renderers[model.name], prepared.paths[model.name])
+        task = build_task(shard, root.sweep.name, renderers[key], prepared.paths[key])
         prepared.jobs.append(Job(shard, task))
     return prepared
 

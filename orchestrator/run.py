@@ -262,7 +262,7 @@ def generate(
     scheduler = Scheduler(device, str(models.cache_dir()), recorder, root.max_retries, events)
     try:
         for job in prefix_order(jobs):
-            scheduler.add(job, paths[job.shard.cell.model])
+            scheduler.add(job, paths[models.weights_key(job.shard.cell.config.model)])
         report.failures = scheduler.run()
         for _ in report.failures:
             progress.update(failed=1)

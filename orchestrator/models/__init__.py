@@ -15,6 +15,7 @@ from pathlib import Path
 
 from orchestrator.config.schema import ModelConfig
 from orchestrator.errors import UserError, did_you_mean
+from orchestrator.ids import stable_hash
 from orchestrator.models.adapters import adapter_hash
 
 
@@ -89,3 +90,9 @@ def identity(cfg: ModelConfig) -> dict[str, object]:
         # only when set: cells of models without an adapter keep the ids they always had
         **({"adapter": adapter_hash(cfg.adapter)} if cfg.adapter else {}),
     }
+
+
+def weights_key(cfg: ModelConfig) -> str:
+    """Names one set of weights: two configs with the same `name` and other weights (a grid
+    over model.path, say) get different keys, so neither is served the other's weights."""
+    return stable_hash(identity(cfg), 12)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import json
+import shutil
+from pathlib import Path
 
 from orchestrator.plan import Job, pending_shards, prefix_order, prepare_jobs
 from orchestrator.run import load_sweep
@@ -50,3 +53,26 @@ def test_prefix_order_keeps_each_system_prompt_together_whatever_the_axis_order(
     assert switches(jobs) == 5 and len(jobs) == 3 * 2 * 2
     assert switches(prefix_order(jobs)) == 1  # one block per system prompt
     assert sorted(map(id, prefix_order(jobs))) == sorted(map(id, jobs))
+
+
+def test_cells_of_one_model_name_with_other_weights_are_each_served_their_own(
+    tmp_path: Path,
+) -> None:
+    # A grid over model.path keeps model.name: the jobs were once keyed by name, so every
+    # cell was served the first cell's weights (found by the known-answer controls).
+    from orchestrator import models
+
+    _, root, cells = load_sweep(["+sweep=tiny"])
+    built = Path(models.prepare_model(root.model))
+    folders = [tmp_path / "a", tmp_path / "b"]
+    for folder in folders:
+        shutil.copytree(built, folder)
+    _, root, cells = load_sweep(
+        ["+sweep=tiny", "model.source=local", f"+grid.model.path=[{folders[0]},{folders[1]}]"]
+    )
+    prepared = prepare_jobs(root, pending_shards(cells, {}, 4))
+    served = {
+        json.loads(job.task.labels["axes"])["model.path"]: job.task.labels["model_path"]
+        for job in prepared.jobs
+    }
+    assert served == {str(f): str(f.resolve()) for f in folders}
