@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from jobs.judges.lexicon import LEXICON
 from jobs.judges.llm import valid
 from jobs.rows import Request, ShardTask
 from orchestrator import models
@@ -138,6 +139,14 @@ def _add_jobs(
         task.labels = labels
         scheduler.add(BatchJob(task.shard_id, f"judge:{spec.name}", root, task), path)
     report.calls += len(requests)
+
+
+def run_on_lexicon(spec: JudgeSpec, prompts: dict[str, str], cache: JudgeCache) -> BackendReport:
+    """Answer with the judge's phrase tables (jobs/judges/lexicon.py), in this process: one
+    deterministic answer per vote, through the same parser and cache as a model's."""
+    answers = {key: [LEXICON[spec.name](p)] * spec.cfg.votes for key, p in prompts.items()}
+    cache.add({key: votes for key, votes in answers.items() if valid(spec.judge, votes)})
+    return BackendReport(calls=len(prompts))
 
 
 def endpoint(spec: JudgeSpec) -> tuple[str, str]:

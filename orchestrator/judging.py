@@ -24,6 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from jobs.judges import lexicon
 from jobs.judges.llm import JUDGE_FAILED, JUDGES, LLMJudge, aggregate, band, outcome
 from jobs.judges.parse import OK, parse
 from jobs.judges.rules import SCORED, refusal_phrase, rule_label
@@ -34,7 +35,7 @@ from orchestrator.config.schema import JudgeConfig, RootConfig
 from orchestrator.errors import UserError, did_you_mean
 from orchestrator.grid import Cell
 from orchestrator.ids import stable_hash
-from orchestrator.judge_backends import endpoint, run_on_endpoint, run_on_engines
+from orchestrator.judge_backends import endpoint, run_on_endpoint, run_on_engines, run_on_lexicon
 from orchestrator.judge_cache import JudgeCache
 from orchestrator.progress import Progress
 from orchestrator.scheduler import Failure
@@ -67,6 +68,13 @@ def judge_specs(root: RootConfig, overrides: list[str]) -> list[JudgeSpec]:
         if cfg.backend == "engine":
             serving = _model_root(overrides, cfg.model, name)
             model: object = models.identity(serving.model)
+        elif cfg.backend == "lexicon":
+            if name not in lexicon.LEXICON:
+                raise UserError(
+                    f"judges.{name}.backend=lexicon: there are phrase tables for "
+                    f"{', '.join(lexicon.LEXICON)} only; use backend=engine or openai"
+                )
+            model = ["lexicon", lexicon.VERSION]
         else:
             endpoint_url, _ = endpoint_spec(name, cfg)
             model = [endpoint_url, cfg.model]
@@ -218,6 +226,8 @@ def answer_prompts(
         report.clipped += done.clipped
         report.failures += done.failures
     for spec in specs:
+        if spec.cfg.backend == "lexicon" and pending.get(spec.name):
+            report.calls += run_on_lexicon(spec, pending[spec.name], cache).calls
         if spec.cfg.backend == "openai" and pending.get(spec.name):
             prompts = pending[spec.name]
             progress = Progress(f"{root.sweep.name} judge {spec.name}", len(prompts), len(prompts))

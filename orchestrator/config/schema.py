@@ -18,7 +18,7 @@ from orchestrator.errors import UserError
 MODEL_SOURCES = ("hub", "local", "embedded", "tiny")
 DEVICES = ("auto", "cpu", "cuda")
 MODES = ("run", "dry", "status", "judge", "report", "judge_eval")
-JUDGE_BACKENDS = ("engine", "openai")
+JUDGE_BACKENDS = ("engine", "openai", "lexicon")
 SAFETY_METHODS = ("none", "sft", "adversarial")
 
 
