@@ -36,7 +36,9 @@ Reader = Callable[[Path], list[dict[str, object]]]
 
 def read_jsonl(path: Path) -> list[dict[str, object]]:
     records = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    # Lines end at "\n" only: str.splitlines() would also split at a raw U+2028 or U+2029,
+    # which JSON allows inside a string.
+    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -47,7 +49,8 @@ def read_jsonl(path: Path) -> list[dict[str, object]]:
 
 
 def _read_csv(path: Path) -> list[dict[str, object]]:
-    with path.open(newline="") as f:
+    # utf-8-sig: a byte-order mark (spreadsheet exports) is not part of the first column's name
+    with path.open(newline="", encoding="utf-8-sig") as f:
         return list(csv.DictReader(f))
 
 
@@ -103,6 +106,25 @@ def require_columns(
             )
 
 
+def prompt_text(value: object, path: str, index: int, key: str) -> str:
+    """A row's text, or one line naming the row: a null or blank prompt would reach the
+    model as the text "None" or as nothing, and a lone surrogate cannot be encoded."""
+    where = f"dataset {path} row {index + 1} (id '{key}')"
+    if value is None or not str(value).strip():
+        raise UserError(
+            f"{where} has {'a null' if value is None else 'an empty'} prompt: "
+            "fill it in or remove the row"
+        )
+    text = str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError(
+            f"{where} holds a lone surrogate (text that is not valid Unicode): fix the row"
+        ) from None
+    return text
+
+
 def load_dataset(cfg: DatasetConfig) -> Dataset:
     """Read, map columns, check ids, and hash the prompts a sweep will use."""
     path, records = read_records(cfg)
@@ -110,16 +132,16 @@ def load_dataset(cfg: DatasetConfig) -> Dataset:
     if not records:
         raise UserError(f"dataset {path} has no rows: point dataset.path at a non-empty file")
     prompts = []
+    seen: set[str] = set()
     for index, record in enumerate(records):
         require_columns(
             record, (cfg.id_field, cfg.text_field), f"dataset {path}", "dataset.id_field/text_field"
         )
         # No id column (AdvBench has none): the row's position, stable for a fixed revision.
         key = f"{index:05d}" if cfg.id_field is None else str(record[cfg.id_field])
-        prompts.append(Prompt(id=key, text=str(record[cfg.text_field])))
-    ids = [p.id for p in prompts]
-    if len(set(ids)) != len(ids):
-        duplicate = next(i for i in ids if ids.count(i) > 1)
-        raise UserError(f"dataset {path} repeats prompt id '{duplicate}': ids must be unique")
+        if key in seen:
+            raise UserError(f"dataset {path} repeats prompt id '{key}': ids must be unique")
+        seen.add(key)
+        prompts.append(Prompt(id=key, text=prompt_text(record[cfg.text_field], path, index, key)))
     content = [[p.id, p.text] for p in prompts]
     return Dataset(name=cfg.name, prompts=tuple(prompts), hash=stable_hash(content, 16))

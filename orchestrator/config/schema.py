@@ -56,9 +56,15 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.name == MISSING:  # the schema's own defaults, before composition
             return
+        # It names a results folder (results/model=<name>/): a "/" would nest folders, ".."
+        # would leave the sweep folder, "=" would break the partition; a hub id belongs in
+        # model.path.
         _require(
-            bool(self.name) and self.name[0].isalpha(),
-            f"model.name={self.name!r} must start with a letter (it names a results folder)",
+            bool(self.name)
+            and self.name[0].isalpha()
+            and all(c.isalnum() or c in "._-" for c in self.name),
+            f"model.name={self.name!r} names a results folder: start it with a letter and use "
+            "letters, digits, '.', '-' and '_' only (a hub id goes in model.path)",
         )
         _require(
             self.source in MODEL_SOURCES,

@@ -78,6 +78,12 @@ CASES = [
     BadInput("config", "unknown engine", ("engine.name=vlm",), "engine.name='vlm' is unknown"),
     BadInput(
         "config",
+        "hub id typed as the model's name (a path)",
+        ("model.name=meta-llama/Llama-3.1-8B",),
+        "names a results folder: start it with a letter",
+    ),
+    BadInput(
+        "config",
         "prompt + max_tokens over the context window",
         ("sampling.max_tokens=250",),
         "lower sampling.max_tokens or raise model.max_model_len",
@@ -122,6 +128,13 @@ CASES = [
         OWN_JSONL,
         "repeats prompt id 'a'",
         setup=_write("d.jsonl", '{"id": "a", "prompt": "hi"}\n{"id": "a", "prompt": "yo"}\n'),
+    ),
+    BadInput(
+        "dataset",
+        "null prompt",
+        OWN_JSONL,
+        "row 2 (id 'b') has a null prompt: fill it in or remove the row",
+        setup=_write("d.jsonl", '{"id": "a", "prompt": "hi"}\n{"id": "b", "prompt": null}\n'),
     ),
     BadInput(
         "dataset",

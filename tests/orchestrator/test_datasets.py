@@ -3,6 +3,7 @@ here from a local folder with the hub's layout (no network in tests)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -56,3 +57,51 @@ def test_hf_dataset_out_of_reach_is_one_line() -> None:
     # conftest sets HF_HUB_OFFLINE=1: the hub is unreachable, as on an air-gapped node.
     with pytest.raises(UserError, match="cannot download Hugging Face dataset 'walledai/AdvBench'"):
         load_dataset(DatasetConfig(name="a", source="hf", path="walledai/AdvBench", id_field=None))
+
+
+def local(path: Path, source: str) -> DatasetConfig:
+    return DatasetConfig(
+        name="d", source=source, path=str(path), id_field="id", text_field="prompt"
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ('{"id": "b", "prompt": null}', "row 2 (id 'b') has a null prompt"),
+        ('{"id": "b", "prompt": "  "}', "row 2 (id 'b') has an empty prompt"),
+        ('{"id": "b", "prompt": "\\ud800 x"}', "row 2 (id 'b') holds a lone surrogate"),
+    ],
+)
+def test_null_empty_or_unencodable_prompts_are_refused_with_their_row(
+    tmp_path: Path, line: str, says: str
+) -> None:
+    # A null prompt used to reach the model as the text "None".
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"id": "a", "prompt": "hello"}\n' + line + "\n")
+    with pytest.raises(UserError, match=re.escape(says)):
+        load_dataset(local(path, "jsonl"))
+
+
+def test_a_raw_line_separator_inside_a_json_string_stays_in_its_prompt(tmp_path: Path) -> None:
+    # JSON allows a raw U+2028 in a string; str.splitlines() cut the line there.
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"id": "a", "prompt": "one\u2028two"}\n', encoding="utf-8")
+    assert [p.text for p in load_dataset(local(path, "jsonl")).prompts] == ["one\u2028two"]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_csv_column(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_bytes("\ufeffid,prompt\n1,hello\n".encode())
+    assert [(p.id, p.text) for p in load_dataset(local(path, "csv")).prompts] == [("1", "hello")]
+
+
+@pytest.mark.timeout(60)
+def test_the_duplicate_id_check_is_linear(tmp_path: Path) -> None:
+    # 300,000 ids with the duplicate last: the old check (ids.count per id) was quadratic,
+    # hours at a million ids before it reported.
+    path = tmp_path / "d.jsonl"
+    rows = [f'{{"id": "{i}", "prompt": "p"}}' for i in range(300_000)]
+    path.write_text("\n".join([*rows, '{"id": "299999", "prompt": "p"}']) + "\n")
+    with pytest.raises(UserError, match="repeats prompt id '299999'"):
+        load_dataset(local(path, "jsonl"))
