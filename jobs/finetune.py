@@ -121,7 +121,8 @@ def train_adapter(spec: TrainSpec) -> dict[str, Any]:
     optimizer = torch.optim.AdamW(params, lr=spec.lora.lr)
     step, losses = 0, []
     if checkpoint is not None:
-        state = torch.load(checkpoint / "state.pt", weights_only=False)
+        # weights_only: a checkpoint is data; a tampered one must not run code on load.
+        state = torch.load(checkpoint / "state.pt", weights_only=True)
         optimizer.load_state_dict(state["optimizer"])
         step, losses = state["step"], state["losses"]
     started, first = time.monotonic(), step

@@ -85,3 +85,33 @@ def test_lora_job_trains_and_resumes_on_cuda(
     assert resumed["resumed_at"] == 28
     assert resumed["losses"] == pytest.approx(straight["losses"], rel=1e-3)
     assert (tmp_path / "b" / "adapter" / "adapter_model.safetensors").is_file()
+
+
+class Tampered:
+    """Pickled into a checkpoint, it would write a file when unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (Path.write_text, (str(self.marker), "ran"))  # type: ignore[return-value]
+
+
+def test_a_tampered_checkpoint_is_refused_not_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    def crash(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(finetune, "_finish", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train_adapter(spec(tmp_path))
+    monkeypatch.undo()
+    state = tmp_path / "work" / "checkpoint" / "state.pt"
+    marker = tmp_path / "marker"
+    torch.save({**torch.load(state), "losses": Tampered(marker)}, state)
+    with pytest.raises(Exception, match="Weights only load failed"):
+        train_adapter(spec(tmp_path))
+    assert not marker.exists()
