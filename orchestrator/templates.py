@@ -3,6 +3,8 @@
 Template files can `{% include %}` each other, so a system prompt is built from one file per
 component and an ablation switches a component with a variable, not an `if` in code.
 StrictUndefined: a typo in a variable name is an error, never a silently empty string.
+Templates render in Jinja2's immutable sandbox: a researcher's own template file (or one
+from a shared config) is text to fill, and must not reach Python objects or run code.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from orchestrator.errors import UserError, did_you_mean
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "conf" / "templates"
 
-_ENV = jinja2.Environment(
+_ENV = ImmutableSandboxedEnvironment(
     loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,
@@ -57,3 +61,7 @@ def render(source: str, variables: dict[str, Any], where: str) -> str:
         ) from None
     except jinja2.TemplateSyntaxError as e:
         raise UserError(f"{where} is not a valid Jinja2 template: {e.message}") from None
+    except SecurityError as e:
+        raise UserError(
+            f"{where} reaches outside its variables ({e}): templates may only fill in text"
+        ) from None

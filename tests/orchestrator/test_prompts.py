@@ -83,3 +83,15 @@ def test_tier_must_be_free_or_paid() -> None:
     root.study.vars["tier"] = "gold"
     with pytest.raises(UserError, match="needs tier free or paid"):
         get_study(root.study.name).messages(root, REQUEST)
+
+
+def test_a_template_cannot_reach_python_objects() -> None:
+    # A shared template file is text to fill: in a plain Jinja2 environment this walks
+    # from a string to every loaded class (and from there to os.system).
+    from orchestrator.templates import render
+
+    escape = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
+    with pytest.raises(UserError, match="reaches outside its variables"):
+        render(escape, {}, "prompt_variant 'mine'")
+    with pytest.raises(UserError, match="reaches outside its variables"):
+        render("{{ items.append(1) }}", {"items": []}, "prompt_variant 'mine'")
