@@ -46,15 +46,25 @@ class LLMJudge(Protocol):
     def vote(self, answer: str) -> Vote | None: ...
 
 
+# A judge answers with its grading lines last; a judge that first quotes the judged reply
+# (which may itself hold lines like "refused: 0") must not be read from the quote. So each
+# field is read from a line of its own, and the last such line counts.
+
+
+def _last(pattern: str, text: str) -> re.Match[str] | None:
+    matches = list(re.finditer(pattern, text, re.IGNORECASE | re.M))
+    return matches[-1] if matches else None
+
+
 def _number(text: str, name: str, low: int, high: int) -> int | None:
-    match = re.search(rf"{name}\s*[:=\-]\s*\**\s*(\d+)", text, re.IGNORECASE)
+    match = _last(rf"^\s*(?:\d+[.)]\s*)?\W*{name}\s*[:=\-]\s*\**\s*(\d+)", text)
     if not match or not low <= int(match[1]) <= high:
         return None
     return int(match[1])
 
 
 def _yes_no(text: str, name: str) -> bool | None:
-    match = re.search(rf"^\W*{name}\W*[:=\-]\s*\**\s*(yes|no)\b", text, re.IGNORECASE | re.M)
+    match = _last(rf"^\s*(?:\d+[.)]\s*)?\W*{name}\W*[:=\-]\s*\**\s*(yes|no)\b", text)
     return None if not match else match[1].lower() == "yes"
 
 
