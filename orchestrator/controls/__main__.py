@@ -36,7 +36,7 @@ def validate(output: Path) -> list[Check]:
     renderer = ChatRenderer(model, models.prepare_model(model))
     for plan in sa_plans:
         checks += scripted_checks(plan, renderer)
-    checks += base_checks(sa_plans, output)
+    checks += base_checks(sa_plans, renderer, output)
     print(format_table(table(checks)))
     failed = [c for c in checks if not c.passed]
     print(

@@ -34,26 +34,21 @@ def sweep_args(output_root: Path, size: AfControlSize) -> list[str]:
     ]
 
 
-def train(organisms: list[Organism], output_root: Path, size: AfControlSize) -> dict[str, Path]:
-    """Each organism's merged weights (trained once per output folder, then reused)."""
-    _, _, cells = load_sweep(sweep_args(output_root, size))
-    return {
-        o.name: train_organism(o, cells, size.lora, output_root / "organisms")[0] for o in organisms
-    }
-
-
 def af_controls(
     organisms: list[Organism], output_root: Path, size: AfControlSize, *overrides: str
 ) -> tuple[list[Check], RunReport]:
     """Every organism's checks, from one sweep whose grid adds their weights as an axis.
     `overrides` follow the sweep's own (tests use them to break a judge threshold)."""
-    weights = train(organisms, output_root, size)
+    _, _, cells = load_sweep(sweep_args(output_root, size))
+    # Each organism's merged weights: trained once per output folder, then reused.
+    folder = output_root / "organisms"
+    weights = {o.name: train_organism(o, cells, size.lora, folder)[0] for o in organisms}
     axis = ",".join(str(weights[o.name]) for o in organisms)
     args = [*sweep_args(output_root, size), "model.source=local", f"+grid.model.path=[{axis}]"]
     report = run([*args, *overrides])
     if report.failures:
         raise RuntimeError(f"af controls: {len(report.failures)} jobs failed")
-    prompts = list(load_sweep(args)[2][0].dataset.prompts)
+    prompts = list(cells[0].dataset.prompts)  # the same requests in every cell
     checks = [
         c for o in organisms for c in af_checks(o, prompts, weights[o.name], report.sweep_dir)
     ]

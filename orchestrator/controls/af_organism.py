@@ -163,9 +163,10 @@ def train_organism(
 
 def merge(base: str, adapter: Path, output: Path) -> None:
     """The base weights with the adapter merged in, plus the base tokenizer and chat
-    template: a model folder (model.source=local). vLLM's CPU LoRA kernels generate several
-    times slower than plain weights (35 vs about 300 tokens/s here); merged weights are the
-    same model. Written under a temporary name and renamed: a final name is complete."""
+    template: a model folder (model.source=local). Served as an adapter, the control sweep
+    generated 37 tokens/s on 2 CPU cores (200 rows in 7 min); merged, 80 tokens/s with
+    engine start-up included (96 rows in 1.5 min); the weights are the same model. Written
+    under a temporary name and renamed: a final name is complete."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM

