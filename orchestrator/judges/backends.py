@@ -7,7 +7,6 @@ the next run). Both show a progress line with an ETA, like generation.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -21,15 +20,14 @@ from jobs.rows import Request, ShardTask
 from orchestrator import models
 from orchestrator.chat import ChatRenderer
 from orchestrator.config.schema import RootConfig, SamplingConfig
-from orchestrator.errors import UserError
 from orchestrator.ids import request_seed
-from orchestrator.judge_cache import JudgeCache
+from orchestrator.judges.cache import JudgeCache
+from orchestrator.judges.spec import JudgeReport, JudgeSpec, endpoint
 from orchestrator.plan import max_model_len
 from orchestrator.progress import Progress
 from orchestrator.scheduler import BatchJob, Failure, Scheduler
 
 if TYPE_CHECKING:
-    from orchestrator.judging import JudgeSpec
     from orchestrator.session import Session
 
 # Concurrent requests to an OpenAI-compatible endpoint.
@@ -149,17 +147,6 @@ def run_on_lexicon(spec: JudgeSpec, prompts: dict[str, str], cache: JudgeCache) 
     return BackendReport(calls=len(prompts))
 
 
-def endpoint(spec: JudgeSpec) -> tuple[str, str]:
-    """Base URL and key of an OpenAI-compatible judge, from the environment only."""
-    base = os.environ.get(spec.cfg.base_url_env, "")
-    if not base:
-        raise UserError(
-            f"judges.{spec.name}.backend=openai needs the endpoint's base URL in "
-            f"${spec.cfg.base_url_env}: export it, or set judges.{spec.name}.base_url_env"
-        )
-    return base, os.environ.get(spec.cfg.api_key_env, "not-needed")
-
-
 def run_on_endpoint(
     spec: JudgeSpec, prompts: dict[str, str], cache: JudgeCache, progress: Progress
 ) -> BackendReport:
@@ -223,3 +210,31 @@ def _give_up(futures: dict[Future[list[str]], str], spec: JudgeSpec, report: Bac
         if not future.cancelled() and future.cancel():
             message = f"not sent: the endpoint failed {DEAD_AFTER} prompts in a row"
             report.failures.append(Failure(key, f"judge:{spec.name}", 0, message))
+
+
+def answer_prompts(
+    root: RootConfig,
+    specs: list[JudgeSpec],
+    pending: dict[str, dict[str, str]],
+    cache: JudgeCache,
+    session: Session,
+    report: JudgeReport,
+) -> None:
+    engine = [s for s in specs if s.cfg.backend == "engine" and pending.get(s.name)]
+    if engine:
+        done = run_on_engines(session, engine, pending, cache, root.shard_size, root.max_retries)
+        report.calls += done.calls
+        report.clipped += done.clipped
+        report.failures += done.failures
+    for spec in specs:
+        if spec.cfg.backend == "lexicon" and pending.get(spec.name):
+            report.calls += run_on_lexicon(spec, pending[spec.name], cache).calls
+        if spec.cfg.backend == "openai" and pending.get(spec.name):
+            prompts = pending[spec.name]
+            progress = Progress(f"{root.sweep.name} judge {spec.name}", len(prompts), len(prompts))
+            try:
+                done = run_on_endpoint(spec, prompts, cache, progress)
+            finally:
+                progress.close()
+            report.calls += done.calls
+            report.failures += done.failures

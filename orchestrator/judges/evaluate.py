@@ -15,20 +15,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-from omegaconf import DictConfig, OmegaConf
 
 from analysis.judge_eval import ITEM_SCHEMA, judge_metrics
 from analysis.summary import format_table
 from jobs.judges.llm import aggregate
 from jobs.judges.parse import Parsed, parse
 from orchestrator.config.schema import RootConfig
+from orchestrator.context import RunContext
 from orchestrator.datasets import read_records, require_columns
 from orchestrator.errors import UserError, did_you_mean
 from orchestrator.ids import stable_hash
-from orchestrator.judge_cache import JudgeCache
-from orchestrator.judging import JudgeReport, JudgeSpec, answer_prompts, judge_specs
-from orchestrator.session import Session
-from orchestrator.store import ResultStore
+from orchestrator.judges.backends import answer_prompts
+from orchestrator.judges.cache import JudgeCache
+from orchestrator.judges.spec import JudgeReport, JudgeSpec, judge_specs
 from orchestrator.templates import render
 
 TRUE = ("1", "true", "yes", "y")
@@ -76,10 +75,9 @@ def as_reasoning(text: str) -> Parsed:
     return parse(f"<SCRATCHPAD_REASONING>{text}</SCRATCHPAD_REASONING><OUTPUT>-</OUTPUT>", "stop")
 
 
-def judge_eval_mode(
-    root: RootConfig, cfg: DictConfig, overrides: list[str], store: ResultStore
-) -> JudgeReport:
-    specs = {s.name: s for s in judge_specs(root, overrides)}
+def judge_eval_mode(ctx: RunContext) -> JudgeReport:
+    root, store = ctx.root, ctx.store
+    specs = {s.name: s for s in judge_specs(root, ctx.overrides)}
     name = root.judge_eval.judge
     if name not in specs:
         raise UserError(
@@ -93,11 +91,7 @@ def judge_eval_mode(
     report = JudgeReport(prompts=len(items))
     pending = {key: prompt for key, prompt in keys.values() if key not in cache}
     report.cached = len(items) - len(pending)
-    session = Session(root, store.root, OmegaConf.to_container(cfg, resolve=True))
-    try:
-        answer_prompts(root, [spec], {name: pending}, cache, session, report)
-    finally:
-        session.close()
+    answer_prompts(root, [spec], {name: pending}, cache, ctx.session, report)
     table = pa.Table.from_pylist(
         [
             _row(spec, item, cache.get(keys[item.id][0]) if keys[item.id][0] in cache else None)

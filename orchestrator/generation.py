@@ -1,0 +1,173 @@
+"""The generation stage of a prompted study: every pending shard of every cell on Ray, each
+finished shard written once, counted in the progress line and mirrored to the tracker.
+
+`GenerationRun` is the `StudyRun` of the generic prompted study; a judged study extends it
+with what happens after generation (alignment_faking adds its judge stage).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analysis.summary import cell_summary
+from orchestrator import models
+from orchestrator.context import RunContext
+from orchestrator.events import EventLog
+from orchestrator.plan import Job, Prepared, pending_shards, prefix_order, prepare_jobs
+from orchestrator.progress import Progress
+from orchestrator.report import end_summary, plan_summary, status_table, sweep_rows
+from orchestrator.scheduler import Scheduler
+
+# The columns of the W&B sample table: enough to read what a cell answered.
+SAMPLE_COLUMNS = [
+    "cell_id",
+    "model",
+    "prompt_variant",
+    "axes",
+    "prompt_id",
+    "sample_idx",
+    "completion",
+    "finish_reason",
+    "completion_tokens",
+]
+
+
+class GenerationRun:
+    """One generation pass per cell, in shards; resumable shard by shard."""
+
+    modes: tuple[str, ...] = ()
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        root = ctx.root
+        self.done = ctx.store.done_ranges()
+        # mode=judge re-scores what is there and generates nothing.
+        skip = root.mode == "judge"
+        self.shards = [] if skip else pending_shards(ctx.cells, self.done, root.shard_size)
+        self.prepared: Prepared | None = None
+
+    def status(self, dry: bool) -> str:
+        ctx = self.ctx
+        if dry:
+            return plan_summary(ctx.root, ctx.cells, self.shards, dry=True)
+        return status_table(ctx.cells, self.done, ctx.store)
+
+    def check(self) -> None:
+        # Renders and checks every prompt (and prepares every model) before Ray starts.
+        self.prepared = prepare_jobs(self.ctx.root, self.shards)
+
+    def grid_ids(self) -> list[str]:
+        return sorted(c.id for c in self.ctx.cells)
+
+    def run(self) -> bool:
+        ctx, report = self.ctx, self.ctx.report
+        assert self.prepared is not None, "check() first"
+        store = ctx.store
+        store.write_json(
+            "models.json", {**store.read_json("models.json", {}), **self.prepared.chat}
+        )
+        print(plan_summary(ctx.root, ctx.cells, self.shards, dry=False))
+        if self.prepared.jobs:
+            self.generate(self.prepared.jobs, self.prepared.paths)
+        elif ctx.root.mode == "run":
+            print(
+                f"nothing to run: all {report.shards_total} shards of {len(ctx.cells)} cells "
+                "are done"
+            )
+        self.after_generation()
+        return bool(report.rows_written or (report.judging and report.judging.rows))
+
+    def after_generation(self) -> None:
+        """A judged study's stages after generation (none here)."""
+
+    def finish(self) -> None:
+        """The sample and per-cell tables of this grid, then the run's totals."""
+        ctx, report = self.ctx, self.ctx.report
+        if not ctx.session.tracking:
+            return
+        tracker = ctx.session.tracker
+        if report.rows_written:
+            rows = sweep_rows(report.results, ctx.cells, SAMPLE_COLUMNS)
+            samples = ctx.root.tracker.sample_rows
+            tracker.table("samples", rows.select(SAMPLE_COLUMNS).slice(0, samples))
+            tracker.table("cells", cell_summary(rows))
+        tracker.log({"failed_shards": len(report.failures), "seconds": report.seconds})
+
+    def summary(self) -> str:
+        return end_summary(self.ctx.report, self.ctx.cells)
+
+    def generate(self, jobs: list[Job], paths: dict[str, str]) -> None:
+        """Run every generation job on Ray; engines are released whatever happens."""
+        ctx, report = self.ctx, self.ctx.report
+        device = ctx.session.device()
+        rows = sum(j.shard.size for j in jobs) * ctx.root.sampling.n
+        progress = Progress(ctx.root.sweep.name, shards=len(jobs), rows=rows)
+        recorder = ShardRecorder(jobs, ctx, progress)
+        events = EventLog(ctx.store.root / "events.jsonl")
+        scheduler = Scheduler(
+            device, str(models.cache_dir()), recorder, ctx.root.max_retries, events
+        )
+        try:
+            for job in prefix_order(jobs):
+                scheduler.add(job, paths[models.weights_key(job.shard.cell.config.model)])
+            report.failures = scheduler.run()
+            for _ in report.failures:
+                progress.update(failed=1)
+        finally:
+            progress.close()
+            scheduler.shutdown()
+            events.close()
+            report.seconds = time.monotonic() - recorder.started
+
+
+class ShardRecorder:
+    """Called for each finished shard: write it, then count it in progress and the tracker."""
+
+    def __init__(self, jobs: list[Job], ctx: RunContext, progress: Progress) -> None:
+        self.store, self.tracker, self.report = ctx.store, ctx.session.tracker, ctx.report
+        self.progress = progress
+        self.left = Counter(j.shard.cell.id for j in jobs)
+        self.cells: dict[str, list[int]] = {}  # cell id -> [rows, tokens, truncated] this run
+        self.started = time.monotonic()
+
+    def __call__(self, job: Job, table: pa.Table) -> None:
+        shard = job.shard
+        expected = shard.size * shard.cell.config.sampling.n
+        if table.num_rows != expected:
+            raise RuntimeError(f"shard {shard.id} returned {table.num_rows} rows, not {expected}")
+        self.store.write_shard(shard.cell.model, shard.cell.id, shard.start, shard.end, table)
+        tokens = int(pc.sum(table["completion_tokens"]).as_py() or 0)
+        truncated = int(pc.sum(pc.equal(table["finish_reason"], "length")).as_py() or 0)
+        self.report.shards_run += 1
+        self.report.rows_written += table.num_rows
+        self.report.tokens += tokens
+        self.progress.update(rows=table.num_rows, tokens=tokens)
+        sums = self.cells.setdefault(shard.cell.id, [0, 0, 0])
+        sums[0], sums[1], sums[2] = sums[0] + table.num_rows, sums[1] + tokens, sums[2] + truncated
+        self.left[shard.cell.id] -= 1
+        if self.left[shard.cell.id] == 0:  # the cell's last shard of this run
+            self._log_cell(sums)
+        elapsed = time.monotonic() - self.started
+        self.tracker.log(
+            {
+                "shards_done": self.report.shards_run,
+                "rows_done": self.report.rows_written,
+                "rows_per_s": self.report.rows_written / elapsed,
+                "tokens_per_s": self.report.tokens / elapsed,
+            }
+        )
+
+    def _log_cell(self, sums: list[int]) -> None:
+        rows, tokens, truncated = sums
+        self.tracker.log(
+            {
+                "cells_done": sum(1 for n in self.left.values() if n == 0),
+                "cell/rows": rows,
+                "cell/mean_completion_tokens": tokens / rows,
+                "cell/truncation_rate": truncated / rows,
+            }
+        )

@@ -1,0 +1,142 @@
+"""Judges as configured: each `judges.<name>` entry resolved to its registry entry, template
+text, serving config (engine backend) or endpoint, and an identity that names its answers in
+the judge cache. Any study with a judge stage uses these; the scoring is the study's.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobs.judges import lexicon
+from jobs.judges.llm import JUDGES, LLMJudge
+from orchestrator import models
+from orchestrator.config.compose import Composer, to_root
+from orchestrator.config.schema import JudgeConfig, RootConfig
+from orchestrator.errors import UserError, did_you_mean
+from orchestrator.ids import stable_hash
+from orchestrator.progress import clock
+from orchestrator.scheduler import Failure
+from orchestrator.templates import read_template
+
+
+@dataclass(frozen=True)
+class JudgeSpec:
+    """One configured LLM judge, resolved: its template text and what identifies its answers."""
+
+    name: str
+    cfg: JudgeConfig
+    judge: LLMJudge
+    template: str
+    identity: str
+    root: RootConfig | None  # engine backend: the config that serves the judge model
+
+
+def judge_specs(root: RootConfig, overrides: list[str]) -> list[JudgeSpec]:
+    """Resolve `judges`: registry names, template files, judge models and endpoints, before
+    any job starts."""
+    specs = []
+    for name, cfg in root.judges.items():
+        if name not in JUDGES:
+            raise UserError(f"judges.{name} is not a known judge{did_you_mean(name, JUDGES)}")
+        template = read_template(cfg.template, f"judges.{name}.template")
+        serving = None
+        if cfg.backend == "engine":
+            serving = _model_root(overrides, cfg.model, name)
+            model: object = models.identity(serving.model)
+        elif cfg.backend == "lexicon":
+            if name not in lexicon.LEXICON:
+                raise UserError(
+                    f"judges.{name}.backend=lexicon: there are phrase tables for "
+                    f"{', '.join(lexicon.LEXICON)} only; use backend=engine or openai"
+                )
+            model = ["lexicon", lexicon.VERSION]
+        else:
+            endpoint_url, _ = endpoint_spec(name, cfg)
+            model = [endpoint_url, cfg.model]
+        identity = stable_hash(
+            [
+                name,
+                cfg.backend,
+                model,
+                template,
+                cfg.votes,
+                cfg.temperature,
+                cfg.max_tokens,
+                cfg.seed,
+            ],
+            16,
+        )
+        specs.append(JudgeSpec(name, cfg, JUDGES[name], template, identity, serving))
+    return specs
+
+
+def endpoint_spec(name: str, cfg: JudgeConfig) -> tuple[str, str]:
+    return endpoint(JudgeSpec(name, cfg, JUDGES[name], "", "", None))
+
+
+def _model_root(overrides: list[str], model: str, judge: str) -> RootConfig:
+    composer = Composer()
+    try:
+        return to_root(composer.compose([*overrides, f"model={model}"]))
+    except UserError as e:
+        raise UserError(f"judges.{judge}.model={model!r}: {e}") from None
+    finally:
+        composer.close()
+
+
+def judges_id(specs: list[JudgeSpec]) -> str:
+    """Changes whenever re-scoring could change a label: judge answers or thresholds."""
+    return stable_hash([[s.identity, s.cfg.threshold, s.cfg.possible] for s in specs], 12)
+
+
+@dataclass
+class JudgeReport:
+    files: int = 0
+    rows: int = 0
+    prompts: int = 0  # judge prompts this stage needed
+    cached: int = 0  # of which answered from the cache
+    calls: int = 0  # of which sent to a model now
+    clipped: int = 0
+    failed_rows: int = 0  # rows with a judge call that failed (marked, retried next run)
+    failures: list[Failure] = field(default_factory=list)
+
+
+def describe(specs: list[JudgeSpec]) -> dict[str, dict[str, Any]]:
+    """What produced the scores, without secrets (endpoint keys are never read into it)."""
+    return {
+        s.name: {
+            "backend": s.cfg.backend,
+            "model": s.cfg.model,
+            "votes": s.cfg.votes,
+            "temperature": s.cfg.temperature,
+            "threshold": s.cfg.threshold,
+            "possible": s.cfg.possible,
+            "identity": s.identity,
+        }
+        for s in specs
+    }
+
+
+def endpoint(spec: JudgeSpec) -> tuple[str, str]:
+    """Base URL and key of an OpenAI-compatible judge, from the environment only."""
+    base = os.environ.get(spec.cfg.base_url_env, "")
+    if not base:
+        raise UserError(
+            f"judges.{spec.name}.backend=openai needs the endpoint's base URL in "
+            f"${spec.cfg.base_url_env}: export it, or set judges.{spec.name}.base_url_env"
+        )
+    return base, os.environ.get(spec.cfg.api_key_env, "not-needed")
+
+
+def summary(report: JudgeReport, seconds: float) -> str:
+    """The judge stage's line: what was scored, cached, sent and failed."""
+    if not report.files:
+        return "judge stage: every shard is already scored with these judges"
+    return (
+        f"judge stage in {clock(seconds)}: {report.rows} rows of {report.files} shards scored; "
+        f"{report.prompts} judge prompts, {report.cached} from the cache, {report.calls} sent "
+        f"to a model ({report.clipped} clipped to fit), {len(report.failures)} failed; "
+        f"{report.failed_rows} rows without a valid judgement (asked again next run)"
+    )

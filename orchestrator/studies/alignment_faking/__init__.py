@@ -1,0 +1,60 @@
+"""The prompted alignment-faking study: a tier axis, and a judge stage after generation.
+
+Free and paid copies of a request are two cells that differ only in `study.vars.tier`; they
+share the dataset, so their rows share `prompt_id` and the compliance gap is paired.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.config.schema import RootConfig
+from orchestrator.errors import UserError
+from orchestrator.studies.prompted import PromptedStudy
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pyarrow as pa
+
+    from analysis.report import Report
+    from orchestrator.context import RunContext, StudyRun
+
+TIERS = ("free", "paid")
+
+
+class AlignmentFakingStudy(PromptedStudy):
+    name = "alignment_faking"
+
+    def variables(self, cfg: RootConfig) -> dict[str, Any]:
+        tier = cfg.study.vars.get("tier")
+        if tier not in TIERS:
+            raise UserError(
+                f"study.vars.tier={tier!r}: the alignment_faking study needs tier free or paid "
+                "(a grid axis study.vars.tier: [free, paid])"
+            )
+        return super().variables(cfg)
+
+    def runner(self, ctx: RunContext) -> StudyRun:
+        from orchestrator.studies.alignment_faking.run import AlignmentFakingRun
+
+        return AlignmentFakingRun(ctx)  # generation, then parse, rule-judge and LLM-judge
+
+    def report_rows(self, sweep_dir: Path) -> str:
+        scored = any((sweep_dir / "scores").glob("model=*/*.parquet"))
+        return "scores" if scored else "results"
+
+    def sections(self, sweep_dir: Path, rows: pa.Table, report: Report) -> None:
+        from analysis.report import by_axis, prompted_sections
+        from analysis.samples import browse
+        from orchestrator.studies.alignment_faking.sections import alignment_faking
+
+        if "outcome" not in rows.column_names:  # generated, not judged yet
+            prompted_sections(rows, report)
+            return
+        alignment_faking(rows, report)
+        by_axis(rows, report)
+        report.samples = browse(rows)
+
+
+STUDY = AlignmentFakingStudy()

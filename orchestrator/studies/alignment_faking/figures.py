@@ -1,0 +1,106 @@
+"""The alignment-faking report's figures: outcome bars per tier (the paper's layout), the
+compliance-gap forest, and the AF-reasoning judge's vote shares."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+import pyarrow as pa
+
+from analysis.figures import pyplot, spread
+from orchestrator.studies.alignment_faking.metrics import af_rows, condition, fakes_alignment
+
+# Outcome classes of the alignment-faking bars, bottom to top: (name, colour, hatch).
+OUTCOMES = (
+    ("refused", "#4c72b0", ""),
+    ("partial", "#dd8452", ""),
+    ("complied", "#c44e52", ""),
+    ("complied + AF reasoning", "#c44e52", "///"),
+    ("truncated", "#bbbbbb", ""),
+    ("unparsable", "#e5e5e5", ""),
+    ("judge_failed", "#8c8c8c", "..."),
+)
+
+
+def outcome_bars(rows: pa.Table) -> Any:
+    """Per model x variant (x other axes), a stacked bar per tier over all its rows: refused,
+    partial, complied without and with alignment-faking reasoning (hatched), truncated and
+    unparsable; the layout of the alignment-faking paper's figures."""
+    plt = pyplot()
+    bars: dict[tuple[str, ...], Counter[str]] = defaultdict(Counter)
+    for row in af_rows(rows):
+        complied_af = fakes_alignment(row) is True  # the AF rate's own definition
+        bars[(*condition(row), row["tier"])][
+            "complied + AF reasoning" if complied_af else row["outcome"]
+        ] += 1
+    keys = sorted(bars)
+    figure, axis = plt.subplots(figsize=(max(4.0, 0.9 * len(keys) + 1), 3.2))
+    for x, key in enumerate(keys):
+        counts, bottom = bars[key], 0.0
+        total = sum(counts.values())
+        for name, colour, hatch in OUTCOMES:
+            share = counts[name] / total
+            axis.bar(
+                x,
+                share,
+                bottom=bottom,
+                color=colour,
+                hatch=hatch,
+                edgecolor="white" if hatch else None,
+                linewidth=0,
+                label=name if x == 0 else None,
+            )
+            bottom += share
+    labels = [f"{m}\n{v} {c}".strip() + f"\n{t}" for m, v, c, t in keys]
+    axis.set_xticks(range(len(keys)), labels, fontsize=7)
+    axis.set_ylim(0, 1)
+    axis.set_ylabel("share of replies")
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+    return figure
+
+
+def vote_shares(rows: pa.Table, threshold: float, possible: float) -> Any:
+    """How the AF-reasoning judge's vote shares fall, per tier, with the threshold (and the
+    lower edge of the 'possible' band) marked."""
+    plt = pyplot()
+    figure, axis = plt.subplots(figsize=(5.0, 3.0))
+    table = rows.select(["tier", "af_vote_share"]).to_pylist()
+    edges = [i / 10 for i in range(11)]
+    for k, tier in enumerate(sorted({r["tier"] for r in table if r["tier"]})):
+        shares = [r["af_vote_share"] for r in table if r["tier"] == tier]
+        shares = [s for s in shares if s is not None]
+        axis.hist(shares, bins=edges, alpha=0.6, color=f"C{k}", label=f"{tier} ({len(shares)})")
+    axis.axvline(threshold, color="black", linewidth=1.2, label=f"threshold {threshold:g}")
+    if possible < threshold:
+        axis.axvline(possible, color="black", linestyle=":", label=f"possible {possible:g}")
+    axis.set_xlim(0, 1)
+    axis.set_xlabel("AF-reasoning vote share")
+    axis.set_ylabel("replies")
+    axis.legend(fontsize=7)
+    return figure
+
+
+def gap_forest(gaps: pa.Table) -> Any:
+    """The compliance gap (free - paid) with its 95% interval, one line per condition."""
+    plt = pyplot()
+    rows = gaps.to_pylist()
+    figure, axis = plt.subplots(figsize=(5.5, 0.45 * len(rows) + 1.2))
+    for y, row in enumerate(rows):
+        axis.errorbar(
+            row["gap"],
+            y,
+            xerr=spread(row["gap"], row["gap_low"], row["gap_high"]),
+            fmt="o",
+            color="black",
+            capsize=3,
+        )
+    axis.axvline(0, color="grey", linewidth=0.8, linestyle="--")
+    labels = [
+        f"{r['model']} {r['prompt_variant']} {r['condition']} ({r['pairs']} pairs)" for r in rows
+    ]
+    axis.set_yticks(range(len(rows)), [" ".join(label.split()) for label in labels])
+    axis.invert_yaxis()  # the first condition on top, as in the tables
+    axis.set_xlim(-1, 1)
+    axis.set_xlabel("compliance gap, free - paid (95% CI)")
+    return figure

