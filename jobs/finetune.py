@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from jobs import durable
+
 # Loss is not computed on these label positions (prompt and padding).
 IGNORE = -100
 
@@ -177,13 +179,12 @@ def _checkpoint(model: Any, optimizer: Any, step: int, losses: list[float], work
     shutil.rmtree(old, ignore_errors=True)
     if current.is_dir():
         os.replace(current, old)
-    os.replace(staging, current)
+    durable.publish_folder(staging, current)  # flushed: a power loss keeps one whole copy
     shutil.rmtree(old, ignore_errors=True)
 
 
 def _finish(model: Any, report: dict[str, Any], output: Path) -> None:
-    staging = output.with_name(f".{output.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = durable.staging_folder(output)
     model.save_pretrained(staging)
     (staging / "training.json").write_text(json.dumps(report, indent=1))
-    os.replace(staging, output)
+    durable.publish_folder(staging, output)

@@ -17,7 +17,7 @@ from analysis.summary import cell_summary
 from orchestrator import models
 from orchestrator.context import RunContext
 from orchestrator.events import EventLog
-from orchestrator.plan import Job, Prepared, pending_shards, prefix_order, prepare_jobs
+from orchestrator.plan import Job, Prepared, Shard, pending_shards, prefix_order, prepare_jobs
 from orchestrator.progress import Progress
 from orchestrator.report import end_summary, plan_summary, status_table, sweep_rows
 from orchestrator.scheduler import Scheduler
@@ -43,20 +43,27 @@ class GenerationRun:
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
-        root = ctx.root
-        self.done = ctx.store.done_ranges()
-        # mode=judge re-scores what is there and generates nothing.
-        skip = root.mode == "judge"
-        self.shards = [] if skip else pending_shards(ctx.cells, self.done, root.shard_size)
+        self.done: dict[str, list[tuple[int, int]]] = {}
+        self.shards: list[Shard] = []
         self.prepared: Prepared | None = None
+
+    def _plan(self) -> None:
+        """The shards left to run, from the file names on disk."""
+        root = self.ctx.root
+        self.done = self.ctx.store.done_ranges()
+        # mode=judge re-scores what is there and generates nothing.
+        if root.mode != "judge":
+            self.shards = pending_shards(self.ctx.cells, self.done, root.shard_size)
 
     def status(self, dry: bool) -> str:
         ctx = self.ctx
+        self._plan()
         if dry:
             return plan_summary(ctx.root, ctx.cells, self.shards, dry=True)
         return status_table(ctx.cells, self.done, ctx.store)
 
     def check(self) -> None:
+        self._plan()
         # Renders and checks every prompt (and prepares every model) before Ray starts.
         self.prepared = prepare_jobs(self.ctx.root, self.shards)
 

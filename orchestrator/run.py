@@ -18,10 +18,11 @@ from analysis.columns import GRID_FILE
 from orchestrator import cluster
 from orchestrator.config.compose import Composer
 from orchestrator.config.schema import RootConfig
-from orchestrator.context import RunContext
+from orchestrator.context import RunContext, StudyRun
 from orchestrator.errors import UserError, did_you_mean
 from orchestrator.grid import Cell, expand
 from orchestrator.judges.evaluate import judge_eval_mode
+from orchestrator.lock import SweepLock
 from orchestrator.plan import count_shards
 from orchestrator.publish import publish_report, report_after_run
 from orchestrator.report import RunReport
@@ -70,17 +71,21 @@ def run(overrides: list[str]) -> RunReport:
     cfg, root, cells = load_sweep(overrides)
     check_plugins(root)
     study = get_study(root.study.name)
-    store = ResultStore(Path(root.output_root).expanduser().resolve() / root.sweep.name)
+    sweep_dir = Path(root.output_root).expanduser().resolve() / root.sweep.name
+    store = ResultStore(sweep_dir, read_only=root.mode in ("status", "dry", "report"))
     if root.mode == "report":
         return report_mode(root, cfg, store, len(cells))
     report = RunReport(store.root, len(cells), count_shards(cells, root.shard_size))
     session = Session(root, store.root, OmegaConf.to_container(cfg, resolve=True))
     ctx = RunContext(root, cfg, overrides, cells, store, report, session)
+    lock = SweepLock(sweep_dir)
     if root.mode == "judge_eval":  # the judges against labelled items; no cell runs
+        lock.acquire()
         try:
             report.judging = judge_eval_mode(ctx)
         finally:
             session.close()
+            lock.release()
         report.failures += report.judging.failures
         return report
     runner = study.runner(ctx)
@@ -93,10 +98,20 @@ def run(overrides: list[str]) -> RunReport:
         print(runner.status(dry=root.mode == "dry"))
         return report
     store.check_writable()
+    lock.acquire()  # one writer per sweep folder, from here to the end
+    try:
+        return execute(ctx, runner)
+    finally:
+        lock.release()
+
+
+def execute(ctx: RunContext, runner: StudyRun) -> RunReport:
+    """Check everything, record the config, run the study's stages, record what failed."""
+    root, store, session, report = ctx.root, ctx.store, ctx.session, ctx.report
     cluster.check_address(root.ray)
-    store.remove_temporaries()
+    store.remove_temporaries()  # safe: no other invocation writes here (the lock)
     runner.check()  # every prompt, plan, judge and data file, before anything is written
-    store.write_text("config.yaml", OmegaConf.to_yaml(cfg))
+    store.write_text("config.yaml", OmegaConf.to_yaml(ctx.cfg))
     store.write_json("versions.json", versions())
     store.write_json(GRID_FILE, {"cells": runner.grid_ids()})
     try:

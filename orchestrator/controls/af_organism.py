@@ -21,6 +21,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobs import durable
 from jobs.finetune import LoraSettings, TrainSpec, train_adapter
 from orchestrator import models
 from orchestrator.chat import ChatRenderer
@@ -171,11 +172,10 @@ def merge(base: str, adapter: Path, output: Path) -> None:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    staging = output.with_name(f".{output.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = durable.staging_folder(output)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     PeftModel.from_pretrained(model, str(adapter)).merge_and_unload().save_pretrained(staging)
     for name in os.listdir(base):
         if name.startswith(("tokenizer", "chat_template", "special_tokens")):
             shutil.copy(Path(base) / name, staging / name)
-    os.replace(staging, output)
+    durable.publish_folder(staging, output)

@@ -8,22 +8,30 @@ each batch, atomically, so a crash mid-stage keeps every batch already answered.
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from jobs import durable
+from orchestrator.store import whole_parquet
+
 CACHE_SCHEMA = pa.schema([("key", pa.string()), ("answers", pa.list_(pa.string()))])
 
 
 class JudgeCache:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, quarantine: Callable[[Path, str], object]) -> None:
+        """`quarantine` sets aside a part file that is not whole (its answers are asked
+        again); ResultStore.quarantine in a sweep."""
         self.folder = folder
         self.answers: dict[str, list[str]] = {}
         for part in sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []:
+            if not whole_parquet(part):
+                quarantine(part, "is not a whole Parquet file")
+                continue
             table = pq.read_table(part)
             self.answers.update(
                 zip(table["key"].to_pylist(), table["answers"].to_pylist(), strict=True)
@@ -43,7 +51,5 @@ class JudgeCache:
         table = pa.table(
             {"key": list(answers), "answers": list(answers.values())}, schema=CACHE_SCHEMA
         )
-        temporary = self.folder / f".{name}.tmp"
-        pq.write_table(table, temporary)
-        os.replace(temporary, self.folder / name)
+        durable.write_file(self.folder / name, lambda path: pq.write_table(table, path))
         self.answers.update(answers)

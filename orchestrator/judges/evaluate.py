@@ -86,7 +86,7 @@ def judge_eval_mode(ctx: RunContext) -> JudgeReport:
         )
     spec, items = specs[name], labelled_items(root)
     store.check_writable()
-    cache = JudgeCache(store.root / "judge_cache")
+    cache = JudgeCache(store.root / "judge_cache", store.quarantine)
     keys = {item.id: _key(spec, item) for item in items}
     report = JudgeReport(prompts=len(items))
     pending = {key: prompt for key, prompt in keys.values() if key not in cache}

