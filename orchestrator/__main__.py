@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from types import FrameType
 
 from orchestrator.errors import UserError
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what a cluster scheduler sends before it kills a job), handled like Ctrl-C:
+    every `finally` runs, so the failure list, event log and W&B run are brought up to date
+    and engines stopped before the process ends."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
 
 USAGE = """usage: python -m orchestrator +sweep=NAME [key=value ...]
 
@@ -25,17 +38,20 @@ def main(argv: list[str]) -> int:
         return 0
     from orchestrator.run import run
 
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         report = run(argv)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        why = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
         print(
-            "interrupted: finished shards are saved; re-run the same command to resume",
+            f"{why}: finished shards are saved, the unfinished ones listed in "
+            "failed_shards.json; re-run the same command to resume",
             file=sys.stderr,
         )
-        return 130
+        return 143 if isinstance(e, Terminated) else 130
     return 1 if report.failures else 0
 
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from orchestrator.config.schema import RayConfig
@@ -56,6 +60,26 @@ def connect(cfg: RayConfig, sweep_dir: Path) -> bool:
 
     if ray.is_initialized():  # a caller (a test, a notebook) already connected
         return False
+    with _keep_sigterm_handler():
+        return _init(cfg, sweep_dir)
+
+
+@contextmanager
+def _keep_sigterm_handler() -> Iterator[None]:
+    """ray.init replaces the driver's SIGTERM handler with sys.exit(15); the command line's
+    own (orchestrator/__main__.py: SIGTERM is Ctrl-C, so the unfinished shards are recorded)
+    is put back."""
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        yield
+    finally:
+        if callable(before) and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, before)
+
+
+def _init(cfg: RayConfig, sweep_dir: Path) -> bool:
+    import ray
+
     if cfg.address:
         try:
             ray.init(address=cfg.address, namespace=cfg.namespace, log_to_driver=True)

@@ -124,6 +124,9 @@ class GenerationRun:
             report.failures = scheduler.run()
             for _ in report.failures:
                 progress.update(failed=1)
+        except KeyboardInterrupt:
+            report.failures = scheduler.failures  # with the interrupted shards
+            raise
         finally:
             progress.close()
             scheduler.shutdown()

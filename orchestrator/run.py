@@ -117,10 +117,10 @@ def execute(ctx: RunContext, runner: StudyRun) -> RunReport:
     try:
         if runner.run():
             report_after_run(store.root, session.tracker)
-    finally:
+    finally:  # also on Ctrl-C and SIGTERM: the record is brought up to date, W&B finished
+        store.write_json("failed_shards.json", [f.__dict__ for f in report.failures])
         runner.finish()
         session.close()
-    store.write_json("failed_shards.json", [f.__dict__ for f in report.failures])
     print(runner.summary())
     return report
 

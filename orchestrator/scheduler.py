@@ -214,9 +214,24 @@ class Scheduler(Generic[J]):
 
     def run(self) -> list[Failure]:
         """Run every added job; returns the shards that failed after their retries."""
-        import ray
 
         in_flight: dict[Any, tuple[J, Pool, Replica]] = {}
+        try:
+            self._loop(in_flight)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: say what did not finish, then stop
+            unfinished = [job for job, _, _ in in_flight.values()]
+            unfinished += [job for pool in self.pools.values() for job in pool.pending]
+            for job in unfinished:
+                self.events("interrupted", job.id)
+                self.failures.append(
+                    Failure(job.id, job.cell_id, job.attempts, "interrupted before it finished")
+                )
+            raise
+        return self.failures
+
+    def _loop(self, in_flight: dict[Any, tuple[J, Pool, Replica]]) -> None:
+        import ray
+
         while in_flight or any(pool.pending for pool in self.pools.values()):
             for pool in self.pools.values():
                 self._fill(pool, in_flight)
@@ -231,7 +246,6 @@ class Scheduler(Generic[J]):
                 self._collect(ref, job, pool, replica)
                 if not pool.pending and pool.in_flight == 0:
                     self._stop(pool)  # free its GPUs for the models still waiting
-        return self.failures
 
     def _log_placements(self) -> None:
         """Log each replica's node and GPUs once its engine is up (never waits for it)."""

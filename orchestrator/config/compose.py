@@ -94,20 +94,42 @@ class Composer:
         return text.splitlines()[0] if text else type(error).__name__
 
 
+# Key names that hold a credential: refused with a pointer to the environment instead.
+SECRET_NAMES = re.compile(r"(^|_)(api_?key|key|token|secret|password)$", re.IGNORECASE)
+
+
 def check_keys(node: DictConfig, schema: type, prefix: str = "") -> None:
     """Refuse keys the schema does not declare. `+key=value` overrides may add any key, and
-    `OmegaConf.to_object` would silently drop it: a typo must not be ignored."""
+    `OmegaConf.to_object` would silently drop it: a typo must not be ignored. Entries of a
+    `dict[str, <dataclass>]` (judges) are checked against that dataclass too."""
     fields = {f.name: f for f in dataclasses.fields(schema)}
     for key in node:
         name = str(key)
         if name not in fields:
             full = f"{prefix}{name}"
+            if SECRET_NAMES.search(name):
+                raise UserError(
+                    f"config key '{full}' would put a credential in the config (and so in "
+                    "config.yaml and W&B): export it in the environment instead (judges read "
+                    "theirs from the variable named by api_key_env, OPENAI_API_KEY by default)"
+                )
             raise UserError(f"unknown config key '{full}'{suggest_key(full)}")
         child = node[name] if not OmegaConf.is_missing(node, name) else None
         kind = fields[name].type
         sub_schema = _DATACLASSES.get(kind) if isinstance(kind, str) else None
         if sub_schema and isinstance(child, DictConfig):
             check_keys(child, sub_schema, f"{prefix}{name}.")
+        entries = DICT_OF.match(kind) if isinstance(kind, str) else None
+        entry_schema = _DATACLASSES.get(entries[1]) if entries else None
+        if entry_schema and isinstance(child, DictConfig):
+            for entry in child:
+                value = child[entry]
+                if isinstance(value, DictConfig):
+                    check_keys(value, entry_schema, f"{prefix}{name}.{entry!s}.")
+
+
+# `dict[str, JudgeConfig]` -> JudgeConfig
+DICT_OF = re.compile(r"^dict\[str, (\w+)\]$")
 
 
 def suggest_key(full_key: str) -> str:

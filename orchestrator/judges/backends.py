@@ -179,7 +179,8 @@ def run_on_endpoint(
 
     answered: dict[str, list[str]] = {}
     in_a_row = 0
-    with ThreadPoolExecutor(HTTP_WORKERS) as pool:
+    pool = ThreadPoolExecutor(HTTP_WORKERS)
+    try:
         futures = {pool.submit(ask, prompt): k for k, prompt in prompts.items()}
         for future in as_completed(futures):
             k = futures[future]
@@ -199,7 +200,16 @@ def run_on_endpoint(
             if len(answered) >= CACHE_BATCH:
                 cache.add(answered)
                 answered = {}
-    cache.add(answered)
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM: queued prompts are dropped and open requests abandoned (the
+        # client's connections closed), instead of waiting out every one; answers so far
+        # are kept below.
+        pool.shutdown(wait=False, cancel_futures=True)
+        client.close()
+        raise
+    finally:
+        cache.add(answered)
+        pool.shutdown(wait=False)
     return report
 
 

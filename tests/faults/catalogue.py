@@ -240,6 +240,20 @@ CASES = [
     ),
     BadInput(
         "config",
+        "misspelt key of a judge",
+        ("+judges.compliance.votez=3",),
+        "unknown config key 'judges.compliance.votez'",
+        sweep="af_grid",
+    ),
+    BadInput(
+        "config",
+        "a credential given as a config key",
+        ("+judges.compliance.api_key=sk-canary-do-not-store",),
+        "would put a credential in the config",
+        sweep="af_grid",
+    ),
+    BadInput(
+        "config",
         "judge validation of a judge the sweep does not have",
         ("mode=judge_eval", "judge_eval.judge=af_reasoninng"),
         "judge_eval.judge='af_reasoninng' is not one of this sweep's judges",
