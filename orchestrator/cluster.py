@@ -80,14 +80,17 @@ def _keep_sigterm_handler() -> Iterator[None]:
 def _init(cfg: RayConfig, sweep_dir: Path) -> bool:
     import ray
 
+    # Ray's token authentication stays on (Ray 2.60's default for a local cluster, which
+    # makes its own token in ~/.ray/auth_token): Ray binds its ports on the node's address,
+    # not loopback, so without it anyone who reaches this machine could run code in the
+    # cluster and read the driver's environment. RAY_AUTH_MODE is left as the user set it.
+
     if cfg.address:
         try:
             ray.init(address=cfg.address, namespace=cfg.namespace, log_to_driver=True)
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise _unreachable(cfg.address, str(e).splitlines()[0][:100]) from None
         return True
-    # A local cluster only serves this driver: token authentication adds nothing here.
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray.init(
         num_cpus=cfg.num_cpus,
         namespace=cfg.namespace,
