@@ -110,9 +110,12 @@ def _model(spec: TrainSpec, checkpoint: Path | None) -> Any:
     return get_peft_model(base, config)
 
 
-def train_adapter(spec: TrainSpec) -> dict[str, Any]:
-    """Train (or resume) and save the adapter; returns its loss curve and timings."""
+def train_adapter(spec: TrainSpec, secrets: dict[str, str] | None = None) -> dict[str, Any]:
+    """Train (or resume) and save the adapter; returns its loss curve and timings. `secrets`:
+    hub credentials, set in this process (never passed through Ray's runtime_env)."""
     import torch
+
+    os.environ.update(secrets or {})
 
     torch.manual_seed(spec.seed)
     work, output = Path(spec.work), Path(spec.output)

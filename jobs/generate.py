@@ -23,10 +23,14 @@ POISON_ENV = "MOSWEEP_FAULT_POISON"
 class GenerationWorker:
     """Serves every shard of one model; many shard calls run at once (a threaded actor)."""
 
-    def __init__(self, engine: str, settings: EngineSettings) -> None:
+    def __init__(
+        self, engine: str, settings: EngineSettings, secrets: dict[str, str] | None = None
+    ) -> None:
         # torch warns once per process that Triton is missing: expected on CPU, and it would
         # reach the driver's terminal through Ray.
         logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
+        # Hub credentials come as an argument, never through runtime_env (Ray logs those).
+        os.environ.update(secrets or {})
         self.engine = make_engine(engine, settings)
 
     def run_shard(self, task: ShardTask) -> pa.Table:

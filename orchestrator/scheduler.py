@@ -28,15 +28,18 @@ from orchestrator.ids import stable_hash
 from orchestrator.models.adapters import adapter_rank, servable_rank
 from orchestrator.plan import max_model_len
 
-# Hub credentials and cache location for gated models (Llama), and the fault suite's
-# poisoned-prompt switch (jobs/generate.py): from the driver to the engines.
-FORWARDED_ENV = (
-    "HF_TOKEN",
-    "HUGGING_FACE_HUB_TOKEN",
-    "HF_HOME",
-    "HF_ENDPOINT",
-    "MOSWEEP_FAULT_POISON",
-)
+# The hub's cache location, and the fault suite's poisoned-prompt switch (jobs/generate.py):
+# from the driver to the engines through Ray's runtime_env.
+FORWARDED_ENV = ("HF_HOME", "HF_ENDPOINT", "MOSWEEP_FAULT_POISON")
+# Hub credentials for gated models (Llama). Never in a runtime_env: Ray's runtime-env agent
+# writes those into its session logs. They travel as an argument of the engine or training
+# job instead, which sets them in its own process (jobs/generate.py, jobs/finetune.py).
+SECRET_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+
+
+def worker_secrets() -> dict[str, str]:
+    """The driver's hub credentials, for the workers (kept out of every log and file)."""
+    return {name: os.environ[name] for name in SECRET_ENV if os.environ.get(name)}
 
 
 class Job(Protocol):
@@ -205,7 +208,11 @@ class Scheduler(Generic[J]):
             for i in range(cfg.engine.replicas)
         ]
         replicas = [
-            Replica(actor.options(**options, name=name).remote(cfg.engine.name, settings))
+            Replica(
+                actor.options(**options, name=name).remote(
+                    cfg.engine.name, settings, worker_secrets()
+                )
+            )
             for name in names
         ]
         for i, replica in enumerate(replicas):

