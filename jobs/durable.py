@@ -61,11 +61,11 @@ def staging_folder(final: Path) -> Path:
 def publish_folder(staging: Path, final: Path) -> Path:
     """Flush every file of a built folder, then rename it to `final` (which must not
     exist) and flush the parent: the folder appears complete or not at all."""
-    for path in sorted(staging.rglob("*")):
-        if path.is_file():
+    for path in [*staging.rglob("*"), staging]:
+        if path.is_dir():
+            sync_folder(path)
+        else:
             _sync_file(path)
-    for folder in sorted({p for p in staging.rglob("*") if p.is_dir()} | {staging}):
-        sync_folder(folder)
     os.replace(staging, final)
     sync_folder(final.parent)
     return final

@@ -43,9 +43,12 @@ class RunReport:
         return self.sweep_dir / "results"
 
 
-def sweep_rows(results: Path, cells: list[Cell], columns: list[str]) -> pa.Table:
-    """This grid's rows only: the folder may also hold cells of an earlier grid of the sweep."""
-    table = read_results(results, columns if "cell_id" in columns else [*columns, "cell_id"])
+def sweep_rows(results: Path, cells: list[Cell], columns: list[str] | None = None) -> pa.Table:
+    """This grid's rows only (all columns, or `columns`): the folder may also hold cells of
+    an earlier grid of the sweep."""
+    if columns is not None and "cell_id" not in columns:
+        columns = [*columns, "cell_id"]
+    table = read_results(results, columns)
     return table.filter(pc.is_in(table["cell_id"], pa.array([c.id for c in cells])))
 
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import time
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from analysis.summary import read_results
 from orchestrator.generation import GenerationRun
 from orchestrator.grid import Cell
 from orchestrator.judges.spec import JudgeSpec, judge_specs, summary
+from orchestrator.report import sweep_rows
 from orchestrator.store import ResultStore
 from orchestrator.studies.alignment_faking.judging import run_judge_stage
 from orchestrator.studies.alignment_faking.metrics import (
@@ -65,5 +64,4 @@ def scored_rows(store: ResultStore, cells: list[Cell]) -> pa.Table | None:
     scores = store.root / "scores"
     if not any(scores.glob("model=*/*.parquet")):
         return None
-    table = read_results(scores)
-    return table.filter(pc.is_in(table["cell_id"], pa.array([c.id for c in cells])))
+    return sweep_rows(scores, cells)
