@@ -23,8 +23,8 @@ from jobs.judges.parse import parse
 from orchestrator.chat import ChatRenderer
 from orchestrator.config.compose import Composer, to_root
 from orchestrator.ids import request_seed
-from orchestrator.scheduler import engine_settings, worker_env
 from orchestrator.templates import read_template, render
+from orchestrator.workers import engine_settings, worker_env
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "af_scratchpads.jsonl"
 

@@ -26,7 +26,7 @@ from analysis.summary import read_results
 from bench.common import Result, emit
 from orchestrator.plan import pending_shards, prepare_jobs
 from orchestrator.run import load_sweep, run
-from orchestrator.scheduler import engine_settings, worker_env
+from orchestrator.workers import engine_settings, worker_env
 
 
 def raw_vllm(overrides: list[str]) -> dict[str, float]:

@@ -18,6 +18,8 @@ SCHEMA = pa.schema(
         ("study", pa.string()),
         ("stage", pa.string()),
         ("cell_id", pa.string()),
+        # the stage-graph node that wrote the row (a prompted cell's generation: the cell id)
+        ("node", pa.string()),
         ("shard_id", pa.string()),
         ("model", pa.string()),
         ("model_path", pa.string()),

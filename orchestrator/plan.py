@@ -73,6 +73,7 @@ def labels(cell: Cell, sweep: str, model_path: str) -> dict[str, object]:
         "study": cfg.study.name,
         "stage": "generate",
         "cell_id": cell.id,
+        "node": cell.id,
         "model": cfg.model.name,
         "model_path": model_path,
         "adapter": str(adapter_folder(cfg.model.adapter)) if cfg.model.adapter else None,

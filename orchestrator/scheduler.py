@@ -2,7 +2,11 @@
 
 Each pool holds `engine.replicas` actors, each with a loaded engine, requesting
 `tensor_parallel_size` GPUs (none on CPU). A model never loads twice: every shard of that
-model goes to its pool. Failures are handled at two levels:
+model goes to its pool. A pool stops when it has no job left and `needed` (the stage
+graph's question: does a node still to run use it?) says no; it starts again, reloading,
+if a job for it comes later. Every start is an `engine_load` event.
+
+Failures are handled at two levels:
 - a replica's process dies: Ray restarts it and re-runs its in-flight calls
   (`max_restarts`, `max_task_retries`);
 - a shard's job raises: the driver re-queues it up to `max_retries` times, then records it
@@ -11,7 +15,6 @@ model goes to its pool. Failures are handled at two levels:
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -25,21 +28,7 @@ from jobs.rows import ShardTask
 from orchestrator.config.schema import RootConfig
 from orchestrator.events import EventLog
 from orchestrator.ids import stable_hash
-from orchestrator.models.adapters import adapter_rank, servable_rank
-from orchestrator.plan import max_model_len
-
-# The hub's cache location, and the fault suite's poisoned-prompt switch (jobs/generate.py):
-# from the driver to the engines through Ray's runtime_env.
-FORWARDED_ENV = ("HF_HOME", "HF_ENDPOINT", "MOSWEEP_FAULT_POISON")
-# Hub credentials for gated models (Llama). Never in a runtime_env: Ray's runtime-env agent
-# writes those into its session logs. They travel as an argument of the engine or training
-# job instead, which sets them in its own process (jobs/generate.py, jobs/finetune.py).
-SECRET_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
-
-
-def worker_secrets() -> dict[str, str]:
-    """The driver's hub credentials, for the workers (kept out of every log and file)."""
-    return {name: os.environ[name] for name in SECRET_ENV if os.environ.get(name)}
+from orchestrator.workers import engine_settings, shards_in_flight, worker_env, worker_secrets
 
 
 class Job(Protocol):
@@ -81,66 +70,6 @@ class Failure:
     error: str
 
 
-def engine_settings(cfg: RootConfig, device: str, model_path: str) -> EngineSettings:
-    on_cpu = device == "cpu"
-    return EngineSettings(
-        model_path=model_path,
-        device=device,
-        dtype=cfg.engine.cpu_dtype if on_cpu else (cfg.engine.dtype or cfg.model.dtype),
-        max_model_len=max_model_len(cfg),
-        tensor_parallel_size=1
-        if on_cpu
-        else (cfg.engine.tensor_parallel_size or cfg.model.tensor_parallel_size),
-        # CPU: eager and in-process start in seconds; compiled mode takes about a minute.
-        enforce_eager=cfg.engine.enforce_eager or on_cpu,
-        enable_prefix_caching=cfg.engine.enable_prefix_caching,
-        gpu_memory_utilization=cfg.engine.gpu_memory_utilization,
-        max_num_seqs=cfg.engine.max_num_seqs,
-        # enough for the served adapter (model.adapter), if any, rounded up to a rank vLLM takes
-        max_lora_rank=servable_rank(
-            max(
-                cfg.engine.max_lora_rank,
-                adapter_rank(cfg.model.adapter) if cfg.model.adapter else 0,
-            )
-        ),
-    )
-
-
-def shards_in_flight(cfg: RootConfig) -> int:
-    """Shards queued per replica: by default enough to keep 2 x max_num_seqs requests waiting,
-    so the engine's batch is full at every step, shard boundaries included."""
-    if cfg.engine.shards_in_flight:
-        return cfg.engine.shards_in_flight
-    return max(1, -(-2 * cfg.engine.max_num_seqs // cfg.shard_size))
-
-
-def worker_env(cfg: RootConfig, device: str, cache: str) -> dict[str, str]:
-    """Environment of the engine processes (Ray passes it through runtime_env)."""
-    # Engine logs reach the driver's terminal through Ray: keep only errors there.
-    env = {
-        "VLLM_LOGGING_LEVEL": "ERROR",
-        "TORCH_CPP_LOG_LEVEL": "ERROR",
-        "PYTHONWARNINGS": "ignore",
-        "TQDM_DISABLE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-    }
-    for name in FORWARDED_ENV:  # workers on other nodes do not see the driver's shell
-        if name in os.environ:
-            env[name] = os.environ[name]
-    if cfg.model.source != "hub":  # local weights: never wait on a hub that may be unreachable
-        env["HF_HUB_OFFLINE"] = "1"
-    if device == "cpu":
-        env.update(
-            {
-                # The engine in the actor's own process: no extra process to spawn or orphan.
-                "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
-                "VLLM_CPU_KVCACHE_SPACE": str(cfg.engine.cpu_kvcache_gib),
-                "VLLM_CACHE_ROOT": f"{cache}/vllm",
-            }
-        )
-    return env
-
-
 @dataclass
 class Replica:
     handle: Any
@@ -152,11 +81,24 @@ class Replica:
 class Pool:
     """The replicas serving one model with one set of engine settings."""
 
+    key: str
     label: str
     replicas: list[Replica]
     limit: int
+    cpus: float  # what each replica holds on its node
     pending: deque[Any] = field(default_factory=deque)
     in_flight: int = 0
+    stopped: bool = False
+
+    @property
+    def idle(self) -> bool:
+        return not self.pending and self.in_flight == 0
+
+
+def pool_key(cfg: RootConfig, device: str, model_path: str) -> str:
+    """Which pool serves a job of this config: its engine and the settings it loads with."""
+    settings = engine_settings(cfg, device, model_path)
+    return stable_hash([cfg.engine.name, settings.__dict__])
 
 
 class Scheduler(Generic[J]):
@@ -167,25 +109,30 @@ class Scheduler(Generic[J]):
         on_result: Callable[[J, pa.Table], None],
         max_retries: int,
         events: EventLog | None = None,
+        needed: Callable[[str], bool] = lambda key: False,
     ) -> None:
         self.device = device
         self.cache = cache
         self.on_result = on_result
         self.max_retries = max_retries
         self.events = events or EventLog(None)
+        self.needed = needed
         self.pools: dict[str, Pool] = {}
         self.failures: list[Failure] = []
+        self.in_flight: dict[Any, tuple[J, Pool, Replica]] = {}
         self.placing: dict[Any, tuple[str, int]] = {}  # placement() call -> (model, replica)
+        self.loads = 0  # pools started, each loading its model once per replica
 
     def add(self, job: J, model_path: str) -> None:
         cfg = job.config
-        settings = engine_settings(cfg, self.device, model_path)
-        key = stable_hash([cfg.engine.name, settings.__dict__])
-        if key not in self.pools:
-            self.pools[key] = self._start_pool(cfg, settings)
+        key = pool_key(cfg, self.device, model_path)
+        if key not in self.pools or self.pools[key].stopped:
+            self.pools[key] = self._start_pool(
+                key, cfg, engine_settings(cfg, self.device, model_path)
+            )
         self.pools[key].pending.append(job)
 
-    def _start_pool(self, cfg: RootConfig, settings: EngineSettings) -> Pool:
+    def _start_pool(self, key: str, cfg: RootConfig, settings: EngineSettings) -> Pool:
         import ray
 
         from jobs.generate import GenerationWorker
@@ -217,42 +164,69 @@ class Scheduler(Generic[J]):
         ]
         for i, replica in enumerate(replicas):
             self.placing[replica.handle.placement.remote()] = (cfg.model.name, i)
-        return Pool(label=cfg.model.name, replicas=replicas, limit=shards_in_flight(cfg))
+        self.loads += 1
+        self.events("engine_load", cfg.model.name, pool=key, replicas=len(replicas))
+        return Pool(key, cfg.model.name, replicas, shards_in_flight(cfg), cfg.engine.num_cpus)
+
+    def busy(self) -> bool:
+        return bool(self.in_flight) or any(pool.pending for pool in self.pools.values())
 
     def run(self) -> list[Failure]:
         """Run every added job; returns the shards that failed after their retries."""
-
-        in_flight: dict[Any, tuple[J, Pool, Replica]] = {}
         try:
-            self._loop(in_flight)
+            while self.busy():
+                self.step()
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: say what did not finish, then stop
-            unfinished = [job for job, _, _ in in_flight.values()]
-            unfinished += [job for pool in self.pools.values() for job in pool.pending]
-            for job in unfinished:
-                self.events("interrupted", job.id)
-                self.failures.append(
-                    Failure(job.id, job.cell_id, job.attempts, "interrupted before it finished")
-                )
+            self.interrupted()
             raise
         return self.failures
 
-    def _loop(self, in_flight: dict[Any, tuple[J, Pool, Replica]]) -> None:
+    def interrupted(self) -> None:
+        """Record every job dispatched or queued and not finished as failed ("interrupted")."""
+        unfinished = [job for job, _, _ in self.in_flight.values()]
+        unfinished += [job for pool in self.pools.values() for job in pool.pending]
+        for job in unfinished:
+            self.events("interrupted", job.id)
+            self.failures.append(
+                Failure(job.id, job.cell_id, job.attempts, "interrupted before it finished")
+            )
+
+    def step(self, timeout: float = 0.5) -> None:
+        """Dispatch what the replicas have room for, then collect what finished within
+        `timeout` seconds, and stop the pools nothing needs any more."""
         import ray
 
-        while in_flight or any(pool.pending for pool in self.pools.values()):
-            for pool in self.pools.values():
-                self._fill(pool, in_flight)
-            self._log_placements()
-            if not in_flight:
-                continue
-            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
+        for pool in self.pools.values():
+            if not pool.stopped:
+                self._fill(pool)
+        self._log_placements()
+        if self.in_flight:
+            ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=timeout)
             for ref in ready:
-                job, pool, replica = in_flight.pop(ref)
+                job, pool, replica = self.in_flight.pop(ref)
                 replica.load -= 1
                 pool.in_flight -= 1
                 self._collect(ref, job, pool, replica)
-                if not pool.pending and pool.in_flight == 0:
-                    self._stop(pool)  # free its GPUs for the models still waiting
+        self.release()
+
+    def release(self) -> None:
+        """Stop every idle pool that no job still to come needs (frees its GPUs)."""
+        for pool in self.pools.values():
+            if not pool.stopped and pool.idle and not self.needed(pool.key):
+                self._stop(pool)
+
+    def evict_idle(self) -> int:
+        """Stop idle pools even if needed later (a training job needs their resources);
+        they load again when their next job comes. Returns how many stopped."""
+        idle = [p for p in self.pools.values() if not p.stopped and p.idle]
+        for pool in idle:
+            self.events("engine_evicted", pool.label, pool=pool.key)
+            self._stop(pool)
+        return len(idle)
+
+    def held_cpus(self) -> float:
+        """The CPUs the live replicas hold."""
+        return sum(p.cpus * len(p.replicas) for p in self.pools.values() if not p.stopped)
 
     def _log_placements(self) -> None:
         """Log each replica's node and GPUs once its engine is up (never waits for it)."""
@@ -268,7 +242,7 @@ class Scheduler(Generic[J]):
             except ray.exceptions.RayError:
                 continue  # the replica died first; its shards say so
 
-    def _fill(self, pool: Pool, in_flight: dict[Any, tuple[J, Pool, Replica]]) -> None:
+    def _fill(self, pool: Pool) -> None:
         live = [r for r in pool.replicas if r.alive]
         if not live:
             while pool.pending:
@@ -279,7 +253,7 @@ class Scheduler(Generic[J]):
                 job = pool.pending.popleft()
                 ref = replica.handle.run_shard.remote(job.task)
                 self.events("dispatch", job.id, replica=pool.replicas.index(replica))
-                in_flight[ref] = (job, pool, replica)
+                self.in_flight[ref] = (job, pool, replica)
                 replica.load += 1
                 pool.in_flight += 1
 
@@ -318,10 +292,12 @@ class Scheduler(Generic[J]):
         for replica in pool.replicas:
             ray.kill(replica.handle, no_restart=True)
             replica.alive = False
+        pool.stopped = True
 
     def shutdown(self) -> None:
         for pool in self.pools.values():
-            self._stop(pool)
+            if not pool.stopped:
+                self._stop(pool)
 
 
 def _one_line(error: BaseException) -> str:

@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 from jobs import durable
 from orchestrator.errors import UserError
 
-SHARD_FILE = re.compile(r"^([0-9a-f]{12})_(\d{6,})-(\d{6,})\.parquet$")
+SHARD_FILE = re.compile(r"^([0-9a-f]{12,})_(\d{6,})-(\d{6,})\.parquet$")
 
 
 def shard_name(cell_id: str, start: int, end: int) -> str:

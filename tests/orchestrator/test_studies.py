@@ -3,6 +3,7 @@ and reports its own section."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -50,3 +51,44 @@ def test_an_axis_the_study_ignores_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(UserError, match="study.vars.volume=1 and study.vars.volume=2 are the same"):
         load_sweep(args)
+
+
+def test_a_study_with_its_own_stage_graph_runs_end_to_end(
+    tmp_path: Path, ray_cluster: None
+) -> None:
+    """generate -> judge -> finetune -> generate, from one package and its conf files under
+    tests/, on real Ray, vLLM and peft; no engine file names it."""
+    from orchestrator.events import read_events
+    from tests.conftest import REPO
+    from tests.studies.tutor import CONF
+
+    args = [f"hydra.searchpath=[file://{CONF}]", "+sweep=tutor", f"output_root={tmp_path}"]
+    report = run(args)
+    graph = report.stages
+    assert not report.failures and not graph.blocked
+    stages = {"answer", "judge", "make_data", "finetune", "answer_tuned"}
+    assert set(graph.ran) == stages and all(len(ids) == 2 for ids in graph.ran.values())
+    # Every row of both generate stages carries its grid cell's id and axes.
+    rows = ds.dataset(report.results, partitioning="hive").to_table().to_pylist()
+    assert len(rows) == 2 * 2 * 12
+    cells = {(r["cell_id"], r["axes"]) for r in rows}
+    assert {json.loads(axes)["study.vars.tone"] for _, axes in cells} == {"kind", "blunt"}
+    assert len(cells) == 2 and {r["stage"] for r in rows} == {"answer", "answer_tuned"}
+    art = report.sweep_dir / "artifacts"
+    adapters = {str(art / "adapters" / a) for a in graph.ran["finetune"]}
+    assert {r["adapter"] for r in rows if r["stage"] == "answer_tuned"} == adapters
+    assert {r["adapter"] for r in rows if r["stage"] == "answer"} == {None}
+    for judge in graph.ran["judge"]:
+        verdicts = json.loads((art / "answers" / f"{judge}.json").read_text())
+        assert len(verdicts) == 12 and all(isinstance(v, bool) for v in verdicts.values())
+    for adapter in graph.ran["finetune"]:
+        assert (art / "adapters" / adapter / "adapter_model.safetensors").is_file()
+    # One engine load: the judge is the model under test, and the pool waited out training.
+    events = [e["event"] for e in read_events(report.sweep_dir / "events.jsonl")]
+    assert events.count("engine_load") == 1
+    assert build_report(report.sweep_dir).tables["tutor"].num_rows == 4
+    # A re-run finds every node done and runs nothing.
+    again = run(args).stages
+    assert again.ran == {} and len(again.reused) == 10 and again.engine_loads == 0
+    engine = [*REPO.glob("orchestrator/**/*.py"), *REPO.glob("jobs/**/*.py"), *REPO.glob("conf/**")]
+    assert not [p for p in engine if p.is_file() and "tutor" in p.read_text()]

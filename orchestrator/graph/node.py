@@ -1,0 +1,111 @@
+"""Nodes: one unit of work of a cell's stage graph, with declared inputs.
+
+A node's id is a content hash of its kind, its inputs' ids and its output-changing settings
+(never transport settings such as CPUs or checkpoint intervals), so a re-run skips every
+node whose output exists, and a changed setting redoes exactly the nodes downstream of it.
+What a node does is built only when its inputs exist (`build`), because it reads them: a
+training set from the answers before it, an adapter path from the training before it.
+
+Kinds are a registry (`KINDS`): where a kind runs (an engine pool, the driver, a Ray task)
+and where its output goes. A study may register its own (`register_kind`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from jobs.rows import Request
+from orchestrator.config.schema import RootConfig
+from orchestrator.errors import UserError
+from orchestrator.grid import Cell
+from orchestrator.ids import stable_hash
+
+if TYPE_CHECKING:
+    from orchestrator.graph.artifacts import Artifacts
+
+RunsOn = Literal["engine", "driver", "task"]
+
+
+@dataclass(frozen=True)
+class Kind:
+    runs_on: RunsOn  # engine: a generation batch on a shared pool; task: a Ray task
+    output: str  # an artifact folder (answers, data, adapters), or "rows": the results store
+    suffix: str = ""  # the artifact file's suffix; "" for a folder
+
+
+KINDS: dict[str, Kind] = {
+    # rows of the results store, each carrying its grid cell (the study's measurements)
+    "generate": Kind("engine", "rows"),
+    # a stage's own data: prompt id -> completion (the base model's answers, a teacher's)
+    "answer": Kind("engine", "answers", ".json"),
+    # a judge model's verdicts: prompt id -> the study's parse of the judge's reply
+    "judge": Kind("engine", "answers", ".json"),
+    # a data set computed in the driver from its inputs (a training set), as JSONL
+    "derive": Kind("driver", "data", ".jsonl"),
+    # a LoRA adapter trained from a data set (and maybe an adapter to continue)
+    "finetune": Kind("task", "adapters"),
+}
+
+
+def register_kind(name: str, kind: Kind) -> None:
+    """A study's own node kind (e.g. an RL run as a Ray task)."""
+    if name in KINDS and KINDS[name] != kind:
+        raise ValueError(f"node kind {name!r} is already registered differently")
+    KINDS[name] = kind
+
+
+def node_id(kind: str, inputs: list[str], identity: Any) -> str:
+    """The content hash naming a node's output."""
+    return stable_hash([kind, sorted(inputs), identity], 16)
+
+
+@dataclass(frozen=True)
+class GenerateWork:
+    """A batch of requests on one model (maybe with an adapter), greedy or sampled."""
+
+    requests: list[Request]
+    sampling: dict[str, Any]
+    labels: dict[str, Any]  # row columns (generate) or the progress label
+    parse: Callable[[str], Any] | None = None  # judge: reply -> verdict
+
+
+@dataclass(frozen=True)
+class TaskWork:
+    """A function run as a Ray task (a training job); it returns a JSON-able summary."""
+
+    function: Callable[..., dict[str, Any]]
+    args: tuple[Any, ...]
+    cpus: float  # also its threads (OMP_NUM_THREADS)
+    label: str
+
+
+@dataclass(frozen=True)
+class Node:
+    kind: str
+    stage: str  # the study's name for the step (make_data, insert_backdoor, evaluate_before)
+    id: str
+    inputs: tuple[str, ...]
+    cell: Cell  # the grid cell it serves first; nodes of equal id are one node
+    build: Callable[[Artifacts], Any] = field(compare=False, repr=False)
+    # engine kinds: the config whose model and engine settings serve it, and the weights path
+    serve: tuple[RootConfig, str] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def spec(self) -> Kind:
+        if self.kind not in KINDS:
+            raise UserError(f"node kind {self.kind!r} is not registered (graph/node.py KINDS)")
+        return KINDS[self.kind]
+
+
+def make_node(
+    kind: str,
+    stage: str,
+    cell: Cell,
+    inputs: list[str],
+    identity: Any,
+    build: Callable[[Artifacts], Any],
+    serve: tuple[RootConfig, str] | None = None,
+) -> Node:
+    return Node(kind, stage, node_id(kind, inputs, identity), tuple(inputs), cell, build, serve)

@@ -1,0 +1,195 @@
+"""Run a stage graph: every node whose inputs exist, until none is left.
+
+Nodes found complete on disk are skipped; a failed node is recorded (failed_shards.json)
+and the nodes downstream of it wait for the next invocation, which resumes exactly there.
+Every engine node, whatever its stage or study, goes to one scheduler, whose pools stay up
+while a node still to run needs them: the base model of a pipeline loads once per engine
+settings (`engine_load` events in events.jsonl count it).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from orchestrator import models
+from orchestrator.context import RunContext
+from orchestrator.events import EventLog
+from orchestrator.graph.artifacts import Artifacts
+from orchestrator.graph.node import GenerateWork, Node, TaskWork
+from orchestrator.graph.tasks import TaskRunner, log_task
+from orchestrator.progress import clock
+from orchestrator.scheduler import BatchJob, Failure, Scheduler, pool_key
+
+
+@dataclass
+class GraphReport:
+    """What one invocation ran and reused, node by node (tests assert on it)."""
+
+    ran: dict[str, list[str]] = field(default_factory=dict)  # stage -> node ids run now
+    reused: list[str] = field(default_factory=list)  # node ids complete before this run
+    blocked: list[str] = field(default_factory=list)  # waiting on a node that failed
+    failures: list[Failure] = field(default_factory=list)
+    results: dict[str, Any] = field(default_factory=dict)  # task node id -> its summary
+    engine_loads: int = 0
+
+    def ran_ids(self, stage: str) -> list[str]:
+        return self.ran.get(stage, [])
+
+
+class GraphRunner:
+    def __init__(self, ctx: RunContext, nodes: list[Node]) -> None:
+        self.ctx = ctx
+        self.artifacts = Artifacts(ctx.store)
+        self.nodes: dict[str, Node] = {}
+        for node in nodes:  # nodes of equal id are one node: built once, shared by cells
+            self.nodes.setdefault(node.id, node)
+        self.report = GraphReport()
+        self.finished: set[str] = set()
+        self.failed: set[str] = set()
+        self.pending: dict[str, Node] = {}
+        self.running: dict[str, tuple[Node, GenerateWork]] = {}  # engine nodes dispatched
+        self.keys: dict[str, str] = {}  # engine node id -> its pool
+
+    def todo(self) -> list[Node]:
+        """The nodes whose output is missing (reads the disk, runs nothing)."""
+        rows = self.ctx.store.done_ranges()
+        return [n for n in self.nodes.values() if not self.artifacts.node_done(n, rows)]
+
+    def run(self) -> GraphReport:
+        ctx = self.ctx
+        device = ctx.session.device()
+        self.pending = {n.id: n for n in self.todo()}
+        self.finished = set(self.nodes) - set(self.pending)
+        self.report.reused = sorted(self.finished)
+        for node_id in self.finished:  # a kill between a task's output and its cleanup
+            shutil.rmtree(self.artifacts.path("work", node_id), ignore_errors=True)
+        for node in self.pending.values():
+            if node.serve is not None:
+                self.keys[node.id] = pool_key(node.serve[0], device, node.serve[1])
+        events = EventLog(ctx.store.root / "events.jsonl")
+        scheduler: Scheduler[BatchJob] = Scheduler(
+            device,
+            str(models.cache_dir()),
+            self._generated,
+            ctx.root.max_retries,
+            events,
+            needed=self._needed,
+        )
+        tasks = TaskRunner(ctx, scheduler, events)
+        self.events = events
+        try:
+            self._loop(scheduler, tasks)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what did not finish is recorded
+            scheduler.interrupted()
+            tasks.interrupted()
+            raise
+        finally:
+            self.report.failures = scheduler.failures + tasks.failures
+            self.report.engine_loads = scheduler.loads
+            scheduler.shutdown()
+            events.close()
+        return self.report
+
+    def _loop(self, scheduler: Scheduler[BatchJob], tasks: TaskRunner) -> None:
+        seen = 0
+        while self.pending or self.running or tasks.busy:
+            self._start_ready(scheduler, tasks)
+            if not (self.running or tasks.busy or scheduler.busy()):
+                # Nothing runs and nothing could start: every pending node waits on a failure.
+                self.report.blocked += sorted(self.pending)
+                return
+            if scheduler.busy():
+                scheduler.step(0.2)
+            for failure in scheduler.failures[seen:]:  # a batch that failed its retries
+                self.running.pop(failure.shard_id, None)
+                self.failed.add(failure.shard_id)
+            seen = len(scheduler.failures)
+            for node, result in tasks.poll(0 if scheduler.busy() else 0.5):
+                if result is None:
+                    self.failed.add(node.id)
+                else:
+                    self.report.results[node.id] = result
+                    self._finish(node)
+                    log_task(self.ctx.session, node, result, self.artifacts.output(node))
+            scheduler.release()
+
+    def _needed(self, key: str) -> bool:
+        """Does a node still to run (or running) use this pool?"""
+        waiting = [*self.pending, *self.running]
+        return any(self.keys.get(node_id) == key for node_id in waiting)
+
+    def _start_ready(self, scheduler: Scheduler[BatchJob], tasks: TaskRunner) -> None:
+        """Start every node whose inputs exist; a driver node finishes at once, so pass
+        again until a pass starts nothing."""
+        while self._pass(scheduler, tasks):
+            continue
+
+    def _pass(self, scheduler: Scheduler[BatchJob], tasks: TaskRunner) -> int:
+        started = 0
+        for node_id, node in list(self.pending.items()):
+            if any(i in self.failed for i in node.inputs):
+                self.failed.add(node_id)  # so its own dependants are blocked too
+                self.report.blocked.append(node_id)
+                del self.pending[node_id]
+                continue
+            if not all(i in self.finished for i in node.inputs):
+                continue
+            del self.pending[node_id]
+            started += 1
+            self.events("node_start", node_id, kind=node.kind, stage=node.stage)
+            work = node.build(self.artifacts)
+            runs_on = node.spec.runs_on
+            if runs_on == "driver":
+                self.artifacts.write_json(node.spec.output, node_id, work, node.spec.suffix)
+                self._finish(node)
+            elif runs_on == "task":
+                assert isinstance(work, TaskWork), f"{node.kind} builds a TaskWork"
+                tasks.add(node, work)
+            else:
+                assert isinstance(work, GenerateWork) and node.serve is not None
+                cfg, path = node.serve
+                task = _shard_task(node, work)
+                scheduler.add(BatchJob(node_id, node.cell.id, cfg, task), path)
+                self.running[node_id] = (node, work)
+        return started
+
+    def _generated(self, job: BatchJob, table: pa.Table) -> None:
+        node, work = self.running.pop(job.id)
+        if node.spec.output == "rows":
+            self.ctx.store.write_shard(job.config.model.name, node.id, 0, table.num_rows, table)
+        else:
+            pairs = zip(
+                table["prompt_id"].to_pylist(), table["completion"].to_pylist(), strict=True
+            )
+            parse = work.parse or (lambda text: text)
+            answers = {prompt_id: parse(text) for prompt_id, text in pairs}
+            self.artifacts.write_json(node.spec.output, node.id, answers)
+        self._finish(node)
+
+    def _finish(self, node: Node) -> None:
+        self.finished.add(node.id)
+        self.report.ran.setdefault(node.stage, []).append(node.id)
+        self.events("node_done", node.id, kind=node.kind, stage=node.stage)
+
+
+def _shard_task(node: Node, work: GenerateWork) -> Any:
+    from jobs.rows import ShardTask
+
+    count = len(work.requests)
+    labels = {**work.labels, "node": node.id, "stage": node.stage}
+    return ShardTask(f"{node.id}_{0:06d}-{count:06d}", work.requests, work.sampling, labels)
+
+
+def stage_lines(report: GraphReport, started: float) -> str:
+    """One line per stage: the nodes it ran now."""
+    parts = [f"{stage}: {len(ids)}" for stage, ids in report.ran.items()]
+    reused = f", {len(report.reused)} reused" if report.reused else ""
+    return (
+        f"nodes run: {', '.join(parts) or 'none'}{reused}; "
+        f"{report.engine_loads} engine loads, in {clock(time.monotonic() - started)}"
+    )

@@ -1,0 +1,73 @@
+"""`GraphRun`: the `StudyRun` of a study whose cells are stage graphs. The study gives the
+nodes of its cells (`plan`); everything else (status, resume, failures, engine reuse) is
+the runner's. A new study needs no runner of its own."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import pyarrow as pa
+
+from analysis.summary import format_table
+from orchestrator.context import RunContext
+from orchestrator.graph.node import Node
+from orchestrator.graph.runner import GraphRunner, stage_lines
+from orchestrator.progress import clock
+
+Plan = Callable[[RunContext], list[Node]]
+
+
+class GraphRun:
+    modes: tuple[str, ...] = ()
+
+    def __init__(self, ctx: RunContext, plan: Plan) -> None:
+        self.ctx, self.plan = ctx, plan
+        self.nodes: list[Node] = []
+
+    def status(self, dry: bool) -> str:
+        """Per stage: nodes done and to do (reads the disk, runs nothing)."""
+        nodes = self.plan(self.ctx)
+        todo = {n.id for n in GraphRunner(self.ctx, nodes).todo()}
+        total, left = Counter[str](), Counter[str]()
+        for node in {n.id: n for n in nodes}.values():
+            total[node.stage] += 1
+            left[node.stage] += node.id in todo
+        rows = [{"stage": s, "nodes": total[s], "done": total[s] - left[s]} for s in total]
+        text = f"sweep '{self.ctx.root.sweep.name}': {len(self.ctx.cells)} cells\n"
+        text += format_table(pa.Table.from_pylist(rows))
+        return f"{text}\ndry run: nothing submitted" if dry else text
+
+    def check(self) -> None:
+        self.nodes = self.plan(self.ctx)  # every node's id and inputs, before anything runs
+
+    def grid_ids(self) -> list[str]:
+        return sorted(c.id for c in self.ctx.cells)
+
+    def run(self) -> bool:
+        ctx, report = self.ctx, self.ctx.report
+        started = time.monotonic()
+        try:
+            graph = GraphRunner(ctx, self.nodes).run()
+            report.stages = graph
+            report.failures += graph.failures
+            print(stage_lines(graph, started), flush=True)
+            rows = [i for ids in graph.ran.values() for i in ids if _writes_rows(self.nodes, i)]
+            return bool(rows)
+        finally:
+            report.seconds = time.monotonic() - started
+
+    def finish(self) -> None:
+        """Task nodes logged their own runs; nothing is left to log."""
+
+    def summary(self) -> str:
+        report = self.ctx.report
+        return (
+            f"done in {clock(report.seconds)}, {len(report.failures)} failed; "
+            f"results: {self.ctx.store.root}"
+        )
+
+
+def _writes_rows(nodes: list[Node], node_id: str) -> bool:
+    return any(n.id == node_id and n.spec.output == "rows" for n in nodes)

@@ -1,0 +1,121 @@
+"""Nodes that run as Ray tasks (training): queued in the driver until the cluster has room.
+
+An engine pool that a later node still needs stays up while training runs, so the model
+loads once. But a task waiting in Ray for CPUs or GPUs that an idle pool holds would wait
+forever: the pool only stops when nothing needs it. So a task is submitted only when CPUs
+(and a GPU, on GPU nodes) that no live pool or running task holds exist, and it asks for
+at most that many CPUs; its threads stay as configured. When no task runs and there is no
+room, idle pools stop to make it (they load again when a node needs them: on a one-GPU
+machine, training and serving take turns).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from orchestrator import models
+from orchestrator.context import RunContext
+from orchestrator.events import EventLog
+from orchestrator.graph.node import Node, TaskWork
+from orchestrator.scheduler import Failure, Scheduler
+from orchestrator.session import Session
+from orchestrator.workers import worker_env, worker_secrets
+
+
+class TaskRunner:
+    def __init__(self, ctx: RunContext, scheduler: Scheduler[Any], events: EventLog) -> None:
+        self.ctx, self.scheduler, self.events = ctx, scheduler, events
+        self.device = ctx.session.device()
+        self.queued: list[tuple[Node, TaskWork]] = []
+        self.running: dict[Any, tuple[Node, float]] = {}  # ref -> (node, CPUs it holds)
+        self.failures: list[Failure] = []
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.queued or self.running)
+
+    def add(self, node: Node, work: TaskWork) -> None:
+        self.queued.append((node, work))
+
+    def _room(self) -> tuple[float, float]:
+        """(CPUs, GPUs) that neither a live pool nor a running task holds."""
+        import ray
+
+        total = ray.cluster_resources()
+        tasks = sum(cpus for _, cpus in self.running.values())
+        gpus = float(ray.available_resources().get("GPU", 0))
+        return total.get("CPU", 1) - self.scheduler.held_cpus() - tasks, gpus
+
+    def submit(self) -> None:
+        import ray
+
+        while self.queued:
+            node, work = self.queued[0]
+            gpus = 1 if self.device == "cuda" else 0
+            cpus, free_gpus = self._room()
+            short = cpus < 1 or free_gpus < gpus
+            # A running task frees its share when it ends; with none running, only stopping
+            # an idle pool makes room.
+            if short and not self.running and self.scheduler.evict_idle():
+                cpus, free_gpus = self._room()
+            if cpus < 1 or free_gpus < gpus:
+                return  # a busy pool or task holds them: submitted when it is done
+            self.queued.pop(0)
+            want = min(work.cpus, cpus)
+            env = worker_env(self.ctx.root, self.device, str(models.cache_dir()))
+            # Ray would set it to the CPUs asked, fewer than configured when an idle pool
+            # holds some (an idle engine uses none).
+            env["OMP_NUM_THREADS"] = str(max(1, round(work.cpus)))
+            task = ray.remote(work.function).options(
+                num_cpus=want,
+                num_gpus=gpus,
+                max_retries=self.ctx.root.max_retries,  # a killed worker resumes (checkpoints)
+                runtime_env={"env_vars": env},
+            )
+            self.running[task.remote(*work.args, worker_secrets())] = (node, want)
+            self.events("task_start", node.id, stage=node.stage, cpus=want, label=work.label)
+
+    def poll(self, timeout: float) -> list[tuple[Node, dict[str, Any] | None]]:
+        """Finished tasks: (node, its summary), or (node, None) when it failed (recorded)."""
+        import ray
+
+        self.submit()
+        if not self.running:
+            return []
+        ready, _ = ray.wait(list(self.running), num_returns=len(self.running), timeout=timeout)
+        out: list[tuple[Node, dict[str, Any] | None]] = []
+        for ref in ready:
+            node, _ = self.running.pop(ref)
+            try:
+                out.append((node, ray.get(ref)))
+            except (ray.exceptions.RayTaskError, ray.exceptions.WorkerCrashedError) as e:
+                message = str(e).strip().splitlines()[-1][:300]
+                self.events("failed", node.id, error=message)
+                self.failures.append(Failure(f"{node.kind}-{node.id}", node.cell.id, 1, message))
+                out.append((node, None))
+        return out
+
+    def interrupted(self) -> None:
+        """Record every queued or running task as failed ("interrupted")."""
+        nodes = [node for node, _ in self.running.values()] + [n for n, _ in self.queued]
+        for node in nodes:
+            self.events("interrupted", node.id)
+            self.failures.append(
+                Failure(f"{node.kind}-{node.id}", node.cell.id, 0, "interrupted before it finished")
+            )
+
+
+def log_task(session: Session, node: Node, result: dict[str, Any], output: Path) -> None:
+    """One W&B run per task node: its summary, its loss curve, and its output folder (an
+    adapter) as an artifact."""
+    summary = {k: v for k, v in result.items() if k != "losses"}
+    label = str(result.get("label", f"{node.kind}-{node.id}"))
+    run = session.job_tracker(label, node.kind, {"node": node.id, "stage": node.stage, **summary})
+    for step, loss in enumerate(result.get("losses", []), start=1):
+        run.log({"loss": loss, "step": step})
+    if output.is_dir() and node.spec.output == "adapters":
+        run.artifact(f"adapter-{node.id}", "lora-adapter", output)
+    elif output.is_dir():
+        run.artifact(f"{node.kind}-{node.id}", node.spec.output, output)
+    run.finish()

@@ -1,0 +1,84 @@
+"""What the driver hands to engine and training workers: their engine settings, their
+environment (through Ray's runtime_env) and their hub credentials (as an argument)."""
+
+from __future__ import annotations
+
+import os
+
+from jobs.engines import EngineSettings
+from orchestrator.config.schema import RootConfig
+from orchestrator.models.adapters import adapter_rank, servable_rank
+from orchestrator.plan import max_model_len
+
+# The hub's cache location, and the fault suite's poisoned-prompt switch (jobs/generate.py):
+# from the driver to the engines through Ray's runtime_env.
+FORWARDED_ENV = ("HF_HOME", "HF_ENDPOINT", "MOSWEEP_FAULT_POISON")
+# Hub credentials for gated models (Llama). Never in a runtime_env: Ray's runtime-env agent
+# writes those into its session logs. They travel as an argument of the engine or training
+# job instead, which sets them in its own process (jobs/generate.py, jobs/finetune.py).
+SECRET_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+
+
+def worker_secrets() -> dict[str, str]:
+    """The driver's hub credentials, for the workers (kept out of every log and file)."""
+    return {name: os.environ[name] for name in SECRET_ENV if os.environ.get(name)}
+
+
+def engine_settings(cfg: RootConfig, device: str, model_path: str) -> EngineSettings:
+    on_cpu = device == "cpu"
+    return EngineSettings(
+        model_path=model_path,
+        device=device,
+        dtype=cfg.engine.cpu_dtype if on_cpu else (cfg.engine.dtype or cfg.model.dtype),
+        max_model_len=max_model_len(cfg),
+        tensor_parallel_size=1
+        if on_cpu
+        else (cfg.engine.tensor_parallel_size or cfg.model.tensor_parallel_size),
+        # CPU: eager and in-process start in seconds; compiled mode takes about a minute.
+        enforce_eager=cfg.engine.enforce_eager or on_cpu,
+        enable_prefix_caching=cfg.engine.enable_prefix_caching,
+        gpu_memory_utilization=cfg.engine.gpu_memory_utilization,
+        max_num_seqs=cfg.engine.max_num_seqs,
+        # enough for the served adapter (model.adapter), if any, rounded up to a rank vLLM takes
+        max_lora_rank=servable_rank(
+            max(
+                cfg.engine.max_lora_rank,
+                adapter_rank(cfg.model.adapter) if cfg.model.adapter else 0,
+            )
+        ),
+    )
+
+
+def shards_in_flight(cfg: RootConfig) -> int:
+    """Shards queued per replica: by default enough to keep 2 x max_num_seqs requests waiting,
+    so the engine's batch is full at every step, shard boundaries included."""
+    if cfg.engine.shards_in_flight:
+        return cfg.engine.shards_in_flight
+    return max(1, -(-2 * cfg.engine.max_num_seqs // cfg.shard_size))
+
+
+def worker_env(cfg: RootConfig, device: str, cache: str) -> dict[str, str]:
+    """Environment of the engine processes (Ray passes it through runtime_env)."""
+    # Engine logs reach the driver's terminal through Ray: keep only errors there.
+    env = {
+        "VLLM_LOGGING_LEVEL": "ERROR",
+        "TORCH_CPP_LOG_LEVEL": "ERROR",
+        "PYTHONWARNINGS": "ignore",
+        "TQDM_DISABLE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    for name in FORWARDED_ENV:  # workers on other nodes do not see the driver's shell
+        if name in os.environ:
+            env[name] = os.environ[name]
+    if cfg.model.source != "hub":  # local weights: never wait on a hub that may be unreachable
+        env["HF_HUB_OFFLINE"] = "1"
+    if device == "cpu":
+        env.update(
+            {
+                # The engine in the actor's own process: no extra process to spawn or orphan.
+                "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+                "VLLM_CPU_KVCACHE_SPACE": str(cfg.engine.cpu_kvcache_gib),
+                "VLLM_CACHE_ROOT": f"{cache}/vllm",
+            }
+        )
+    return env
