@@ -58,6 +58,9 @@ def main() -> int:
     body = table(results)
     print(body)
     DOC.parent.mkdir(exist_ok=True)
+    # Sections after the table (one-off before/after comparisons) are kept as they are.
+    old = DOC.read_text() if DOC.is_file() else ""
+    kept = old[old.index("\n## ") :] if "\n## " in old else ""
     DOC.write_text(
         "# Benchmarks\n\n"
         f"`make bench` on {date.today().isoformat()}: {machine()}. Each row runs two ways of "
@@ -65,6 +68,7 @@ def main() -> int:
         "direction where larger is better for mosweep. Scripts: `bench/<name>.py`.\n\n"
         + body
         + "\n"
+        + kept
     )
     print(f"\nwrote {DOC}")
     return 0

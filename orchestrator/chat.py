@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.config.schema import ModelConfig
+from orchestrator.config.groups import ModelConfig
 from orchestrator.errors import UserError
 from orchestrator.studies import Message
 

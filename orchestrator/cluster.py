@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from orchestrator.config.schema import RayConfig
+from orchestrator.config.groups import RayConfig
 from orchestrator.errors import UserError
 
 # Ray's socket paths (<temp>/session_<date>_<pid>/sockets/plasma_store) must stay under the

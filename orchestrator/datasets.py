@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.config.schema import DatasetConfig
+from orchestrator.config.groups import DatasetConfig
 from orchestrator.errors import UserError, did_you_mean
 from orchestrator.file_readers import READERS
 from orchestrator.ids import stable_hash

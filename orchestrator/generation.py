@@ -91,6 +91,11 @@ class GenerationRun:
     def after_generation(self) -> None:
         """A judged study's stages after generation (none here)."""
 
+    def later_pools(self, device: str) -> set[str]:
+        """The engine pools a later stage of this invocation needs (a judge that is the model
+        under test): kept up after generation instead of loaded again."""
+        return set()
+
     def finish(self) -> None:
         """The sample and per-cell tables of this grid, then the run's totals."""
         ctx, report = self.ctx, self.ctx.report
@@ -115,8 +120,15 @@ class GenerationRun:
         progress = Progress(ctx.root.sweep.name, shards=len(jobs), rows=rows)
         recorder = ShardRecorder(jobs, ctx, progress)
         events = EventLog(ctx.store.root / "events.jsonl")
+        keep = self.later_pools(device)
         scheduler = Scheduler(
-            device, str(models.cache_dir()), recorder, ctx.root.max_retries, events
+            device,
+            str(models.cache_dir()),
+            recorder,
+            ctx.root.max_retries,
+            events,
+            needed=keep.__contains__,
+            shared=ctx.session.pools,
         )
         try:
             for job in prefix_order(jobs):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.config.schema import DatasetConfig
+from orchestrator.config.groups import DatasetConfig
 from orchestrator.errors import UserError
 from orchestrator.file_readers import READERS
 

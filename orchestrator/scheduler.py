@@ -16,9 +16,8 @@ Failures are handled at two levels:
 from __future__ import annotations
 
 import uuid
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 import pyarrow as pa
@@ -27,7 +26,7 @@ from jobs.engines import EngineSettings
 from jobs.rows import ShardTask
 from orchestrator.config.schema import RootConfig
 from orchestrator.events import EventLog
-from orchestrator.ids import stable_hash
+from orchestrator.pools import EnginePools, Pool, Replica, pool_key
 from orchestrator.workers import engine_settings, shards_in_flight, worker_env, worker_secrets
 
 
@@ -70,37 +69,6 @@ class Failure:
     error: str
 
 
-@dataclass
-class Replica:
-    handle: Any
-    load: int = 0
-    alive: bool = True
-
-
-@dataclass
-class Pool:
-    """The replicas serving one model with one set of engine settings."""
-
-    key: str
-    label: str
-    replicas: list[Replica]
-    limit: int
-    cpus: float  # what each replica holds on its node
-    pending: deque[Any] = field(default_factory=deque)
-    in_flight: int = 0
-    stopped: bool = False
-
-    @property
-    def idle(self) -> bool:
-        return not self.pending and self.in_flight == 0
-
-
-def pool_key(cfg: RootConfig, device: str, model_path: str) -> str:
-    """Which pool serves a job of this config: its engine and the settings it loads with."""
-    settings = engine_settings(cfg, device, model_path)
-    return stable_hash([cfg.engine.name, settings.__dict__])
-
-
 class Scheduler(Generic[J]):
     def __init__(
         self,
@@ -110,6 +78,7 @@ class Scheduler(Generic[J]):
         max_retries: int,
         events: EventLog | None = None,
         needed: Callable[[str], bool] = lambda key: False,
+        shared: EnginePools | None = None,
     ) -> None:
         self.device = device
         self.cache = cache
@@ -117,6 +86,10 @@ class Scheduler(Generic[J]):
         self.max_retries = max_retries
         self.events = events or EventLog(None)
         self.needed = needed
+        # Pools outlive this scheduler only when they are shared (the session's): then a
+        # pool still needed at shutdown is handed over, not stopped.
+        self.handover = shared is not None
+        self.shared = shared if shared is not None else EnginePools()
         self.pools: dict[str, Pool] = {}
         self.failures: list[Failure] = []
         self.in_flight: dict[Any, tuple[J, Pool, Replica]] = {}
@@ -127,9 +100,11 @@ class Scheduler(Generic[J]):
         cfg = job.config
         key = pool_key(cfg, self.device, model_path)
         if key not in self.pools or self.pools[key].stopped:
-            self.pools[key] = self._start_pool(
-                key, cfg, engine_settings(cfg, self.device, model_path)
-            )
+            pool = self.shared.get(key)  # loaded by an earlier stage, and handed over
+            if pool is None:
+                pool = self._start_pool(key, cfg, engine_settings(cfg, self.device, model_path))
+                self.shared.add(pool)
+            self.pools[key] = pool
         self.pools[key].pending.append(job)
 
     def _start_pool(self, key: str, cfg: RootConfig, settings: EngineSettings) -> Pool:
@@ -287,16 +262,12 @@ class Scheduler(Generic[J]):
         self.failures.append(Failure(job.id, job.cell_id, attempts=job.attempts, error=error))
 
     def _stop(self, pool: Pool) -> None:
-        import ray
-
-        for replica in pool.replicas:
-            ray.kill(replica.handle, no_restart=True)
-            replica.alive = False
-        pool.stopped = True
+        self.shared.stop(pool)
 
     def shutdown(self) -> None:
+        """Stop this scheduler's pools, but hand over shared ones that are still needed."""
         for pool in self.pools.values():
-            if not pool.stopped:
+            if not pool.stopped and not (self.handover and self.needed(pool.key)):
                 self._stop(pool)
 
 

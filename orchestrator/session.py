@@ -1,7 +1,8 @@
 """The shared resources of one invocation, opened on first use and always released.
 
-Generation and the judge stage both need Ray and the W&B run; neither is opened when there
-is nothing to do (a finished sweep re-run prints its table in a second, with no cluster).
+Generation and the judge stage both need Ray, the engine pools and the W&B run; none is
+opened when there is nothing to do (a finished sweep re-run prints its table in a second,
+with no cluster).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from orchestrator import cluster
 from orchestrator.config.schema import RootConfig
+from orchestrator.pools import EnginePools
 from orchestrator.tracker import RunSpec, Tracker, make_tracker
 
 
@@ -20,6 +22,9 @@ class Session:
         self._device: str | None = None
         self._owns_ray = False
         self._tracker: Tracker | None = None
+        # Every scheduler of this invocation shares these: a model loaded for one stage
+        # serves the next that needs it (generation, then a judge that is the same model).
+        self.pools = EnginePools()
 
     def device(self) -> str:
         """Connect to Ray (once) and say which device the engines use."""
@@ -48,6 +53,8 @@ class Session:
         return self._tracker is not None
 
     def close(self) -> None:
+        if self._device is not None:
+            self.pools.stop_all()
         if self._tracker is not None:
             self._tracker.finish()
             print(f"W&B: {self._tracker.where}")

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from orchestrator.config.schema import TrackerConfig
+from orchestrator.config.groups import TrackerConfig
 from orchestrator.errors import UserError, did_you_mean
 
 

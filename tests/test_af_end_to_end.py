@@ -1,6 +1,6 @@
 """Alignment faking end to end on real components: SmolLM2 generates through Ray + vLLM,
-then the same engine serves it again as the judge model; mode=judge re-scores from the
-cache without generating.
+then the same engine (loaded once) serves it again as the judge model; mode=judge re-scores
+from the cache without generating.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
+from orchestrator.events import read_events
 from orchestrator.run import run
 from tests.conftest import sweep_args
 
@@ -54,6 +55,10 @@ def test_af_sweep_judges_with_a_served_model_then_rejudges_from_cache(tmp_path: 
             assert row["compliance_votes"] is None and row["outcome"] == "judge_failed"
             assert "compliance" in row["judge_failed"]
     assert report.metrics is not None and report.metrics.num_rows == 1
+    # The judge model is the model under test: generation hands its engine to the judge
+    # stage, so SmolLM2 loads once.
+    events = [e["event"] for e in read_events(report.sweep_dir / "events.jsonl")]
+    assert events.count("engine_load") == 1
 
     again = run(args(tmp_path, "mode=judge"))
     assert again.shards_run == 0 and again.rows_written == 0

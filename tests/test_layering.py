@@ -1,5 +1,6 @@
 """The layers stay layers: no import cycle among the project's modules, the engine reaches a
-study only through the registry, and the worker side (jobs/) imports nothing of the driver.
+study only through the registry, the worker side (jobs/) imports nothing of the driver, and
+no module grows past 300 lines.
 
 Imports are read from the source (every `import`, function-level ones included), so a cycle
 hidden inside a function body fails here as surely as one at the top of a file. Imports under
@@ -157,6 +158,16 @@ def test_jobs_import_nothing_of_the_driver() -> None:
         if not target.startswith("jobs")
     ]
     assert breaks == []
+
+
+def test_modules_stay_small() -> None:
+    """A module over 300 lines holds two things: split it by what each part is about."""
+    long = {
+        name: lines
+        for name, path in modules().items()
+        if (lines := len(path.read_text().splitlines())) > 300
+    }
+    assert not long, long
 
 
 def test_the_checks_see_cycles_and_breaks(tmp_path: Path) -> None:

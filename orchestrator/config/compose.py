@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,11 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationError
 
-from orchestrator.config import schema
+from orchestrator.config import groups, schema
+from orchestrator.config.groups import StudyConfig
 from orchestrator.config.schema import RootConfig
 from orchestrator.errors import UserError, did_you_mean
 
@@ -30,7 +32,8 @@ ConfigStore.instance().store(name="config_schema", node=RootConfig)
 # Annotation text -> dataclass, for walking the schema (annotations are strings here).
 _DATACLASSES: dict[str, type] = {
     name: obj
-    for name, obj in vars(schema).items()
+    for module in (groups, schema)
+    for name, obj in vars(module).items()
     if isinstance(obj, type) and dataclasses.is_dataclass(obj)
 }
 
@@ -73,7 +76,12 @@ class Composer:
             raise UserError(
                 "no sweep chosen: add +sweep=NAME, one of " + ", ".join(self.options("sweep"))
             )
-        return cfg, to_root(cfg)
+        root = to_root(cfg)
+        # From here `study` holds every setting of the study's schema, defaults included:
+        # what config.yaml and W&B record (the node stays an open dict for Hydra).
+        with open_dict(cfg):
+            cfg.study = OmegaConf.to_container(OmegaConf.structured(root.study))
+        return cfg, root
 
     def _explain(self, error: Exception, overrides: list[str]) -> str:
         text = str(error)
@@ -98,10 +106,14 @@ class Composer:
 SECRET_NAMES = re.compile(r"(^|_)(api_?key|key|token|secret|password)$", re.IGNORECASE)
 
 
-def check_keys(node: DictConfig, schema: type, prefix: str = "") -> None:
+def check_keys(
+    node: DictConfig, schema: type, prefix: str = "", types: dict[str, type] | None = None
+) -> None:
     """Refuse keys the schema does not declare. `+key=value` overrides may add any key, and
     `OmegaConf.to_object` would silently drop it: a typo must not be ignored. Entries of a
-    `dict[str, <dataclass>]` (judges) are checked against that dataclass too."""
+    `dict[str, <dataclass>]` (judges) are checked against that dataclass too. `types` maps
+    annotation text to the dataclasses a schema nests (the engine's by default)."""
+    types = types or _DATACLASSES
     fields = {f.name: f for f in dataclasses.fields(schema)}
     for key in node:
         name = str(key)
@@ -113,19 +125,20 @@ def check_keys(node: DictConfig, schema: type, prefix: str = "") -> None:
                     "config.yaml and W&B): export it in the environment instead (judges read "
                     "theirs from the variable named by api_key_env, OPENAI_API_KEY by default)"
                 )
-            raise UserError(f"unknown config key '{full}'{suggest_key(full)}")
+            hint = did_you_mean(name, list(fields)).replace("'", f"'{prefix}", 1)
+            raise UserError(f"unknown config key '{full}'{hint}")
         child = node[name] if not OmegaConf.is_missing(node, name) else None
         kind = fields[name].type
-        sub_schema = _DATACLASSES.get(kind) if isinstance(kind, str) else None
+        sub_schema = types.get(kind) if isinstance(kind, str) else None
         if sub_schema and isinstance(child, DictConfig):
-            check_keys(child, sub_schema, f"{prefix}{name}.")
+            check_keys(child, sub_schema, f"{prefix}{name}.", types)
         entries = DICT_OF.match(kind) if isinstance(kind, str) else None
-        entry_schema = _DATACLASSES.get(entries[1]) if entries else None
+        entry_schema = types.get(entries[1]) if entries else None
         if entry_schema and isinstance(child, DictConfig):
             for entry in child:
                 value = child[entry]
                 if isinstance(value, DictConfig):
-                    check_keys(value, entry_schema, f"{prefix}{name}.{entry!s}.")
+                    check_keys(value, entry_schema, f"{prefix}{name}.{entry!s}.", types)
 
 
 # `dict[str, JudgeConfig]` -> JudgeConfig
@@ -135,15 +148,24 @@ DICT_OF = re.compile(r"^dict\[str, (\w+)\]$")
 def suggest_key(full_key: str) -> str:
     """A did-you-mean for a dotted key, searched among the schema's keys at that level."""
     parent, _, leaf = full_key.rpartition(".")
-    node: Any = OmegaConf.structured(RootConfig)
-    for part in parent.split(".") if parent else []:
-        if not isinstance(node, DictConfig) or part not in node:
-            return ""
-        node = node[part]
-    if not isinstance(node, DictConfig):
-        return ""
+    parts = parent.split(".") if parent else []
+    roots: list[Any] = [OmegaConf.structured(RootConfig)]
+    if parts[:1] == ["study"]:  # any study's keys (the failed compose named none yet)
+        roots, parts = [OmegaConf.structured(s) for s in _study_schemas()], parts[1:]
+    keys: set[str] = set()
+    for node in roots:
+        for part in parts:
+            node = node[part] if isinstance(node, DictConfig) and part in node else None
+        if isinstance(node, DictConfig):
+            keys |= {str(k) for k in node}
     prefix = f"{parent}." if parent else ""
-    return did_you_mean(leaf, [str(k) for k in node]).replace("'", f"'{prefix}", 1)
+    return did_you_mean(leaf, sorted(keys)).replace("'", f"'{prefix}", 1) if keys else ""
+
+
+def _study_schemas() -> list[type]:
+    from orchestrator.studies import STUDIES, get_study
+
+    return [getattr(get_study(name), "schema", StudyConfig) for name in STUDIES]
 
 
 def explain_omegaconf(error: Exception) -> str:
@@ -164,4 +186,27 @@ def to_root(cfg: DictConfig) -> RootConfig:
     except (ConfigKeyError, ValidationError, MissingMandatoryValue) as e:
         raise UserError(explain_omegaconf(e)) from None
     assert isinstance(obj, RootConfig)
+    obj.study = study_config(cfg.study)
     return obj
+
+
+def study_config(node: DictConfig) -> StudyConfig:
+    """`study.*` as the named study's own schema (`STUDY.schema`; StudyConfig when it
+    declares none), with the same one-line errors as the rest of the config."""
+    from orchestrator.studies import get_study  # the registry: imports the study only now
+
+    name = str(node.get("name", "prompted"))
+    schema: type[StudyConfig] = getattr(get_study(name), "schema", StudyConfig)
+    own = vars(sys.modules[schema.__module__]).items()
+    types = {k: v for k, v in own if isinstance(v, type) and dataclasses.is_dataclass(v)}
+    check_keys(node, schema, "study.", {**_DATACLASSES, **types})
+    holder = dataclasses.make_dataclass(
+        "Study", [("study", schema, dataclasses.field(default_factory=schema))]
+    )
+    try:
+        obj = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(holder), {"study": node}))
+    except (ConfigKeyError, ValidationError, MissingMandatoryValue) as e:
+        raise UserError(explain_omegaconf(e)) from None
+    study = getattr(obj, "study", None)
+    assert isinstance(study, StudyConfig)
+    return study

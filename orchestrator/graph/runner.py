@@ -22,8 +22,9 @@ from orchestrator.events import EventLog
 from orchestrator.graph.artifacts import Artifacts
 from orchestrator.graph.node import GenerateWork, Node, TaskWork
 from orchestrator.graph.tasks import TaskRunner, log_task
+from orchestrator.pools import pool_key
 from orchestrator.progress import clock
-from orchestrator.scheduler import BatchJob, Failure, Scheduler, pool_key
+from orchestrator.scheduler import BatchJob, Failure, Scheduler
 
 
 @dataclass
@@ -79,6 +80,7 @@ class GraphRunner:
             ctx.root.max_retries,
             events,
             needed=self._needed,
+            shared=ctx.session.pools,
         )
         tasks = TaskRunner(ctx, scheduler, events)
         self.events = events

@@ -19,11 +19,14 @@ from jobs.judges.llm import valid
 from jobs.rows import Request, ShardTask
 from orchestrator import models
 from orchestrator.chat import ChatRenderer
-from orchestrator.config.schema import RootConfig, SamplingConfig
+from orchestrator.config.groups import SamplingConfig
+from orchestrator.config.schema import RootConfig
+from orchestrator.events import EventLog
 from orchestrator.ids import request_seed
 from orchestrator.judges.cache import JudgeCache
 from orchestrator.judges.spec import JudgeReport, JudgeSpec, endpoint
 from orchestrator.plan import max_model_len
+from orchestrator.pools import pool_key
 from orchestrator.progress import Progress
 from orchestrator.scheduler import BatchJob, Failure, Scheduler
 
@@ -56,6 +59,15 @@ def judge_root(spec: JudgeSpec) -> RootConfig:
         n=spec.cfg.votes,
     )
     return dataclasses.replace(spec.root, sampling=sampling)
+
+
+def engine_pools(specs: list[JudgeSpec], device: str) -> set[str]:
+    """The pool keys of the engine judges: the generation pools the judge stage reuses."""
+    return {
+        pool_key(judge_root(s), device, models.prepare_model(s.root.model))
+        for s in specs
+        if s.cfg.backend == "engine" and s.root is not None
+    }
 
 
 def fit(renderer: ChatRenderer, prompt: str, budget: int) -> tuple[str, list[int], bool]:
@@ -100,8 +112,14 @@ def run_on_engines(
             rows=len(job.task.requests), tokens=sum(table["completion_tokens"].to_pylist())
         )
 
+    events = EventLog(session.sweep_dir / "events.jsonl")
     scheduler: Scheduler[BatchJob] = Scheduler(
-        session.device(), str(models.cache_dir()), on_result, max_retries
+        session.device(),
+        str(models.cache_dir()),
+        on_result,
+        max_retries,
+        events,
+        shared=session.pools,  # a judge that is the model under test: its loaded engine
     )
     try:
         for spec in specs:
@@ -111,6 +129,7 @@ def run_on_engines(
     finally:
         progress.close()
         scheduler.shutdown()
+        events.close()
     return report
 
 

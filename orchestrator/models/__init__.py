@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator.config.schema import ModelConfig
+from orchestrator.config.groups import ModelConfig
 from orchestrator.errors import UserError, did_you_mean
 from orchestrator.ids import stable_hash
 from orchestrator.models.adapters import adapter_hash

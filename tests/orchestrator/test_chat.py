@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from orchestrator import models
 from orchestrator.chat import ChatRenderer
-from orchestrator.config.schema import ModelConfig
+from orchestrator.config.groups import ModelConfig
 
 TINY = ModelConfig(name="tiny", source="tiny", path="tiny-llama-seed0", max_model_len=256)
 # A template in the style of Mistral's: only user and assistant turns.

