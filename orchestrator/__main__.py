@@ -15,7 +15,13 @@ class Terminated(KeyboardInterrupt):
     and engines stopped before the process ends."""
 
 
+# Set when SIGTERM arrives: Ray's blocking calls turn any KeyboardInterrupt raised while
+# they wait (Terminated included) into a plain one, so the type alone may be lost.
+_SIGNALLED: list[int] = []
+
+
 def _terminate(signum: int, frame: FrameType | None) -> None:
+    _SIGNALLED.append(signum)
     raise Terminated()
 
 
@@ -45,13 +51,14 @@ def main(argv: list[str]) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
-        why = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+        terminated = isinstance(e, Terminated) or signal.SIGTERM in _SIGNALLED
+        why = "terminated (SIGTERM)" if terminated else "interrupted"
         print(
             f"{why}: finished shards are saved, the unfinished ones listed in "
             "failed_shards.json; re-run the same command to resume",
             file=sys.stderr,
         )
-        return 143 if isinstance(e, Terminated) else 130
+        return 143 if terminated else 130
     return 1 if report.failures else 0
 
 

