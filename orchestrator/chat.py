@@ -34,6 +34,13 @@ class ChatRenderer:
                 "chat template"
             )
         self.system_role = self._accepts_system_role()
+        # The strings a tokenizer turns into control tokens (end of turn, role markers): in a
+        # dataset item they are text, never a turn the item forges.
+        decoder = getattr(self.tokenizer, "added_tokens_decoder", {})
+        self.specials = {str(t) for t in self.tokenizer.all_special_tokens} | {
+            str(t.content) for t in decoder.values() if getattr(t, "special", False)
+        }
+        self.specials.discard("")
         # Cells that differ only in seed or tier-free settings render the same messages: each
         # distinct prompt is tokenized once, and its rows share one list of token ids.
         self._rendered: dict[tuple[tuple[str, str], ...], tuple[str, list[int]]] = {}
@@ -64,6 +71,32 @@ class ChatRenderer:
         text: str = self.tokenizer.apply_chat_template(
             turns, tokenize=False, add_generation_prompt=True
         )
-        # The template already wrote any BOS token: adding special tokens would double it.
-        ids: list[int] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        return text, ids
+        contents = [t["content"] for t in turns]
+        if not any(s in c for c in contents for s in self.specials):
+            # The template already wrote any BOS token: adding special tokens would double it.
+            ids: list[int] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            return text, ids
+        return text, self._ids_with_content_as_text(text, contents)
+
+    def _ids_with_content_as_text(self, text: str, contents: list[str]) -> list[int]:
+        """Token ids of `text` where each message's content is tokenized as plain text (its
+        special-token strings split into ordinary tokens) and only the template's own
+        markers are control tokens."""
+        tokenize = self.tokenizer
+        ids: list[int] = []
+        cursor = 0
+        for content in contents:
+            at, found = text.find(content, cursor), content
+            if at < 0:  # a template that trims its contents
+                at, found = text.find(content.strip(), cursor), content.strip()
+            if at < 0:
+                raise UserError(
+                    "a prompt holds special-token text (e.g. an end-of-turn marker) that the "
+                    "model's chat template rewrites, so it cannot be kept as text: remove it "
+                    "from the dataset or set model.chat_template"
+                )
+            ids += tokenize(text[cursor:at], add_special_tokens=False)["input_ids"]
+            ids += tokenize(found, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+            cursor = at + len(found)
+        ids += tokenize(text[cursor:], add_special_tokens=False)["input_ids"]
+        return ids
