@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import signal
 import sys
 from types import FrameType
 
 from orchestrator.errors import UserError
+
+# A disk that filled up or turned read-only mid-run: one line, not a traceback.
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EFBIG)
 
 
 class Terminated(KeyboardInterrupt):
@@ -50,6 +54,17 @@ def main(argv: list[str]) -> int:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        if e.errno not in DISK_ERRORS:
+            raise
+        where = f" {e.filename}" if e.filename else ""
+        print(
+            f"error: cannot write{where}: {e.strerror}; free space (or make output_root "
+            "writable, or point it elsewhere) and re-run the same command: finished shards "
+            "are kept, the unfinished ones are listed in failed_shards.json",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt as e:
         terminated = isinstance(e, Terminated) or signal.SIGTERM in _SIGNALLED
         why = "terminated (SIGTERM)" if terminated else "interrupted"

@@ -28,9 +28,11 @@ class EventLog:
 
     def __call__(self, event: str, job: str, **extra: Any) -> None:
         if self.file is not None:
-            self.file.write(
-                json.dumps({"t": round(time.time(), 3), "event": event, "job": job, **extra}) + "\n"
-            )
+            line = json.dumps({"t": round(time.time(), 3), "event": event, "job": job, **extra})
+            try:
+                self.file.write(line + "\n")
+            except OSError:  # a full disk: the log is a log; the results say what is done
+                self.file = None
 
     def close(self) -> None:
         if self.file is not None:

@@ -136,7 +136,7 @@ class GenerationRun:
             report.failures = scheduler.run()
             for _ in report.failures:
                 progress.update(failed=1)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, OSError):  # also a full disk: nothing more dispatched
             report.failures = scheduler.failures  # with the interrupted shards
             raise
         finally:

@@ -117,10 +117,15 @@ def execute(ctx: RunContext, runner: StudyRun) -> RunReport:
     try:
         if runner.run():
             report_after_run(store.root, session.tracker)
-    finally:  # also on Ctrl-C and SIGTERM: the record is brought up to date, W&B finished
-        store.write_json("failed_shards.json", [f.__dict__ for f in report.failures])
-        runner.finish()
-        session.close()
+    finally:  # also on Ctrl-C, SIGTERM and a full disk: the record brought up to date, W&B
+        try:  # finished, engines stopped
+            store.write_json("failed_shards.json", [f.__dict__ for f in report.failures])
+        except OSError as e:
+            print(f"warning: failed_shards.json not written ({e})", file=sys.stderr)
+        try:
+            runner.finish()
+        finally:
+            session.close()
     print(runner.summary())
     return report
 

@@ -151,8 +151,8 @@ class Scheduler(Generic[J]):
         try:
             while self.busy():
                 self.step()
-        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: say what did not finish, then stop
-            self.interrupted()
+        except (KeyboardInterrupt, OSError):  # Ctrl-C, SIGTERM, a full or read-only disk:
+            self.interrupted()  # say what did not finish, dispatch nothing more, stop
             raise
         return self.failures
 
@@ -246,7 +246,11 @@ class Scheduler(Generic[J]):
         except ray.exceptions.RayTaskError as e:
             self._retry(job, pool, _one_line(e))
             return
-        self.on_result(job, table)
+        try:
+            self.on_result(job, table)
+        except OSError as e:  # its rows came back but could not be written: not done
+            self.failures.append(Failure(job.id, job.cell_id, job.attempts, f"not written: {e}"))
+            raise
         self.events("done", job.id)
 
     def _retry(self, job: J, pool: Pool, error: str) -> None:

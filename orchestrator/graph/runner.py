@@ -86,7 +86,7 @@ class GraphRunner:
         self.events = events
         try:
             self._loop(scheduler, tasks)
-        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what did not finish is recorded
+        except (KeyboardInterrupt, OSError):  # Ctrl-C, SIGTERM, a full disk: recorded
             scheduler.interrupted()
             tasks.interrupted()
             raise

@@ -219,10 +219,10 @@ def run_on_endpoint(
             if len(answered) >= CACHE_BATCH:
                 cache.add(answered)
                 answered = {}
-    except KeyboardInterrupt:
-        # Ctrl-C or SIGTERM: queued prompts are dropped and open requests abandoned (the
-        # client's connections closed), instead of waiting out every one; answers so far
-        # are kept below.
+    except (KeyboardInterrupt, OSError):
+        # Ctrl-C, SIGTERM, or a disk that cannot take the answers: queued prompts are
+        # dropped and open requests abandoned (the client's connections closed), instead of
+        # waiting out (and paying for) every one; answers so far are kept below.
         pool.shutdown(wait=False, cancel_futures=True)
         client.close()
         raise
