@@ -15,6 +15,7 @@ from orchestrator.config.groups import ModelConfig
 from orchestrator.errors import UserError, did_you_mean
 from orchestrator.ids import stable_hash
 from orchestrator.models.adapters import adapter_hash
+from orchestrator.models.weights import weights_hash
 
 
 def cache_dir() -> Path:
@@ -68,7 +69,12 @@ def prepare_model(cfg: ModelConfig) -> str:
 
 
 def identity(cfg: ModelConfig) -> dict[str, object]:
-    """What names the weights (and so enters the cell id): not where they are cached."""
+    """What names the weights (and so enters the cell id): not where they are cached. A
+    local folder's files enter it too (models/weights.py), so changed weights at the same
+    path make new cells."""
+    local = (
+        {"weights": weights_hash(Path(_local(cfg)), cache_dir())} if cfg.source == "local" else {}
+    )
     return {
         "name": cfg.name,
         "source": cfg.source,
@@ -78,6 +84,7 @@ def identity(cfg: ModelConfig) -> dict[str, object]:
         "dtype": cfg.dtype,
         # only when set: cells of models without an adapter keep the ids they always had
         **({"adapter": adapter_hash(cfg.adapter)} if cfg.adapter else {}),
+        **local,
     }
 
 
