@@ -59,6 +59,7 @@ class TrainSpec:
     pad_id: int = 0
     device: str = "cpu"
     label: str = ""  # names the job in logs
+    revision: str | None = None  # a hub base model's commit (resolved by the driver)
 
 
 def batch_indices(n: int, batch_size: int, seed: int, step: int) -> list[int]:
@@ -96,7 +97,9 @@ def _model(spec: TrainSpec, checkpoint: Path | None) -> Any:
     from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    base = AutoModelForCausalLM.from_pretrained(spec.base_model, dtype=torch.float32)
+    base = AutoModelForCausalLM.from_pretrained(
+        spec.base_model, revision=spec.revision, dtype=torch.float32
+    )
     start_from = checkpoint or (Path(spec.init_adapter) if spec.init_adapter else None)
     if start_from is not None:
         return PeftModel.from_pretrained(base, str(start_from), is_trainable=True)

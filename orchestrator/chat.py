@@ -6,6 +6,7 @@ from typing import Any
 
 from orchestrator.config.groups import ModelConfig
 from orchestrator.errors import UserError
+from orchestrator.models import commit
 from orchestrator.studies import Message
 
 
@@ -20,7 +21,9 @@ class ChatRenderer:
         from transformers import AutoTokenizer
 
         try:
-            self.tokenizer: Any = AutoTokenizer.from_pretrained(path, revision=cfg.revision)
+            # a hub model's resolved commit: what its engine and training load too
+            self.revision = commit(cfg) or cfg.revision
+            self.tokenizer: Any = AutoTokenizer.from_pretrained(path, revision=self.revision)
         except (OSError, ValueError) as e:
             raise UserError(
                 f"model '{cfg.name}': cannot load a tokenizer from {path} "

