@@ -63,12 +63,14 @@ class GraphRunner:
 
     def run(self) -> GraphReport:
         ctx = self.ctx
-        device = ctx.session.device()
         self.pending = {n.id: n for n in self.todo()}
         self.finished = set(self.nodes) - set(self.pending)
         self.report.reused = sorted(self.finished)
         for node_id in self.finished:  # a kill between a task's output and its cleanup
             shutil.rmtree(self.artifacts.path("work", node_id), ignore_errors=True)
+        if not self.pending:  # a finished graph re-run: no cluster to start
+            return self.report
+        device = ctx.session.device()
         for node in self.pending.values():
             if node.serve is not None:
                 self.keys[node.id] = pool_key(node.serve[0], device, node.serve[1])
