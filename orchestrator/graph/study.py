@@ -7,13 +7,14 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import pyarrow as pa
 
 from analysis.summary import format_table
 from orchestrator.context import RunContext
 from orchestrator.graph.node import Node
-from orchestrator.graph.runner import GraphRunner, stage_lines
+from orchestrator.graph.runner import GraphReport, GraphRunner, stage_lines
 from orchestrator.progress import clock
 
 Plan = Callable[[RunContext], list[Node]]
@@ -49,26 +50,34 @@ class GraphRun:
         ctx, report = self.ctx, self.ctx.report
         started = time.monotonic()
         runner = GraphRunner(ctx, self.nodes)
-        graph = report.stages = runner.report
+        graph = runner.report
+        report.stages = self.stages(graph)
         try:
             runner.run()
             print(stage_lines(graph, started), flush=True)
-            rows = [i for ids in graph.ran.values() for i in ids if _writes_rows(self.nodes, i)]
-            return bool(rows)
+            return self.measure(graph)
         finally:  # also on Ctrl-C and SIGTERM: the interrupted nodes are failures too
             report.failures += graph.failures
             report.seconds = time.monotonic() - started
+
+    def stages(self, graph: GraphReport) -> Any:
+        """What `RunReport.stages` holds for this study (tests read it): the graph's report."""
+        return graph
+
+    def measure(self, graph: GraphReport) -> bool:
+        """The study's metrics once the graph ran (into `report.metrics`); True when there
+        are rows worth a report. Here: whether any node wrote rows."""
+        writes_rows = {n.id for n in self.nodes if n.spec.output == "rows"}
+        return any(i in writes_rows for ids in graph.ran.values() for i in ids)
 
     def finish(self) -> None:
         """Task nodes logged their own runs; nothing is left to log."""
 
     def summary(self) -> str:
         report = self.ctx.report
-        return (
+        lines = [] if report.metrics is None else [format_table(report.metrics)]
+        lines.append(
             f"done in {clock(report.seconds)}, {len(report.failures)} failed; "
             f"results: {self.ctx.store.root}"
         )
-
-
-def _writes_rows(nodes: list[Node], node_id: str) -> bool:
-    return any(n.id == node_id and n.spec.output == "rows" for n in nodes)
+        return "\n".join(lines)

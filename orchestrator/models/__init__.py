@@ -71,11 +71,14 @@ def prepare_model(cfg: ModelConfig) -> str:
 
 def identity(cfg: ModelConfig) -> dict[str, object]:
     """What names the weights (and so enters the cell id): not where they are cached. A
-    local folder's files enter it too (models/weights.py), so changed weights at the same
-    path make new cells."""
-    local = (
-        {"weights": weights_hash(Path(_local(cfg)), cache_dir())} if cfg.source == "local" else {}
-    )
+    local folder's files (models/weights.py) and a hub revision's commit (models/
+    revision.py) enter it too, so other weights under the same name make new cells."""
+    # A local folder's files, or the commit a hub revision names now (when known).
+    files: dict[str, object] = {}
+    if cfg.source == "local":
+        files["weights"] = weights_hash(Path(_local(cfg)), cache_dir())
+    if found := commit(cfg):
+        files["commit"] = found
     return {
         "name": cfg.name,
         "source": cfg.source,
@@ -85,9 +88,7 @@ def identity(cfg: ModelConfig) -> dict[str, object]:
         "dtype": cfg.dtype,
         # only when set: cells of models without an adapter keep the ids they always had
         **({"adapter": adapter_hash(cfg.adapter)} if cfg.adapter else {}),
-        **local,
-        # a hub model: the commit its revision names now (models/revision.py), when known
-        **({"commit": commit(cfg)} if cfg.source == "hub" and commit(cfg) else {}),
+        **files,
     }
 
 

