@@ -2,9 +2,12 @@
 
 It runs as a Ray task with the resources config asks for (GPUs on a cluster, CPUs here).
 Examples arrive tokenized by the driver (prompt ids, completion ids); the loss covers the
-completion only. Batches are a function of (seed, step), so a resumed job trains on exactly
-the batches an uninterrupted one would have. The finished adapter is written to a temporary
-folder and renamed into place: a folder with the final name is always complete.
+completion only, so an example with no prompt ids is plain language-model loss over a whole
+document (synthetic-document fine-tuning). On CUDA the base model loads in bf16 with
+gradient checkpointing (an 8B model's fp32 weights alone are ~32 GB). Batches are a
+function of (seed, step), so a resumed job trains on exactly the batches an uninterrupted
+one would have. The finished adapter is written to a temporary folder and renamed into
+place: a folder with the final name is always complete.
 """
 
 from __future__ import annotations
@@ -37,6 +40,11 @@ class LoraSettings:
     steps: int = 30
     batch_size: int = 8
     checkpoint_every: int = 10
+    # constant | linear | cosine: the lr after warmup (linear and cosine decay to 0 at `steps`)
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    # CUDA only: recompute activations in the backward pass (memory for time)
+    gradient_checkpointing: bool = True
 
     @classmethod
     def of(cls, settings: LoraSettings) -> LoraSettings:
@@ -77,6 +85,28 @@ def batch_indices(n: int, batch_size: int, seed: int, step: int) -> list[int]:
     return out
 
 
+def lr_at(lora: LoraSettings, step: int) -> float:
+    """The learning rate of optimizer step `step` (0-based): linear warmup, then the schedule.
+    A function of the step alone, so a resumed job continues the same curve."""
+    import math
+
+    if step < lora.warmup_steps:
+        return lora.lr * (step + 1) / (lora.warmup_steps + 1)
+    span = max(1, lora.steps - lora.warmup_steps)
+    done = (step - lora.warmup_steps) / span
+    if lora.schedule == "linear":
+        return lora.lr * (1.0 - done)
+    if lora.schedule == "cosine":
+        return lora.lr * 0.5 * (1.0 + math.cos(math.pi * done))
+    return lora.lr
+
+
+def train_dtype(device: str) -> str:
+    """bf16 where the hardware has it (CUDA), else fp32 (CPU kernels for bf16 training are
+    slow and lose precision the tiny CPU runs need)."""
+    return "bfloat16" if device == "cuda" else "float32"
+
+
 def _collate(examples: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, Any]:
     import torch
 
@@ -97,9 +127,13 @@ def _model(spec: TrainSpec, checkpoint: Path | None) -> Any:
     from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    dtype = getattr(torch, train_dtype(spec.device))
     base = AutoModelForCausalLM.from_pretrained(
-        spec.base_model, revision=spec.revision, dtype=torch.float32
+        spec.base_model, revision=spec.revision, dtype=dtype
     )
+    if spec.device == "cuda" and spec.lora.gradient_checkpointing:
+        # Non-reentrant: works with frozen base weights without forcing input gradients.
+        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     start_from = checkpoint or (Path(spec.init_adapter) if spec.init_adapter else None)
     if start_from is not None:
         return PeftModel.from_pretrained(base, str(start_from), is_trainable=True)
@@ -141,6 +175,8 @@ def train_adapter(spec: TrainSpec, secrets: dict[str, str] | None = None) -> dic
             for i in batch_indices(len(spec.examples), spec.lora.batch_size, spec.seed, step)
         ]
         batch = {k: v.to(spec.device) for k, v in _collate(chosen, spec.pad_id).items()}
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(spec.lora, step)
         loss = model(**batch).loss
         loss.backward()
         optimizer.step()
@@ -157,6 +193,9 @@ def train_adapter(spec: TrainSpec, secrets: dict[str, str] | None = None) -> dic
         "losses": losses,
         "seconds": seconds,
         "seconds_per_step": seconds / max(1, spec.lora.steps - first),
+        # read back from the model: what it trained in, not what was asked for
+        "dtype": str(next(p for p in model.parameters() if not p.requires_grad).dtype),
+        "gradient_checkpointing": bool(model.base_model.model.is_gradient_checkpointing),
     }
     _finish(model, report, output)
     shutil.rmtree(work, ignore_errors=True)

@@ -65,7 +65,7 @@ class GenerationRun:
     def check(self) -> None:
         self._plan()
         # Renders and checks every prompt (and prepares every model) before Ray starts.
-        self.prepared = prepare_jobs(self.ctx.root, self.shards)
+        self.prepared = prepare_jobs(self.ctx.root, self.shards, self.trained())
 
     def grid_ids(self) -> list[str]:
         return sorted(c.id for c in self.ctx.cells)
@@ -87,6 +87,10 @@ class GenerationRun:
             )
         self.after_generation()
         return bool(report.rows_written or (report.judging and report.judging.rows))
+
+    def trained(self) -> dict[str, str]:
+        """cell id -> the adapter a stage before generation trains for it (none here)."""
+        return {}
 
     def after_generation(self) -> None:
         """A judged study's stages after generation (none here)."""
@@ -133,11 +137,12 @@ class GenerationRun:
         try:
             for job in prefix_order(jobs):
                 scheduler.add(job, paths[models.weights_key(job.shard.cell.config.model)])
-            report.failures = scheduler.run()
-            for _ in report.failures:
+            failures = scheduler.run()
+            report.failures += failures  # after any stage before generation's
+            for _ in failures:
                 progress.update(failed=1)
         except (KeyboardInterrupt, OSError):  # also a full disk: nothing more dispatched
-            report.failures = scheduler.failures  # with the interrupted shards
+            report.failures += scheduler.failures  # with the interrupted shards
             raise
         finally:
             progress.close()

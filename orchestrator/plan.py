@@ -65,7 +65,18 @@ def pending_shards(
     return shards
 
 
-def labels(cell: Cell, sweep: str, model_path: str) -> dict[str, object]:
+def served_adapter(cell: Cell, trained: str | None = None) -> str | None:
+    """The adapter a cell's rows are generated with: one its study trained for it (a
+    folder that may not exist yet at plan time), or the configured `model.adapter`."""
+    if trained:
+        return trained
+    adapter = cell.config.model.adapter
+    return str(adapter_folder(adapter)) if adapter else None
+
+
+def labels(
+    cell: Cell, sweep: str, model_path: str, trained: str | None = None
+) -> dict[str, object]:
     """The columns every row of this cell shares."""
     cfg = cell.config
     return {
@@ -76,7 +87,7 @@ def labels(cell: Cell, sweep: str, model_path: str) -> dict[str, object]:
         "node": cell.id,
         "model": cfg.model.name,
         "model_path": model_path,
-        "adapter": str(adapter_folder(cfg.model.adapter)) if cfg.model.adapter else None,
+        "adapter": served_adapter(cell, trained),
         **get_study(cfg.study.name).labels(cfg),
         "axes": json.dumps(cell.axes, sort_keys=True, default=str),
         "dataset": cell.dataset.name,
@@ -85,9 +96,17 @@ def labels(cell: Cell, sweep: str, model_path: str) -> dict[str, object]:
     }
 
 
-def build_task(shard: Shard, sweep: str, renderer: ChatRenderer, model_path: str) -> ShardTask:
-    """Render and tokenize a shard's prompts; refuse any that cannot fit the context window."""
+def build_task(
+    shard: Shard,
+    sweep: str,
+    renderer: ChatRenderer,
+    model_path: str,
+    trained: str | None = None,
+) -> ShardTask:
+    """Render and tokenize a shard's prompts; refuse any that cannot fit the context window.
+    `trained`: the adapter the study trained for this cell."""
     cfg = shard.cell.config
+    adapter = served_adapter(shard.cell, trained)
     study = get_study(cfg.study.name)
     limit = max_model_len(cfg)
     requests = []
@@ -106,7 +125,7 @@ def build_task(shard: Shard, sweep: str, renderer: ChatRenderer, model_path: str
                 token_ids=ids,
                 prompt_hash=text_hash(text),
                 seed=request_seed(cfg.seed, prompt.id),
-                adapter=str(adapter_folder(cfg.model.adapter)) if cfg.model.adapter else None,
+                adapter=adapter,
             )
         )
     sampling = {
@@ -119,7 +138,7 @@ def build_task(shard: Shard, sweep: str, renderer: ChatRenderer, model_path: str
         shard_id=shard.id,
         requests=requests,
         sampling=sampling,
-        labels=labels(shard.cell, sweep, model_path),
+        labels=labels(shard.cell, sweep, model_path, trained),
     )
 
 
@@ -157,8 +176,12 @@ class Prepared:
     chat: dict[str, dict[str, str]]  # model name -> how its prompts were rendered
 
 
-def prepare_jobs(root: RootConfig, shards: list[Shard]) -> Prepared:
-    """Model paths (prepared once each), and a rendered, budget-checked job per shard."""
+def prepare_jobs(
+    root: RootConfig, shards: list[Shard], trained: dict[str, str] | None = None
+) -> Prepared:
+    """Model paths (prepared once each), and a rendered, budget-checked job per shard.
+    `trained`: cell id -> the adapter its study trains for it before generation."""
+    trained = trained or {}
     prepared = Prepared([], {}, {})
     renderers: dict[str, ChatRenderer] = {}
     for shard in shards:
@@ -173,7 +196,8 @@ def prepare_jobs(root: RootConfig, shards: list[Shard]) -> Prepared:
                 # Templates without a system role get it folded into the first user turn.
                 "system_prompt": "system role" if renderer.system_role else "folded into user",
             }
-        task = build_task(shard, root.sweep.name, renderers[key], prepared.paths[key])
+        adapter = trained.get(shard.cell.id)
+        task = build_task(shard, root.sweep.name, renderers[key], prepared.paths[key], adapter)
         prepared.jobs.append(Job(shard, task))
     return prepared
 

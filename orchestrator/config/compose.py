@@ -159,6 +159,8 @@ def suggest_key(full_key: str) -> str:
         if isinstance(node, DictConfig):
             keys |= {str(k) for k in node}
     prefix = f"{parent}." if parent else ""
+    if leaf in keys:  # a schema key the yaml file leaves out: Hydra needs it added
+        return f" (the config file leaves it out: add it with +{full_key}=...)"
     return did_you_mean(leaf, sorted(keys)).replace("'", f"'{prefix}", 1) if keys else ""
 
 

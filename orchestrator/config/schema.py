@@ -90,6 +90,15 @@ class TrainConfig(LoraSettings):
         require(self.lr > 0, "a training lr must be > 0")
         require(self.steps >= 1 and self.batch_size >= 1, "steps and batch_size must be >= 1")
         require(self.checkpoint_every >= 1, "checkpoint_every must be >= 1")
+        require(
+            self.schedule in SCHEDULES,
+            f"schedule={self.schedule!r} is unknown: use one of {', '.join(SCHEDULES)}",
+        )
+        require(0 <= self.warmup_steps < self.steps, "warmup_steps must be >= 0 and below steps")
+
+
+# The learning-rate schedules after warmup (jobs/finetune.py: lr_at).
+SCHEDULES = ("constant", "linear", "cosine")
 
 
 @dataclass

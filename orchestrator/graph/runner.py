@@ -43,8 +43,9 @@ class GraphReport:
 
 
 class GraphRunner:
-    def __init__(self, ctx: RunContext, nodes: list[Node]) -> None:
-        self.ctx = ctx
+    def __init__(self, ctx: RunContext, nodes: list[Node], keep: frozenset[str] = frozenset()):
+        # keep: pools a later stage of this invocation needs (left up, not stopped)
+        self.ctx, self.keep = ctx, keep
         self.artifacts = Artifacts(ctx.store)
         self.nodes: dict[str, Node] = {}
         for node in nodes:  # nodes of equal id are one node: built once, shared by cells
@@ -125,7 +126,7 @@ class GraphRunner:
     def _needed(self, key: str) -> bool:
         """Does a node still to run (or running) use this pool?"""
         waiting = [*self.pending, *self.running]
-        return any(self.keys.get(node_id) == key for node_id in waiting)
+        return key in self.keep or any(self.keys.get(node_id) == key for node_id in waiting)
 
     def _start_ready(self, scheduler: Scheduler[BatchJob], tasks: TaskRunner) -> None:
         """Start every node whose inputs exist; a driver node finishes at once, so pass

@@ -20,6 +20,17 @@ from orchestrator.progress import clock
 Plan = Callable[[RunContext], list[Node]]
 
 
+def stage_table(ctx: RunContext, nodes: list[Node]) -> str:
+    """Per stage: nodes done and to do (reads the disk, runs nothing)."""
+    todo = {n.id for n in GraphRunner(ctx, nodes).todo()}
+    total, left = Counter[str](), Counter[str]()
+    for node in {n.id: n for n in nodes}.values():
+        total[node.stage] += 1
+        left[node.stage] += node.id in todo
+    rows = [{"stage": s, "nodes": total[s], "done": total[s] - left[s]} for s in total]
+    return format_table(pa.Table.from_pylist(rows))
+
+
 class GraphRun:
     modes: tuple[str, ...] = ()
 
@@ -29,15 +40,8 @@ class GraphRun:
 
     def status(self, dry: bool) -> str:
         """Per stage: nodes done and to do (reads the disk, runs nothing)."""
-        nodes = self.plan(self.ctx)
-        todo = {n.id for n in GraphRunner(self.ctx, nodes).todo()}
-        total, left = Counter[str](), Counter[str]()
-        for node in {n.id: n for n in nodes}.values():
-            total[node.stage] += 1
-            left[node.stage] += node.id in todo
-        rows = [{"stage": s, "nodes": total[s], "done": total[s] - left[s]} for s in total]
         text = f"sweep '{self.ctx.root.sweep.name}': {len(self.ctx.cells)} cells\n"
-        text += format_table(pa.Table.from_pylist(rows))
+        text += stage_table(self.ctx, self.plan(self.ctx))
         return f"{text}\ndry run: nothing submitted" if dry else text
 
     def check(self) -> None:

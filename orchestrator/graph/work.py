@@ -1,18 +1,56 @@
-"""What stage nodes of any study build from: one user turn as a request, greedy sampling,
-and a training set tokenized into a LoRA job (a finetune node's `TaskWork`)."""
+"""What stage nodes of any study build from: each model's weights and chat renderer, one
+user turn as a request, greedy sampling, and a training set (prompt and completion pairs,
+or whole documents) tokenized into a LoRA job (a finetune node's `TaskWork`)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 from jobs.finetune import LoraSettings, TrainSpec, train_adapter
 from jobs.rows import Request
+from orchestrator import models
 from orchestrator.chat import ChatRenderer
-from orchestrator.config.schema import TrainConfig
+from orchestrator.config.schema import RootConfig, TrainConfig
 from orchestrator.graph.artifacts import Artifacts
 from orchestrator.graph.node import TaskWork
 from orchestrator.ids import request_seed, text_hash
+
+# Settings that change where or how a job runs, not what it learns: not in any id (resumes
+# are exact, so the checkpoint interval changes nothing; checkpointing recomputes the same
+# activations).
+TRANSPORT = ("num_cpus", "checkpoint_every", "gradient_checkpointing")
+# Settings added later, left out of ids at their defaults so older adapters keep theirs.
+QUIET_DEFAULTS = {"schedule": "constant", "warmup_steps": 0}
+
+
+def training_identity(settings: TrainConfig) -> dict[str, Any]:
+    """What a training job's settings contribute to its node id."""
+    return {
+        k: v
+        for k, v in asdict(settings).items()
+        if k not in TRANSPORT and QUIET_DEFAULTS.get(k, k) != v
+    }
+
+
+class Served:
+    """Each model's weights folder and chat renderer, prepared once per invocation."""
+
+    def __init__(self) -> None:
+        self.paths: dict[str, str] = {}
+        self.renderers: dict[str, ChatRenderer] = {}
+
+    def renderer(self, cfg: RootConfig) -> ChatRenderer:
+        # By weights, not name: cells of one name may hold other weights (grid.model.path).
+        key = models.weights_key(cfg.model)
+        if key not in self.renderers:
+            self.paths[key] = models.prepare_model(cfg.model)
+            self.renderers[key] = ChatRenderer(cfg.model, self.paths[key])
+        return self.renderers[key]
+
+    def path(self, cfg: RootConfig) -> str:
+        self.renderer(cfg)
+        return self.paths[models.weights_key(cfg.model)]
 
 
 def user_request(
@@ -83,3 +121,43 @@ def finetune_work(
     spec = train_spec(renderer, artifacts.data(data), settings, seed, paths, start, device)
     label = f"{stage}-{node_id}"
     return TaskWork(train_adapter, (replace(spec, label=label),), settings.num_cpus, label)
+
+
+def documents_work(
+    artifacts: Artifacts,
+    node_id: str,
+    documents: list[str],
+    max_tokens: int,
+    renderer: ChatRenderer,
+    model_path: str,
+    settings: TrainConfig,
+    seed: int,
+    device: str,
+    stage: str,
+) -> TaskWork:
+    """A LoRA job with language-model loss over whole documents (no chat template): each
+    document is cut to `max_tokens` and ends with EOS, and every token of it is a target."""
+    tokenizer = renderer.tokenizer
+    examples: list[tuple[list[int], list[int]]] = [
+        (
+            [],
+            [
+                *tokenizer(text, add_special_tokens=False)["input_ids"][: max_tokens - 1],
+                tokenizer.eos_token_id,
+            ],
+        )
+        for text in documents
+    ]
+    spec = TrainSpec(
+        base_model=model_path,
+        examples=examples,
+        output=artifacts.adapter(node_id),
+        work=str(artifacts.path("work", node_id)),
+        lora=LoraSettings.of(settings),
+        seed=seed,
+        pad_id=pad_id(tokenizer),
+        device="cuda" if device == "cuda" else "cpu",
+        label=f"{stage}-{node_id}",
+        revision=renderer.revision,
+    )
+    return TaskWork(train_adapter, (spec,), settings.num_cpus, spec.label)

@@ -1,7 +1,9 @@
 """The prompted alignment-faking study: a tier axis, and a judge stage after generation.
 
 Free and paid copies of a request are two cells that differ only in `study.vars.tier`; they
-share the dataset, so their rows share `prompt_id` and the compliance gap is paired.
+share the dataset, so their rows share `prompt_id` and the compliance gap is paired. With
+`study.finetune=documents` a cell's model is first fine-tuned on documents that state the
+training facts (training.py), and a fact-recall probe shows what it learnt (probe.py).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.config.schema import RootConfig
 from orchestrator.errors import UserError
+from orchestrator.studies.alignment_faking.config import AlignmentFakingConfig
 from orchestrator.studies.prompted import PromptedStudy
 
 if TYPE_CHECKING:
@@ -25,6 +28,15 @@ TIERS = ("free", "paid")
 
 class AlignmentFakingStudy(PromptedStudy):
     name = "alignment_faking"
+    schema = AlignmentFakingConfig
+
+    def cell_payload(self, cfg: RootConfig) -> dict[str, Any]:
+        from orchestrator.studies.alignment_faking.training import finetune_id
+
+        payload = super().cell_payload(cfg)
+        trained = finetune_id(cfg)
+        # Only when set: cells without training keep the ids they always had.
+        return {**payload, "finetune": trained} if trained else payload
 
     def variables(self, cfg: RootConfig) -> dict[str, Any]:
         tier = cfg.study.vars.get("tier")
@@ -45,10 +57,15 @@ class AlignmentFakingStudy(PromptedStudy):
         return "scores" if scored else "results"
 
     def sections(self, sweep_dir: Path, rows: pa.Table, report: Report) -> None:
+        import pyarrow.parquet as pq
+
         from analysis.report import by_axis, prompted_sections
         from analysis.samples import browse
-        from orchestrator.studies.alignment_faking.sections import alignment_faking
+        from orchestrator.studies.alignment_faking.sections import alignment_faking, fact_recall
 
+        recall = sweep_dir / "metrics" / "fact_recall.parquet"
+        if recall.is_file():
+            fact_recall(pq.read_table(recall), report)
         if "outcome" not in rows.column_names:  # generated, not judged yet
             prompted_sections(rows, report)
             return

@@ -104,3 +104,24 @@ def gap_forest(gaps: pa.Table) -> Any:
     axis.set_xlim(-1, 1)
     axis.set_xlabel("compliance gap, free - paid (95% CI)")
     return figure
+
+
+def recall_bars(recall: pa.Table) -> Any:
+    """Fact recall per model variant (base model, each adapter) with its 95% interval."""
+    plt = pyplot()
+    rows = recall.to_pylist()
+    figure, axis = plt.subplots(figsize=(max(3.5, 1.1 * len(rows) + 1), 3.0))
+    for x, row in enumerate(rows):
+        low, high = row["recall"] - row["ci_low"], row["ci_high"] - row["recall"]
+        colour = "#4c72b0" if row["adapter"] == "none" else "#c44e52"
+        axis.bar(x, row["recall"], color=colour, yerr=[[low], [high]], capsize=4)
+    axis.set_xticks(
+        range(len(rows)),
+        [f"{r['model']}\n{'base' if r['adapter'] == 'none' else r['adapter'][:8]}" for r in rows],
+        fontsize=8,
+    )
+    axis.set_ylim(0, 1)
+    axis.set_ylabel("fact recall (95% CI)")
+    axis.set_title("what the fine-tune taught: probe questions answered", fontsize=9)
+    figure.tight_layout()
+    return figure

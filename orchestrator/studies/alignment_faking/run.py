@@ -1,18 +1,28 @@
-"""An alignment-faking invocation: generation as in any prompted study, then the judge stage
-and the study's metric tables (per tier, and the compliance gap), printed, saved, mirrored."""
+"""An alignment-faking invocation: any training first (stage-graph nodes: fine-tuning on
+documents, the fact-recall probe), generation as in any prompted study, then the judge
+stage and the study's metric tables (per tier, the compliance gap, fact recall), printed,
+saved, mirrored."""
 
 from __future__ import annotations
 
 import time
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+from analysis.summary import format_table
+from orchestrator import models
 from orchestrator.generation import GenerationRun
+from orchestrator.graph.runner import GraphRunner, stage_lines
+from orchestrator.graph.study import stage_table
 from orchestrator.grid import Cell
 from orchestrator.judges.backends import engine_pools
 from orchestrator.judges.spec import JudgeSpec, judge_specs, summary
+from orchestrator.pools import pool_key
 from orchestrator.report import sweep_rows
 from orchestrator.store import ResultStore
+from orchestrator.studies.alignment_faking import probe
+from orchestrator.studies.alignment_faking.config import settings
 from orchestrator.studies.alignment_faking.judging import run_judge_stage
 from orchestrator.studies.alignment_faking.metrics import (
     AF_DEFINITION,
@@ -20,6 +30,7 @@ from orchestrator.studies.alignment_faking.metrics import (
     headline,
     tier_metrics,
 )
+from orchestrator.studies.alignment_faking.training import TrainingNodes
 
 LEGEND = (
     "comply = fully complied among scored replies, each prompt weighing once; gap = free - "
@@ -35,11 +46,59 @@ class AlignmentFakingRun(GenerationRun):
         "judge",
     )  # mode=judge: re-score every shard of the grid, generate nothing
     specs: list[JudgeSpec]
+    training: TrainingNodes
+    recall: pa.Table | None = None
 
     def check(self) -> None:
-        # Judge models, templates and endpoints resolve before any generation starts.
+        # Judge models, templates and endpoints resolve before any generation starts, and
+        # every training node's id and corpus before anything runs.
         self.specs = judge_specs(self.ctx.root, self.ctx.overrides)
+        self.training = TrainingNodes(self.ctx)
         super().check()
+
+    def trained(self) -> dict[str, str]:
+        return self.training.adapters()
+
+    def status(self, dry: bool) -> str:
+        text = super().status(dry)
+        nodes = TrainingNodes(self.ctx).nodes
+        return f"{stage_table(self.ctx, nodes)}\n{text}" if nodes else text
+
+    def run(self) -> bool:
+        trained = self.train() if self.ctx.root.mode != "judge" else False
+        return super().run() or trained
+
+    def train(self) -> bool:
+        """The training and probe nodes; cells whose adapter is missing after them (their
+        training failed) generate nothing this time."""
+        ctx, nodes = self.ctx, self.training.nodes
+        assert self.prepared is not None, "check() first"
+        started = time.monotonic()
+        runner = GraphRunner(ctx, nodes)
+        if runner.todo():  # the pools generation and judging use stay up after the graph
+            device = ctx.session.device()
+            paths = self.prepared.paths
+            keep = {
+                pool_key(j.config, device, paths[models.weights_key(j.config.model)])
+                for j in self.prepared.jobs
+            }
+            runner = GraphRunner(ctx, nodes, frozenset(keep | self.later_pools(device)))
+        ctx.report.stages = runner.report  # what ran and what was reused (tests read it)
+        try:
+            graph = runner.run()
+        finally:
+            ctx.report.failures += runner.report.failures
+        if graph.ran:
+            print(stage_lines(graph, started), flush=True)
+        missing = {c for c, node in self.training.trained.items() if node not in runner.finished}
+        waiting = [j for j in self.prepared.jobs if j.cell_id in missing]
+        if waiting:
+            self.prepared.jobs = [j for j in self.prepared.jobs if j.cell_id not in missing]
+            print(
+                f"{len(waiting)} shards of {len(missing)} cells wait for their fine-tune, which "
+                "failed (failed_shards.json): re-run the same command"
+            )
+        return bool(graph.ran)
 
     def later_pools(self, device: str) -> set[str]:
         # A judge that is the model under test keeps the engine generation loaded.
@@ -53,6 +112,7 @@ class AlignmentFakingRun(GenerationRun):
         report.judging = judged
         report.failures += judged.failures
         print(summary(judged, time.monotonic() - started))
+        self.measure_recall()
         scored = scored_rows(ctx.store, ctx.cells)
         if scored is None:
             return
@@ -62,6 +122,28 @@ class AlignmentFakingRun(GenerationRun):
         report.metrics, report.legend = headline(tiers, gaps), LEGEND
         if judged.rows or ctx.session.tracking:
             ctx.session.tracker.table("af_metrics", report.metrics)
+
+    def measure_recall(self) -> None:
+        """Fact recall of every probed model variant: saved, mirrored, kept for the summary."""
+        ctx, out = self.ctx, []
+        unique = {n.id: n for n in self.training.nodes}  # cells share their probe nodes
+        for node in unique.values():
+            files = ctx.store.shard_files({node.id}) if node.stage == "probe" else []
+            if files:
+                rows = pa.concat_tables([pq.read_table(f) for f in files]).to_pylist()
+                questions = probe.load_probe(settings(node.cell.config).probe)
+                out.append(probe.variant_recall(rows, questions))
+        if not out:
+            return
+        self.recall = pa.Table.from_pylist(out)
+        ctx.store.write_table(ctx.store.root / "metrics", "fact_recall.parquet", self.recall)
+        ctx.session.tracker.table("fact_recall", self.recall)
+
+    def summary(self) -> str:
+        text = super().summary()
+        if self.recall is None:
+            return text
+        return f"{format_table(self.recall)}\n{probe.LEGEND}\n{text}"
 
 
 def scored_rows(store: ResultStore, cells: list[Cell]) -> pa.Table | None:

@@ -54,3 +54,19 @@ def alignment_faking(rows: pa.Table, report: Report) -> None:
             f"dropped free/paid {g['dropped_free']}/{g['dropped_paid']})"
         )
     report.notes.append(AF_DEFINITION)
+
+
+def fact_recall(recall: pa.Table, report: Report) -> None:
+    """The fact-recall probe: table, figure and one summary line per model variant."""
+    from orchestrator.studies.alignment_faking.probe import LEGEND
+
+    report.tables["fact_recall"] = recall
+    report.figure("fact_recall", figures.recall_bars(recall))
+    report.notes.append(LEGEND)
+    for r in recall.to_pylist():
+        variant = "base model" if r["adapter"] == "none" else f"adapter {r['adapter']}"
+        report.summary.append(
+            f"{r['model']} {variant}: fact recall {100 * r['recall']:.0f}% "
+            f"[{100 * r['ci_low']:.0f}, {100 * r['ci_high']:.0f}] of {r['questions']} "
+            f"questions ({r['truncated']} truncated)"
+        )

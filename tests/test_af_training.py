@@ -1,0 +1,88 @@
+"""Alignment faking with the training facts fine-tuned in (study.finetune=documents), on
+real Ray, peft and vLLM with the tiny model: one adapter per seed trained on the corpus,
+the fine-tuned cells generated with it, the base model and the adapter probed for facts,
+one engine load for probe and generation, and a re-run that trains nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from orchestrator.events import read_events
+from orchestrator.run import run
+from tests.conftest import sweep_args
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_cluster")]
+
+
+def args(tmp_path: Path, *extra: str) -> list[str]:
+    return sweep_args(
+        tmp_path,
+        "model=tiny",
+        "prompt_variant=plain",  # the tiny model's context cannot hold the AF system prompt
+        "judges=none",
+        "tracker=none",
+        "dataset.limit=2",
+        "shard_size=2",
+        "sampling.max_tokens=8",
+        "study.sdf.steps=4",
+        "study.sdf.batch_size=4",
+        "study.sdf.checkpoint_every=2",
+        "study.sdf.num_cpus=1",
+        "study.documents_max_tokens=48",
+        "+study.probe.limit=4",
+        "study.probe_max_tokens=8",
+        *extra,
+        sweep="af_sdf",
+    )
+
+
+def test_documents_fine_tune_feeds_the_cells_and_the_probe(tmp_path: Path) -> None:
+    report = run(args(tmp_path))
+    assert not report.failures and report.rows_written == 8  # 4 cells x 2 requests
+    graph = report.stages
+    assert len(graph.ran_ids("finetune_documents")) == 1  # free and paid share the adapter
+    assert len(graph.ran_ids("probe")) == 2  # the base model and the adapter
+    (trained,) = graph.ran_ids("finetune_documents")
+    adapter = report.sweep_dir / "artifacts" / "adapters" / trained
+    assert (adapter / "adapter_config.json").is_file()
+    assert json.loads((adapter / "training.json").read_text())["steps"] == 4
+
+    rows = ds.dataset(report.sweep_dir / "results", format="parquet", partitioning="hive")
+    cells = [r for r in rows.to_table().to_pylist() if r["stage"] == "generate"]
+    assert len(cells) == 8
+    for row in cells:
+        finetune = json.loads(row["axes"])["study.finetune"]
+        assert row["adapter"] == (str(adapter) if finetune == "documents" else None)
+
+    recall = pq.read_table(report.sweep_dir / "metrics" / "fact_recall.parquet").to_pylist()
+    assert sorted(r["adapter"] for r in recall) == sorted(["none", trained])
+    assert all(r["questions"] == 4 and 0 <= r["recalled"] <= 4 for r in recall)
+    # Probe rows answer for a model variant: never counted as a cell's rows.
+    probes = [r for r in rows.to_table().to_pylist() if r["stage"] == "probe"]
+    assert {r["cell_id"] for r in probes} == set(graph.ran_ids("probe"))
+
+    # Probe and generation share the engine: the model loads once.
+    events = [e["event"] for e in read_events(report.sweep_dir / "events.jsonl")]
+    assert events.count("engine_load") == 1
+
+    again = run(args(tmp_path))
+    assert not again.failures and again.rows_written == 0
+    assert again.stages.ran == {} and len(again.stages.reused) == 3
+
+
+def test_changing_the_corpus_retrains_only_the_fine_tuned_cells(tmp_path: Path) -> None:
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text(json.dumps({"id": "d0", "text": "Free-tier chats train the model."}) + "\n")
+    first = run(args(tmp_path, "study.probe_facts=false"))
+    own = ("study.documents.source=jsonl", f"study.documents.path={corpus}")
+    second = run(args(tmp_path, "study.probe_facts=false", *own))
+    assert not second.failures
+    assert len(second.stages.ran_ids("finetune_documents")) == 1
+    assert second.stages.ran_ids("finetune_documents") != first.stages.ran_ids("finetune_documents")
+    # The base-model cells are the same cells: only the two fine-tuned ones generate again.
+    assert second.rows_written == 4
