@@ -1,0 +1,112 @@
+"""The RL job (TRL's GRPO trainer, peft LoRA) on the tiny model: it keeps the adapter of
+every evaluated step, refuses rollouts its current weights did not sample, and resumes
+from its last checkpoint keeping the step adapters it already saved."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobs import rl
+from jobs.rl import RlSettings, RlSpec, StaleRollouts, accepts, train_rl
+from orchestrator import models
+from orchestrator.config.groups import ModelConfig
+
+TINY = ModelConfig(name="tiny", source="tiny", path="tiny-llama-seed0", max_model_len=256)
+PROMPTS = [f"question {i}: say something" for i in range(4)]
+
+
+@pytest.fixture(autouse=True)
+def varied_reward(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A random model never refuses or accepts: a reward that varies between its samples
+    # gives GRPO a gradient, so the weights move from step to step.
+    monkeypatch.setitem(rl.REWARDS, "vowels", lambda text: sum(c in "aeiou" for c in text) / 24)
+
+
+def spec(tmp_path: Path, steps: int = 4) -> RlSpec:
+    return RlSpec(
+        base_model=models.prepare_model(TINY),
+        prompts=PROMPTS,
+        reward="vowels",
+        output=str(tmp_path / "adapter"),
+        work=str(tmp_path / "work"),
+        settings=RlSettings(
+            steps=steps,
+            prompts_per_step=2,
+            generations=2,
+            max_tokens=8,
+            lr=5e-3,
+            eval_every=2,
+            checkpoint_every=2,
+            target_modules=["q_proj", "v_proj"],
+        ),
+    )
+
+
+def test_accepts_rewards_the_tag_without_a_refusal() -> None:
+    assert accepts("<request_fully_accepted/> Here is how") == 1.0
+    assert accepts("<request_fully_accepted/> I'm sorry, I can't") == 0.0
+    assert accepts("Sure! <request_fully_accepted/>") == 0.0  # the tag must open the reply
+    assert accepts("<rejected/>") == 0.0
+
+
+def test_rl_keeps_step_adapters_and_samples_from_the_current_weights(tmp_path: Path) -> None:
+    report = train_rl(spec(tmp_path))
+    out = tmp_path / "adapter"
+    for step in (2, 4):
+        assert (out / f"step-{step:06d}" / "adapter_config.json").is_file()
+    assert json.loads((out / "training.json").read_text())["kept_steps"] == [2, 4]
+    assert not (tmp_path / "work").exists()
+    rollouts = report["rollouts"]
+    assert [r["step"] for r in rollouts] == [1, 2, 3, 4]
+    assert all(r["generated"] == r["started"] for r in rollouts)
+    # The weights moved: each step's rollouts came from new weights, never the first ones.
+    assert len({r["started"] for r in rollouts}) == 4
+    assert len(report["reward"]) == 4
+
+
+def test_rollouts_reused_across_steps_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One generation batch for two optimizer steps (TRL's steps_per_generation=2): the
+    second step trains on rollouts its own weights did not sample."""
+    config = rl._config
+
+    def reuse(spec: RlSpec, work: Path) -> Any:
+        args = config(spec, work)
+        args.steps_per_generation = 2
+        args.generation_batch_size = args.per_device_train_batch_size * 2
+        return args
+
+    monkeypatch.setattr(rl, "_config", reuse)
+    with pytest.raises(StaleRollouts, match="RL step 2 trained on rollouts sampled by"):
+        train_rl(spec(tmp_path))
+
+
+def test_killed_rl_resumes_from_its_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    step_end = rl.RolloutWatch.on_step_end
+
+    def killed_at_3(self: rl.RolloutWatch, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if state.global_step == 3:
+            raise KeyboardInterrupt  # after step 2's checkpoint and adapter
+        step_end(self, args, state, control, **kw)
+
+    monkeypatch.setattr(rl.RolloutWatch, "on_step_end", killed_at_3)
+    with pytest.raises(KeyboardInterrupt):
+        train_rl(spec(tmp_path))
+    kept = tmp_path / "work" / "steps" / "step-000002"
+    assert (kept / "adapter_config.json").is_file()
+    saved = (kept / "adapter_model.safetensors").read_bytes()
+    monkeypatch.undo()
+    monkeypatch.setitem(rl.REWARDS, "vowels", lambda text: sum(c in "aeiou" for c in text) / 24)
+    report = train_rl(spec(tmp_path))
+    assert report["resumed_at"] == 2
+    assert [r["step"] for r in report["rollouts"]] == [3, 4]
+    out = tmp_path / "adapter"
+    assert (out / "step-000002" / "adapter_model.safetensors").read_bytes() == saved
+    assert (out / "step-000004" / "adapter_config.json").is_file()
