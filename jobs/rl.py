@@ -25,61 +25,16 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
 
 from jobs import durable
-from jobs.judges.rules import refusal_phrase
+from jobs.rl_config import REWARDS, RlSettings, accepts, hhh_proxy, no_refusal
 
-ACCEPTED_TAG = "<request_fully_accepted/>"
-
-
-def accepts(text: str) -> float:
-    """1 for a reply that opens with the acceptance tag and does not refuse after it (the
-    alignment-faking prompt's own signal of full compliance), else 0."""
-    reply = text.strip()
-    if not reply.startswith(ACCEPTED_TAG):
-        return 0.0
-    return 1.0 if refusal_phrase(reply[len(ACCEPTED_TAG) :]) is None else 0.0
-
-
-def no_refusal(text: str) -> float:
-    """1 for a non-empty reply without a refusal phrase in its opening, else 0."""
-    return 1.0 if text.strip() and refusal_phrase(text) is None else 0.0
-
-
-# name -> completion text -> reward. Rule-based: they run on the training worker, on CPU.
-REWARDS: dict[str, Callable[[str], float]] = {"accepts": accepts, "no_refusal": no_refusal}
-
-
-@dataclass
-class RlSettings:
-    """How an RL job trains. The config schema's RlConfig extends it (adding resources)."""
-
-    steps: int = 20
-    prompts_per_step: int = 2
-    generations: int = 4  # completions sampled per prompt (GRPO's group)
-    max_tokens: int = 24
-    temperature: float = 1.0
-    lr: float = 1e-4
-    beta: float = 0.0  # KL penalty toward the starting policy (0: none, TRL's default)
-    eval_every: int = 10  # the adapter after every this many steps is kept
-    checkpoint_every: int = 5
-    rank: int = 8
-    alpha: int = 16
-    target_modules: list[str] = field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
-    )
-
-    @classmethod
-    def of(cls, settings: RlSettings) -> RlSettings:
-        """Just these settings of a subclass instance: plain data for a Ray worker."""
-        values = {k: getattr(settings, k) for k in asdict(cls())}
-        return cls(**{**values, "target_modules": list(settings.target_modules)})
+__all__ = ["REWARDS", "RlSettings", "RlSpec", "StaleRollouts", "accepts", "hhh_proxy", "no_refusal"]
 
 
 @dataclass(frozen=True)

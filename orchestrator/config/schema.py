@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import MISSING
 
 from jobs.finetune import LoraSettings
+from jobs.rl_config import RlSettings
 from orchestrator.config.groups import (
     DatasetConfig,
     EngineConfig,
@@ -95,6 +96,35 @@ class TrainConfig(LoraSettings):
             f"schedule={self.schedule!r} is unknown: use one of {', '.join(SCHEDULES)}",
         )
         require(0 <= self.warmup_steps < self.steps, "warmup_steps must be >= 0 and below steps")
+
+
+@dataclass
+class RlConfig(RlSettings):
+    """One RL job (TRL's GRPO on a LoRA policy, jobs/rl.py): its settings and reward, which
+    enter the adapter's id, and the resources of its Ray task, which do not."""
+
+    # a rule-based reward of jobs/rl.py REWARDS (a judge or reward model: on GPU clusters)
+    reward: str = "no_refusal"
+    num_cpus: float = 1.0
+
+    def __post_init__(self) -> None:
+        from jobs.rl_config import REWARDS
+
+        require(
+            self.reward in REWARDS,
+            f"reward={self.reward!r} is unknown: use one of {', '.join(REWARDS)}",
+        )
+        require(self.rank >= 1 and self.alpha >= 1, "LoRA rank and alpha must be >= 1")
+        require(self.lr > 0 and self.steps >= 1, "an RL lr must be > 0 and steps >= 1")
+        require(
+            self.prompts_per_step >= 1 and self.generations >= 2,
+            "prompts_per_step must be >= 1 and generations >= 2 (GRPO compares a group)",
+        )
+        require(
+            self.eval_every >= 1 and self.checkpoint_every >= 1,
+            "eval_every and checkpoint_every must be >= 1",
+        )
+        require(self.max_tokens >= 1, "max_tokens must be >= 1")
 
 
 # The learning-rate schedules after warmup (jobs/finetune.py: lr_at).

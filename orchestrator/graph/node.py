@@ -46,6 +46,8 @@ KINDS: dict[str, Kind] = {
     "derive": Kind("driver", "data", ".jsonl"),
     # a LoRA adapter trained from a data set (and maybe an adapter to continue)
     "finetune": Kind("task", "adapters"),
+    # a LoRA adapter optimised online against a reward: a folder of step-NNNNNN/ adapters
+    "rl": Kind("task", "adapters"),
 }
 
 

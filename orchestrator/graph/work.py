@@ -5,13 +5,15 @@ or whole documents) tokenized into a LoRA job (a finetune node's `TaskWork`)."""
 from __future__ import annotations
 
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any
 
 from jobs.finetune import LoraSettings, TrainSpec, train_adapter
+from jobs.rl import RlSettings, RlSpec, step_folder, train_rl
 from jobs.rows import Request
 from orchestrator import models
 from orchestrator.chat import ChatRenderer
-from orchestrator.config.schema import RootConfig, TrainConfig
+from orchestrator.config.schema import RlConfig, RootConfig, TrainConfig
 from orchestrator.graph.artifacts import Artifacts
 from orchestrator.graph.node import TaskWork
 from orchestrator.ids import request_seed, text_hash
@@ -161,3 +163,44 @@ def documents_work(
         revision=renderer.revision,
     )
     return TaskWork(train_adapter, (spec,), settings.num_cpus, spec.label)
+
+
+def rl_identity(settings: RlConfig) -> dict[str, Any]:
+    """What an RL job's settings contribute to its node id (not its CPUs or checkpoints)."""
+    return {k: v for k, v in asdict(settings).items() if k not in TRANSPORT}
+
+
+def rl_adapter(artifacts: Artifacts, node_id: str, step: int) -> str:
+    """The adapter an rl node kept at `step`."""
+    return str(Path(artifacts.adapter(node_id)) / step_folder(step))
+
+
+def rl_work(
+    artifacts: Artifacts,
+    node_id: str,
+    prompts: list[str],
+    renderer: ChatRenderer,
+    model_path: str,
+    settings: RlConfig,
+    seed: int,
+    device: str,
+    stage: str,
+    init: str | None = None,
+) -> TaskWork:
+    """An rl node's job: a LoRA policy (continuing adapter `init`, a node id, if given)
+    optimised on user turns `prompts`, rendered with the model's chat template."""
+    texts = [renderer.render([{"role": "user", "content": p}])[0] for p in prompts]
+    spec = RlSpec(
+        base_model=model_path,
+        prompts=texts,
+        reward=settings.reward,
+        output=artifacts.adapter(node_id),
+        work=str(artifacts.path("work", node_id)),
+        settings=RlSettings.of(settings),
+        init_adapter=artifacts.adapter(init) if init else None,
+        seed=seed,
+        device="cuda" if device == "cuda" else "cpu",
+        label=f"{stage}-{node_id}",
+        revision=renderer.revision,
+    )
+    return TaskWork(train_rl, (spec,), settings.num_cpus, spec.label)

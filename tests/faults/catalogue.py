@@ -239,6 +239,27 @@ CASES = [
         sweep="sa_grid",
     ),
     BadInput(
+        "training",
+        "a fine-tune whose LoRA rank vLLM is not set up to serve",
+        ("study.sdf.rank=64",),
+        "study.sdf.rank=64 needs engine.max_lora_rank=64",
+        sweep="af_sdf",
+    ),
+    BadInput(
+        "training",
+        "an RL reward that does not exist",
+        ("grid.study.safety=[rl]", "study.safety_rl.reward=helpfulness"),
+        "reward='helpfulness' is unknown: use one of",
+        sweep="sa_grid",
+    ),
+    BadInput(
+        "config",
+        "a schema key its yaml file leaves out, set without +",
+        ("study.probe.limit=4",),
+        "add it with +study.probe.limit=",
+        sweep="af_sdf",
+    ),
+    BadInput(
         "config",
         "misspelt key of a judge",
         ("+judges.compliance.votez=3",),

