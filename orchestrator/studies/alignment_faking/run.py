@@ -61,7 +61,7 @@ class AlignmentFakingRun(GenerationRun):
 
     def status(self, dry: bool) -> str:
         text = super().status(dry)
-        nodes = TrainingNodes(self.ctx).nodes
+        nodes = TrainingNodes(self.ctx, prepare=False).nodes
         return f"{stage_table(self.ctx, nodes)}\n{text}" if nodes else text
 
     def run(self) -> bool:

@@ -19,6 +19,7 @@ from functools import cache
 from typing import Any
 
 from orchestrator import models
+from orchestrator.chat import ChatRenderer
 from orchestrator.config.groups import DatasetConfig, SamplingConfig
 from orchestrator.config.schema import RootConfig
 from orchestrator.context import RunContext
@@ -80,8 +81,9 @@ def probe_id(root: RootConfig, adapter: str | None) -> str:
 class TrainingNodes:
     """The training and probe nodes of a grid, and the adapter each cell is evaluated with."""
 
-    def __init__(self, ctx: RunContext) -> None:
-        self.ctx = ctx
+    def __init__(self, ctx: RunContext, prepare: bool = True) -> None:
+        # prepare=False: ids and stages only (status, dry runs), no model downloaded
+        self.ctx, self.prepare = ctx, prepare
         self.served = Served()
         self.artifacts = Artifacts(ctx.store)
         self.trained: dict[str, str] = {}  # cell id -> its finetune node id
@@ -98,11 +100,18 @@ class TrainingNodes:
         """cell id -> the adapter folder its rows are generated with."""
         return {cell: self.artifacts.adapter(node) for cell, node in self.trained.items()}
 
+    def _model(self, root: RootConfig) -> tuple[ChatRenderer | None, str]:
+        """The model's renderer and weights folder (prepared once), or none when planning."""
+        if not self.prepare:
+            return None, ""
+        return self.served.renderer(root), self.served.path(root)
+
     def _finetune(self, cell: Cell, trained: str) -> Node:
         root, study = cell.config, settings(cell.config)
-        renderer, path = self.served.renderer(root), self.served.path(root)
+        renderer, path = self._model(root)
 
         def build(artifacts: Artifacts) -> TaskWork:
+            assert renderer is not None, "planned without preparing the model"
             documents = [p.text for p in corpus(study.documents).prompts]
             return documents_work(
                 artifacts,
@@ -121,11 +130,12 @@ class TrainingNodes:
 
     def _probe(self, cell: Cell, trained: str | None) -> Node:
         root, study = cell.config, settings(cell.config)
-        renderer, path = self.served.renderer(root), self.served.path(root)
+        renderer, path = self._model(root)
         probe, tokens = load_probe(study.probe), study.probe_max_tokens
         node = probe_id(root, trained)
 
         def build(artifacts: Artifacts) -> GenerateWork:
+            assert renderer is not None, "planned without preparing the model"
             adapter = artifacts.adapter(trained) if trained else None
             requests = [
                 user_request(renderer, q.text, q.id, root.seed, adapter) for q in probe.questions
