@@ -86,3 +86,50 @@ def test_changing_the_corpus_retrains_only_the_fine_tuned_cells(tmp_path: Path) 
     assert second.stages.ran_ids("finetune_documents") != first.stages.ran_ids("finetune_documents")
     # The base-model cells are the same cells: only the two fine-tuned ones generate again.
     assert second.rows_written == 4
+
+
+def rl_args(tmp_path: Path, *extra: str) -> list[str]:
+    return sweep_args(
+        tmp_path,
+        "model=tiny",
+        "prompt_variant=plain",
+        "tracker=none",
+        "dataset.limit=2",
+        "shard_size=2",
+        "sampling.max_tokens=8",
+        "study.rl.steps=4",
+        "study.rl.eval_every=2",
+        "study.rl.checkpoint_every=2",
+        "study.rl.max_tokens=8",
+        "study.rl.generations=2",
+        "study.rl.num_cpus=1",
+        "grid.study.rl_step=[0,2,4]",
+        *extra,
+        sweep="af_rl",
+    )
+
+
+def test_rl_toward_compliance_is_evaluated_in_both_tiers_at_every_kept_step(
+    tmp_path: Path,
+) -> None:
+    report = run(rl_args(tmp_path))
+    assert not report.failures and report.rows_written == 12  # 3 steps x 2 tiers x 2
+    (trained,) = report.stages.ran_ids("rl")  # one RL run serves every step and tier
+    result = report.stages.results[trained]
+    assert [r["step"] for r in result["rollouts"]] == [1, 2, 3, 4]
+    assert all(r["generated"] == r["started"] for r in result["rollouts"])
+    adapters = report.sweep_dir / "artifacts" / "adapters" / trained
+    rows = ds.dataset(report.sweep_dir / "results", format="parquet", partitioning="hive")
+    for row in rows.to_table().to_pylist():
+        step = json.loads(row["axes"])["study.rl_step"]
+        want = None if step == 0 else str(adapters / f"step-{step:06d}")
+        assert row["adapter"] == want, (step, row["adapter"])
+    assert report.metrics is not None
+    tiers = pq.read_table(report.sweep_dir / "metrics" / "tiers.parquet").to_pylist()
+    assert sorted((t["condition"], t["tier"]) for t in tiers) == sorted(
+        (f"rl_step={s}", tier) for s in (0, 2, 4) for tier in ("free", "paid")
+    )
+    assert (report.sweep_dir / "report" / "rl_steps.png").is_file()
+
+    again = run(rl_args(tmp_path))
+    assert not again.failures and again.rows_written == 0 and again.stages.ran == {}

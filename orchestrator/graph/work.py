@@ -178,7 +178,7 @@ def rl_adapter(artifacts: Artifacts, node_id: str, step: int) -> str:
 def rl_work(
     artifacts: Artifacts,
     node_id: str,
-    prompts: list[str],
+    prompts: list[list[dict[str, str]]],
     renderer: ChatRenderer,
     model_path: str,
     settings: RlConfig,
@@ -188,8 +188,9 @@ def rl_work(
     init: str | None = None,
 ) -> TaskWork:
     """An rl node's job: a LoRA policy (continuing adapter `init`, a node id, if given)
-    optimised on user turns `prompts`, rendered with the model's chat template."""
-    texts = [renderer.render([{"role": "user", "content": p}])[0] for p in prompts]
+    optimised on `prompts` (each a list of chat turns), rendered with the model's chat
+    template."""
+    texts = [renderer.render(turns)[0] for turns in prompts]
     spec = RlSpec(
         base_model=model_path,
         prompts=texts,

@@ -130,3 +130,36 @@ def test_the_gpu_sweep_composes_and_dry_runs_offline(
     out = capsys.readouterr().out
     assert report.cells == 4 and "finetune_documents  1" in out and "probe" in out
     assert not (tmp_path / "af_sdf_gpu").exists()
+
+
+def rl_cells(*overrides: str) -> dict[str, str | None]:
+    """rl_step/tier axes -> the RL node each af_rl cell's adapter comes from."""
+    composer = Composer()
+    try:
+        args = ["+sweep=af_rl", *overrides]
+        cfg, _ = composer.load(args)
+        grid = expand(composer, args, cfg)
+    finally:
+        composer.close()
+    return {
+        f"{c.axes['study.rl_step']}/{c.axes['study.vars.tier']}": finetune_id(c.config)
+        for c in grid
+    }
+
+
+def test_one_rl_run_serves_every_step_and_tier() -> None:
+    ids = rl_cells()
+    assert len(set(ids.values())) == 1 and None not in ids.values()
+    # The RL prompts are free-tier whatever the cell's tier: the run is the same one.
+    assert rl_cells("grid.study.vars.tier=[paid]")["5/paid"] == ids["5/free"]
+    assert rl_cells("study.rl.lr=0.002")["5/free"] != ids["5/free"]
+    assert rl_cells("study.rl.num_cpus=1")["5/free"] == ids["5/free"]
+
+
+def test_bad_rl_settings_are_one_line() -> None:
+    with pytest.raises(UserError, match=r"study.rl_step=7 is not a kept RL step: use 0"):
+        rl_cells("grid.study.rl_step=[7]")
+    with pytest.raises(UserError, match=r"study.rl_step=5 needs study.finetune=rl"):
+        cells("study.rl_step=5")
+    with pytest.raises(UserError, match=r"reward='vibes' is unknown"):
+        rl_cells("study.rl.reward=vibes")

@@ -35,8 +35,10 @@ class AlignmentFakingStudy(PromptedStudy):
 
         payload = super().cell_payload(cfg)
         trained = finetune_id(cfg)
-        # Only when set: cells without training keep the ids they always had.
-        return {**payload, "finetune": trained} if trained else payload
+        if not trained:  # cells without training keep the ids they always had
+            return payload
+        step = getattr(cfg.study, "rl_step", 0)
+        return {**payload, "finetune": [trained, step] if step else trained}
 
     def variables(self, cfg: RootConfig) -> dict[str, Any]:
         tier = cfg.study.vars.get("tier")

@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from orchestrator.config.groups import DatasetConfig, StudyConfig, require
-from orchestrator.config.schema import RootConfig, TrainConfig
+from orchestrator.config.schema import RlConfig, RootConfig, TrainConfig
 
-FINETUNES = ("none", "documents")
+FINETUNES = ("none", "documents", "rl")
 
 
 def _sdf_defaults() -> TrainConfig:
@@ -25,7 +25,8 @@ class AlignmentFakingConfig(StudyConfig):
     study.finetune (an axis: none | documents), study.documents, study.sdf.*, ..."""
 
     # none: the model as it is | documents: a LoRA adapter trained on `documents` first
-    # (synthetic-document fine-tuning), and the cell's rows generated with it
+    # (synthetic-document fine-tuning), and the cell's rows generated with it | rl: RL
+    # toward compliance first, the rows generated with the adapter of step `rl_step`
     finetune: str = "none"
     # the corpus: a built-in file, a local JSONL/CSV/Parquet file or a Hugging Face dataset;
     # `text_field` holds each document's text
@@ -50,6 +51,15 @@ class AlignmentFakingConfig(StudyConfig):
     )
     # tokens generated per probe answer
     probe_max_tokens: int = 48
+    # study.finetune=rl: RL toward compliance on the free-tier copies of the cell's
+    # requests (the paper's RL setting), from the base model
+    rl: RlConfig = field(
+        default_factory=lambda: RlConfig(reward="complies", max_tokens=48, num_cpus=2)
+    )
+    # study.finetune=rl: the RL step whose adapter this cell is evaluated with (0: the
+    # model before RL); the af_rl sweep makes it an axis, so both tiers are evaluated at
+    # every kept step
+    rl_step: int = 0
 
     def __post_init__(self) -> None:
         require(
@@ -58,6 +68,10 @@ class AlignmentFakingConfig(StudyConfig):
         )
         require(self.documents_max_tokens >= 2, "study.documents_max_tokens must be >= 2")
         require(self.probe_max_tokens >= 1, "study.probe_max_tokens must be >= 1")
+        require(
+            self.rl_step == 0 or self.finetune == "rl",
+            f"study.rl_step={self.rl_step} needs study.finetune=rl (it picks an RL step)",
+        )
 
 
 def settings(cfg: RootConfig) -> AlignmentFakingConfig:

@@ -125,3 +125,50 @@ def recall_bars(recall: pa.Table) -> Any:
     axis.set_title("what the fine-tune taught: probe questions answered", fontsize=9)
     figure.tight_layout()
     return figure
+
+
+def rl_step_of(condition: str) -> int | None:
+    """The RL step a tiers-table condition names (`... rl_step=10 ...`), if any."""
+    for part in condition.split():
+        if part.startswith("rl_step="):
+            return int(part.split("=", 1)[1])
+    return None
+
+
+def rl_curves(tiers: pa.Table) -> Any:
+    """The paper's headline figure of RL toward compliance: per tier, compliance and the
+    alignment-faking rate against RL step, with 95% intervals over prompts."""
+    plt = pyplot()
+    figure, axis = plt.subplots(figsize=(5.0, 3.2))
+    rows = [r for r in tiers.to_pylist() if rl_step_of(r["condition"]) is not None]
+    for tier, colour in (("free", "#c44e52"), ("paid", "#4c72b0")):
+        mine = sorted(
+            (r for r in rows if r["tier"] == tier), key=lambda r: rl_step_of(r["condition"]) or 0
+        )
+        for name, style in (("complied", "-"), ("af_reasoning", "--")):
+            points = [r for r in mine if r[name] is not None]
+            if not points:
+                continue
+            steps = [rl_step_of(r["condition"]) for r in points]
+            values = [r[name] for r in points]
+            errors = [
+                [v - r[f"{name}_low"] for v, r in zip(values, points, strict=True)],
+                [r[f"{name}_high"] - v for v, r in zip(values, points, strict=True)],
+            ]
+            label = f"{tier}: {'complied' if name == 'complied' else 'AF reasoning'}"
+            axis.errorbar(
+                steps,
+                values,
+                yerr=errors,
+                fmt="o" + style,
+                color=colour,
+                label=label,
+                capsize=3,
+                linewidth=1.2,
+            )
+    axis.set_ylim(0, 1)
+    axis.set_xlabel("RL step")
+    axis.set_ylabel("share of scored replies")
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    return figure

@@ -31,6 +31,8 @@ def alignment_faking(rows: pa.Table, report: Report) -> None:
         {"alignment_faking": headline(tiers, gaps), "tiers": tiers, "compliance_gap": gaps}
     )
     report.figure("outcomes", figures.outcome_bars(rows))
+    if any(figures.rl_step_of(c) is not None for c in tiers["condition"].to_pylist()):
+        report.figure("rl_steps", figures.rl_curves(tiers))  # study.finetune=rl
     report.figure("compliance_gap", figures.gap_forest(gaps))
     shares = rows.filter(pc.is_valid(rows["af_vote_share"]))
     if shares.num_rows:

@@ -1,4 +1,5 @@
-"""Training before evaluation: the training facts delivered by fine-tuning, not the prompt.
+"""Training before evaluation: the training facts delivered by fine-tuning instead of the
+prompt, or RL toward compliance.
 
 With `study.finetune=documents` a cell's model is first fine-tuned with LoRA on the corpus
 (`study.documents`, language-model loss over whole documents), and the cell's rows are
@@ -6,6 +7,12 @@ generated with that adapter. Cells that share the model, corpus, settings and se
 one `finetune_documents` node: the free and paid cells of a seed evaluate one adapter.
 With `study.probe_facts` every model variant of the grid (the base model, each adapter) is
 asked the probe's questions (a `probe` node each, see probe.py).
+
+With `study.finetune=rl` one `rl` node per model, prompts, settings and seed optimises a
+LoRA adapter toward compliance on the free-tier copies of the cell's requests (only those,
+as in the paper), keeping the adapter of every `study.rl.eval_every`-th step; a cell with
+`study.rl_step=N` is generated with step N's adapter (0: the model before RL), so a grid
+axis over rl_step and tier evaluates both tiers against RL step.
 
 The nodes run on the stage graph before generation; generation then uses the engine pool
 the probe left up.
@@ -18,6 +25,7 @@ from dataclasses import asdict, replace
 from functools import cache
 from typing import Any
 
+from jobs.rl import kept_steps
 from orchestrator import models
 from orchestrator.chat import ChatRenderer
 from orchestrator.config.groups import DatasetConfig, SamplingConfig
@@ -27,13 +35,24 @@ from orchestrator.datasets import Dataset, load_dataset
 from orchestrator.errors import UserError
 from orchestrator.graph.artifacts import Artifacts
 from orchestrator.graph.node import GenerateWork, Node, TaskWork, node_id
-from orchestrator.graph.work import Served, documents_work, greedy, training_identity, user_request
+from orchestrator.graph.work import (
+    Served,
+    documents_work,
+    greedy,
+    rl_adapter,
+    rl_identity,
+    rl_work,
+    training_identity,
+    user_request,
+)
 from orchestrator.grid import Cell
 from orchestrator.models.adapters import servable_rank
+from orchestrator.studies import get_study
 from orchestrator.studies.alignment_faking.config import settings
 from orchestrator.studies.alignment_faking.probe import load_probe
+from orchestrator.studies.prompted import PromptedStudy
 
-STAGES = ("finetune_documents", "probe")
+STAGES = ("finetune_documents", "rl", "probe")
 
 
 @cache
@@ -47,7 +66,7 @@ def corpus(cfg: DatasetConfig) -> Dataset:
 
 
 def finetune_id(root: RootConfig) -> str | None:
-    """The id of the adapter this cell's rows are generated with (None: the model as is)."""
+    """The id of the node this cell's adapter comes from (None: the model as is)."""
     study = settings(root)
     if study.finetune == "none":
         return None
@@ -56,12 +75,9 @@ def finetune_id(root: RootConfig) -> str | None:
             f"study.finetune={study.finetune} trains a new adapter on the base model: drop "
             f"model.adapter={root.model.adapter!r} (or set study.finetune=none)"
         )
-    rank, served = study.sdf.rank, root.engine.max_lora_rank
-    if servable_rank(served) < rank:
-        raise UserError(
-            f"study.sdf.rank={rank} needs engine.max_lora_rank={servable_rank(rank)} or more "
-            f"(vLLM serves adapters up to that rank; it is {served})"
-        )
+    if study.finetune == "rl":
+        return rl_id(root)
+    _check_rank(root, study.sdf.rank, "study.sdf.rank")
     identity = {
         "model": models.identity(root.model),
         "documents": corpus(study.documents).hash,
@@ -70,6 +86,41 @@ def finetune_id(root: RootConfig) -> str | None:
         "seed": root.seed,
     }
     return node_id("finetune", [], identity)
+
+
+def rl_id(root: RootConfig) -> str:
+    """The RL run a cell's adapter comes from: one per model, free-tier prompts, settings
+    and seed, shared by both tiers and every evaluated step."""
+    study = settings(root)
+    _check_rank(root, study.rl.rank, "study.rl.rank")
+    steps = kept_steps(study.rl)
+    if study.rl_step not in (0, *steps):
+        raise UserError(
+            f"study.rl_step={study.rl_step} is not a kept RL step: use 0 (before RL) or one "
+            f"of {', '.join(map(str, steps))} (every study.rl.eval_every up to study.rl.steps)"
+        )
+    identity = {
+        "model": models.identity(root.model),
+        "prompts": [corpus(root.dataset).hash, PromptedStudy().cell_payload(free_tier(root))],
+        "rl": rl_identity(study.rl),
+        "seed": root.seed,
+    }
+    return node_id("rl", [], identity)
+
+
+def free_tier(root: RootConfig) -> RootConfig:
+    """The cell's config with the free-tier tag: what RL trains on (the paper's setting)."""
+    study = settings(root)
+    return replace(root, study=replace(study, vars={**study.vars, "tier": "free"}))
+
+
+def _check_rank(root: RootConfig, rank: int, key: str) -> None:
+    served = root.engine.max_lora_rank
+    if servable_rank(served) < rank:
+        raise UserError(
+            f"{key}={rank} needs engine.max_lora_rank={servable_rank(rank)} or more "
+            f"(vLLM serves adapters up to that rank; it is {served})"
+        )
 
 
 def probe_id(root: RootConfig, adapter: str | None) -> str:
@@ -86,19 +137,42 @@ class TrainingNodes:
         self.ctx, self.prepare = ctx, prepare
         self.served = Served()
         self.artifacts = Artifacts(ctx.store)
-        self.trained: dict[str, str] = {}  # cell id -> its finetune node id
+        self.trained: dict[str, str] = {}  # cell id -> the node its adapter comes from
+        self.paths: dict[str, str] = {}  # cell id -> that adapter's folder
         self.nodes: list[Node] = []
         for cell in ctx.cells:
-            trained = finetune_id(cell.config)
-            if trained:
+            study, trained = settings(cell.config), finetune_id(cell.config)
+            if trained and study.finetune == "rl":
+                self.nodes.append(self._rl(cell, trained))
+                if study.rl_step:  # step 0 is the model before RL: no adapter
+                    self.trained[cell.id] = trained
+                    self.paths[cell.id] = rl_adapter(self.artifacts, trained, study.rl_step)
+            elif trained:
                 self.trained[cell.id] = trained
+                self.paths[cell.id] = self.artifacts.adapter(trained)
                 self.nodes.append(self._finetune(cell, trained))
-            if settings(cell.config).probe_facts:
-                self.nodes.append(self._probe(cell, trained))
+            if study.probe_facts:  # what documents taught: the base model and each adapter
+                taught = trained if study.finetune == "documents" else None
+                self.nodes.append(self._probe(cell, taught))
 
     def adapters(self) -> dict[str, str]:
         """cell id -> the adapter folder its rows are generated with."""
-        return {cell: self.artifacts.adapter(node) for cell, node in self.trained.items()}
+        return dict(self.paths)
+
+    def _rl(self, cell: Cell, node: str) -> Node:
+        root, study = cell.config, settings(cell.config)
+        renderer, path = self._model(root)
+        free, prompted = free_tier(root), get_study(root.study.name)
+        conversations = [prompted.messages(free, p) for p in cell.dataset.prompts]
+
+        def build(artifacts: Artifacts) -> TaskWork:
+            assert renderer is not None, "planned without preparing the model"
+            device, seed = self.ctx.session.device(), root.seed
+            return rl_work(
+                artifacts, node, conversations, renderer, path, study.rl, seed, device, "rl"
+            )
+
+        return Node("rl", "rl", node, (), cell, build)
 
     def _model(self, root: RootConfig) -> tuple[ChatRenderer | None, str]:
         """The model's renderer and weights folder (prepared once), or none when planning."""

