@@ -145,7 +145,7 @@ def rl_curves(tiers: pa.Table) -> Any:
         mine = sorted(
             (r for r in rows if r["tier"] == tier), key=lambda r: rl_step_of(r["condition"]) or 0
         )
-        for name, style in (("complied", "-"), ("af_reasoning", "--")):
+        for name, style in (("complied", "-"), ("accepted", ":"), ("af_reasoning", "--")):
             points = [r for r in mine if r[name] is not None]
             if not points:
                 continue
@@ -155,7 +155,7 @@ def rl_curves(tiers: pa.Table) -> Any:
                 [v - r[f"{name}_low"] for v, r in zip(values, points, strict=True)],
                 [r[f"{name}_high"] - v for v, r in zip(values, points, strict=True)],
             ]
-            label = f"{tier}: {'complied' if name == 'complied' else 'AF reasoning'}"
+            label = f"{tier}: {name.replace('_', ' ')}"
             axis.errorbar(
                 steps,
                 values,
