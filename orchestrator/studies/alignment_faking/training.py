@@ -143,8 +143,8 @@ class TrainingNodes:
         for cell in ctx.cells:
             study, trained = settings(cell.config), finetune_id(cell.config)
             if trained and study.finetune == "rl":
-                self.nodes.append(self._rl(cell, trained))
-                if study.rl_step:  # step 0 is the model before RL: no adapter
+                if study.rl_step:  # step 0 is the model before RL: no adapter, no RL run
+                    self.nodes.append(self._rl(cell, trained))
                     self.trained[cell.id] = trained
                     self.paths[cell.id] = rl_adapter(self.artifacts, trained, study.rl_step)
             elif trained:
