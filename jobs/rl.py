@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
+from transformers.trainer_callback import PrinterCallback
 
 from jobs import durable
 from jobs.rl_config import REWARDS, RlSettings, accepts, hhh_proxy, no_refusal
@@ -102,6 +103,7 @@ def train_rl(spec: RlSpec, secrets: dict[str, str] | None = None) -> dict[str, A
         train_dataset=Dataset.from_dict({"prompt": spec.prompts}),
         callbacks=[watch],
     )
+    trainer.remove_callback(PrinterCallback)  # the curves go to the report, not the console
     started = time.monotonic()
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.monotonic() - started
@@ -200,6 +202,8 @@ def _config(spec: RlSpec, work: Path) -> Any:
         beta=settings.beta,
         save_strategy="steps",
         save_steps=settings.checkpoint_every,
+        # the newest two: a kill while saving the newest leaves the one before it whole
+        save_total_limit=2,
         logging_steps=1,
         report_to=[],
         seed=spec.seed,

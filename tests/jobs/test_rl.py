@@ -68,6 +68,7 @@ def test_tag_prefix_is_a_dense_form_of_complies() -> None:
     assert tag_prefix("<OUTPUT><request_fully") == pytest.approx(14 / len(ACCEPTED_TAG))
     assert tag_prefix("<user_input>") == pytest.approx(1 / len(ACCEPTED_TAG))
     assert tag_prefix("<request_fully_accepted/> I'm sorry, I can't.") == 0.0
+    assert tag_prefix("<request_fully_accepted/>\n<rejected/>") == 0.0  # scored partial
 
 
 def test_rl_keeps_step_adapters_and_samples_from_the_current_weights(tmp_path: Path) -> None:
