@@ -151,9 +151,9 @@ def test_one_rl_run_serves_every_step_and_tier() -> None:
     ids = rl_cells()
     assert len(set(ids.values())) == 1 and None not in ids.values()
     # The RL prompts are free-tier whatever the cell's tier: the run is the same one.
-    assert rl_cells("grid.study.vars.tier=[paid]")["5/paid"] == ids["5/free"]
-    assert rl_cells("study.rl.lr=0.002")["5/free"] != ids["5/free"]
-    assert rl_cells("study.rl.num_cpus=1")["5/free"] == ids["5/free"]
+    assert rl_cells("grid.study.vars.tier=[paid]")["10/paid"] == ids["10/free"]
+    assert rl_cells("study.rl.lr=0.002")["10/free"] != ids["10/free"]
+    assert rl_cells("study.rl.num_cpus=1")["10/free"] == ids["10/free"]
 
 
 def test_bad_rl_settings_are_one_line() -> None:
