@@ -22,19 +22,21 @@ from orchestrator.studies.alignment_faking.probe import (
 from orchestrator.studies.alignment_faking.training import finetune_id
 
 
-def cells(*overrides: str) -> dict[str, str | None]:
-    """finetune/tier axes -> the adapter id each af_sdf cell is evaluated with."""
+def adapter_ids(sweep: str, axis: str, *overrides: str) -> dict[str, str | None]:
+    """`axis`/tier of each cell of `sweep` -> the node its adapter comes from."""
     composer = Composer()
     try:
-        args = ["+sweep=af_sdf", *overrides]
+        args = [f"+sweep={sweep}", *overrides]
         cfg, _ = composer.load(args)
         grid = expand(composer, args, cfg)
     finally:
         composer.close()
-    return {
-        f"{c.axes['study.finetune']}/{c.axes['study.vars.tier']}": finetune_id(c.config)
-        for c in grid
-    }
+    return {f"{c.axes[axis]}/{c.axes['study.vars.tier']}": finetune_id(c.config) for c in grid}
+
+
+def cells(*overrides: str) -> dict[str, str | None]:
+    """finetune/tier axes -> the adapter id each af_sdf cell is evaluated with."""
+    return adapter_ids("af_sdf", "study.finetune", *overrides)
 
 
 def test_a_fact_counts_when_an_answer_starts_a_word() -> None:
@@ -134,17 +136,7 @@ def test_the_gpu_sweep_composes_and_dry_runs_offline(
 
 def rl_cells(*overrides: str) -> dict[str, str | None]:
     """rl_step/tier axes -> the RL node each af_rl cell's adapter comes from."""
-    composer = Composer()
-    try:
-        args = ["+sweep=af_rl", *overrides]
-        cfg, _ = composer.load(args)
-        grid = expand(composer, args, cfg)
-    finally:
-        composer.close()
-    return {
-        f"{c.axes['study.rl_step']}/{c.axes['study.vars.tier']}": finetune_id(c.config)
-        for c in grid
-    }
+    return adapter_ids("af_rl", "study.rl_step", *overrides)
 
 
 def test_one_rl_run_serves_every_step_and_tier() -> None:

@@ -82,7 +82,7 @@ class AlignmentFakingRun(GenerationRun):
                 pool_key(j.config, device, paths[models.weights_key(j.config.model)])
                 for j in self.prepared.jobs
             }
-            runner = GraphRunner(ctx, nodes, frozenset(keep | self.later_pools(device)))
+            runner.keep = frozenset(keep | self.later_pools(device))
         ctx.report.stages = runner.report  # what ran and what was reused (tests read it)
         try:
             graph = runner.run()
