@@ -7,6 +7,7 @@ Layout under `<output_root>/<sweep>/`:
     failed_shards.json                                      shards that failed last time
     scores/model=<model>/<same name>.parquet                judged studies: rows + scores
     metrics/*.parquet                                       judged studies: metric tables
+    metrics/training_curves.parquet                         loss/reward per training step
 
 A shard file is written to a dot-prefixed temporary name, flushed to the disk and renamed
 into place (jobs/durable.py), so a file with a final name is complete even after a power

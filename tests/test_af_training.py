@@ -51,6 +51,11 @@ def test_documents_fine_tune_feeds_the_cells_and_the_probe(tmp_path: Path) -> No
     adapter = report.sweep_dir / "artifacts" / "adapters" / trained
     assert (adapter / "adapter_config.json").is_file()
     assert json.loads((adapter / "training.json").read_text())["steps"] == 4
+    curves = pq.read_table(report.sweep_dir / "metrics" / "training_curves.parquet").to_pylist()
+    assert [(c["node"], c["kind"], c["step"]) for c in curves] == [
+        (trained, "finetune", s) for s in (1, 2, 3, 4)
+    ]
+    assert all(c["loss"] > 0 and c["reward"] is None for c in curves)
 
     rows = ds.dataset(report.sweep_dir / "results", format="parquet", partitioning="hive")
     cells = [r for r in rows.to_table().to_pylist() if r["stage"] == "generate"]
@@ -130,6 +135,15 @@ def test_rl_toward_compliance_is_evaluated_in_both_tiers_at_every_kept_step(
         (f"rl_step={s}", tier) for s in (0, 2, 4) for tier in ("free", "paid")
     )
     assert (report.sweep_dir / "report" / "rl_steps.png").is_file()
+    # The loss and mean reward of every optimizer step, and which steps were evaluated.
+    curves = report.sweep_dir / "metrics" / "training_curves.parquet"
+    steps = pq.read_table(curves).to_pylist()
+    assert [(c["kind"], c["step"], c["kept"]) for c in steps] == [
+        ("rl", s, s in (2, 4)) for s in (1, 2, 3, 4)
+    ]
+    assert [c["reward"] for c in steps] == result["reward"]
 
+    curves.unlink()  # a re-run that trains nothing still writes the reused job's curve
     again = run(rl_args(tmp_path))
     assert not again.failures and again.rows_written == 0 and again.stages.ran == {}
+    assert pq.read_table(curves).num_rows == 4

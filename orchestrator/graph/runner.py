@@ -20,11 +20,14 @@ from orchestrator import models
 from orchestrator.context import RunContext
 from orchestrator.events import EventLog
 from orchestrator.graph.artifacts import Artifacts
+from orchestrator.graph.curves import training_curves
 from orchestrator.graph.node import GenerateWork, Node, TaskWork
 from orchestrator.graph.tasks import TaskRunner, log_task
 from orchestrator.pools import pool_key
 from orchestrator.progress import clock
 from orchestrator.scheduler import BatchJob, Failure, Scheduler
+
+CURVES = "training_curves.parquet"  # under the sweep's metrics/
 
 
 @dataclass
@@ -63,6 +66,17 @@ class GraphRunner:
         return [n for n in self.nodes.values() if not self.artifacts.node_done(n, rows)]
 
     def run(self) -> GraphReport:
+        self._run()
+        self.write_curves()
+        return self.report
+
+    def write_curves(self) -> None:
+        """metrics/training_curves.parquet: the grid's training jobs, run now or reused."""
+        curves = training_curves(self.artifacts, self.nodes.values())
+        if curves is not None:
+            self.ctx.store.write_table(self.ctx.store.root / "metrics", CURVES, curves)
+
+    def _run(self) -> None:
         ctx = self.ctx
         self.pending = {n.id: n for n in self.todo()}
         self.finished = set(self.nodes) - set(self.pending)
@@ -70,7 +84,7 @@ class GraphRunner:
         for node_id in self.finished:  # a kill between a task's output and its cleanup
             shutil.rmtree(self.artifacts.path("work", node_id), ignore_errors=True)
         if not self.pending:  # a finished graph re-run: no cluster to start
-            return self.report
+            return
         device = ctx.session.device()
         for node in self.pending.values():
             if node.serve is not None:
@@ -98,7 +112,6 @@ class GraphRunner:
             self.report.engine_loads = scheduler.loads
             scheduler.shutdown()
             events.close()
-        return self.report
 
     def _loop(self, scheduler: Scheduler[BatchJob], tasks: TaskRunner) -> None:
         seen = 0
