@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
 from jobs import durable
+from jobs.reward_model import RewardModel
 from jobs.rl_config import REWARDS, RlSettings, accepts, hhh_proxy, no_refusal
 
 __all__ = ["REWARDS", "RlSettings", "RlSpec", "StaleRollouts", "accepts", "hhh_proxy", "no_refusal"]
@@ -42,7 +44,7 @@ __all__ = ["REWARDS", "RlSettings", "RlSpec", "StaleRollouts", "accepts", "hhh_p
 class RlSpec:
     base_model: str
     prompts: list[str]  # rendered with the chat template by the driver
-    reward: str  # a name in REWARDS
+    reward: str  # a name in REWARDS, or "model": the reward model below
     output: str  # the finished folder: step-NNNNNN/ adapters and training.json
     work: str  # trainer checkpoints and the step adapters of an unfinished run
     settings: RlSettings = field(default_factory=RlSettings)
@@ -51,6 +53,8 @@ class RlSpec:
     device: str = "cpu"
     label: str = ""
     revision: str | None = None
+    turns: list[str] = field(default_factory=list)  # each prompt's chat turns, as JSON
+    reward_model: str | None = None  # reward="model": a Hugging Face id or local folder
 
 
 class StaleRollouts(RuntimeError):
@@ -90,17 +94,26 @@ def train_rl(spec: RlSpec, secrets: dict[str, str] | None = None) -> dict[str, A
     resume = _last_checkpoint(work)
     model = _policy(spec)
     watch = RolloutWatch(model, spec.settings, work / "steps")
-    score = REWARDS[spec.reward]
+    scores, ends = _scorer(spec), _eos_ids(model)
+    settings = spec.settings
 
-    def reward(completions: list[str], **_: Any) -> list[float | None]:
-        return [score(text) for text in completions]
+    def reward(
+        completions: list[str], completion_ids: list[list[int]], turns: list[str], **_: Any
+    ) -> list[float | None]:
+        # A completion cut at max_tokens earns truncated_factor of its reward: below 1, the
+        # policy learns to end its replies (an evaluation scores only replies that end).
+        cut = settings.truncated_factor
+        return [
+            score * (1.0 if _ended(ids, ends, settings.max_tokens) else cut)
+            for score, ids in zip(scores(completions, turns), completion_ids, strict=True)
+        ]
 
     reward.__name__ = spec.reward  # names the curve in the trainer's logs
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=reward,
         args=_config(spec, work),
-        train_dataset=Dataset.from_dict({"prompt": spec.prompts}),
+        train_dataset=Dataset.from_dict({"prompt": spec.prompts, "turns": _turns(spec)}),
         callbacks=[watch],
     )
     trainer.remove_callback(PrinterCallback)  # the curves go to the report, not the console
@@ -162,6 +175,32 @@ class RolloutWatch(TrainerCallback):
             durable.publish_folder(staging, self.steps / step_folder(step))
 
 
+def _scorer(spec: RlSpec) -> Callable[[list[str], list[str]], list[float]]:
+    """completions, their prompts' turns (JSON) -> rewards: a rule, or a reward model."""
+    if spec.reward == "model":
+        assert spec.reward_model, "reward=model needs a reward_model"
+        judge = RewardModel(spec.reward_model, spec.device)
+        return lambda completions, turns: judge([json.loads(t) for t in turns], completions)
+    rule = REWARDS[spec.reward]
+    return lambda completions, _: [rule(text) for text in completions]
+
+
+def _turns(spec: RlSpec) -> list[str]:
+    if spec.turns:
+        return list(spec.turns)
+    return [json.dumps([{"role": "user", "content": p}]) for p in spec.prompts]
+
+
+def _eos_ids(model: Any) -> set[int]:
+    eos = model.generation_config.eos_token_id
+    return set(eos) if isinstance(eos, list) else {eos} if eos is not None else set()
+
+
+def _ended(ids: list[int], eos: set[int], max_tokens: int) -> bool:
+    """Did the policy end this completion (an end token), or was it cut at max_tokens?"""
+    return len(ids) < max_tokens or bool(ids and ids[-1] in eos)
+
+
 def _policy(spec: RlSpec) -> Any:
     import torch
     from peft import LoraConfig, PeftModel, get_peft_model
@@ -176,10 +215,13 @@ def _policy(spec: RlSpec) -> Any:
     if spec.init_adapter:
         return PeftModel.from_pretrained(base, spec.init_adapter, is_trainable=True)
     settings = spec.settings
+    depth = int(base.config.num_hidden_layers)
+    last = min(settings.last_layers, depth)
     config = LoraConfig(
         r=settings.rank,
         lora_alpha=settings.alpha,
         target_modules=list(settings.target_modules),
+        layers_to_transform=list(range(depth - last, depth)) if last else None,
         lora_dropout=0.0,
         task_type="CAUSAL_LM",
     )

@@ -1,9 +1,8 @@
 """What an RL job is told (jobs/rl.py): its settings and its reward. Light on imports, so
 the config schema can extend the settings without loading a trainer.
 
-Rewards here are rules that need no model: they run on the training worker, on CPU. On a
-GPU cluster a judge or reward model takes their place through the same name -> function
-registry.
+Rewards here are rules that need no model: they run on the training worker, on CPU. A
+reward model takes their place with reward="model" (jobs/reward_model.py).
 """
 
 from __future__ import annotations
@@ -81,6 +80,9 @@ class RlSettings:
     generations: int = 4  # completions sampled per prompt (GRPO's group)
     max_tokens: int = 24
     temperature: float = 1.0
+    # the share of its reward a completion cut at max_tokens earns (DAPO's overlong reward
+    # shaping in its simplest form): 1 ignores truncation; below 1, replies learn to end
+    truncated_factor: float = 1.0
     lr: float = 1e-4
     beta: float = 0.0  # KL penalty toward the starting policy (0: none, TRL's default)
     eval_every: int = 10  # the adapter after every this many steps is kept
@@ -90,6 +92,9 @@ class RlSettings:
     target_modules: list[str] = field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
     )
+    # adapt only the model's last this many layers (0: all): the backward pass stops there,
+    # which halves a CPU step; a continued adapter keeps its own layers
+    last_layers: int = 0
 
     @classmethod
     def of(cls, settings: RlSettings) -> RlSettings:

@@ -8,6 +8,7 @@ Each error names the override that fixes it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from omegaconf import MISSING
@@ -103,16 +104,33 @@ class RlConfig(RlSettings):
     """One RL job (TRL's GRPO on a LoRA policy, jobs/rl.py): its settings and reward, which
     enter the adapter's id, and the resources of its Ray task, which do not."""
 
-    # a rule-based reward of jobs/rl.py REWARDS (a judge or reward model: on GPU clusters)
+    # a rule of jobs/rl_config.py REWARDS, or "model": reward_model scores the rollouts
     reward: str = "no_refusal"
+    # reward=model: a sequence-classification reward model (Hugging Face id or local folder)
+    reward_model: str = ""
     num_cpus: float = 1.0
 
     def __post_init__(self) -> None:
         from jobs.rl_config import REWARDS
 
         require(
-            self.reward in REWARDS,
-            f"reward={self.reward!r} is unknown: use one of {', '.join(REWARDS)}",
+            self.reward in REWARDS or self.reward == "model",
+            f"reward={self.reward!r} is unknown: use one of {', '.join(REWARDS)}, or model "
+            "(with reward_model=<a Hugging Face id or local folder>)",
+        )
+        require(
+            self.reward != "model" or bool(self.reward_model),
+            "reward=model needs reward_model=<a reward model's Hugging Face id or local folder>",
+        )
+        local = self.reward_model.startswith(("/", ".", "~"))
+        require(
+            not local or Path(self.reward_model).expanduser().is_dir(),
+            f"reward_model={self.reward_model!r} is not a folder: give a reward model's local "
+            "folder or its Hugging Face id",
+        )
+        require(
+            self.reward == "model" or not self.reward_model,
+            f"reward_model is set but reward={self.reward!r}: set reward=model to use it",
         )
         require(self.rank >= 1 and self.alpha >= 1, "LoRA rank and alpha must be >= 1")
         require(self.lr > 0 and self.steps >= 1, "an RL lr must be > 0 and steps >= 1")
@@ -125,6 +143,11 @@ class RlConfig(RlSettings):
             "eval_every and checkpoint_every must be >= 1",
         )
         require(self.max_tokens >= 1, "max_tokens must be >= 1")
+        require(self.last_layers >= 0, "last_layers must be >= 0 (0: every layer)")
+        require(
+            0 <= self.truncated_factor <= 1,
+            "truncated_factor (the reward share of a reply cut at max_tokens) must be in [0, 1]",
+        )
 
 
 # The learning-rate schedules after warmup (jobs/finetune.py: lr_at).

@@ -4,6 +4,7 @@ or whole documents) tokenized into a LoRA job (a finetune node's `TaskWork`)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -203,5 +204,7 @@ def rl_work(
         device="cuda" if device == "cuda" else "cpu",
         label=f"{stage}-{node_id}",
         revision=renderer.revision,
+        turns=[json.dumps(turns) for turns in prompts],
+        reward_model=settings.reward_model or None,
     )
     return TaskWork(train_rl, (spec,), settings.num_cpus, spec.label)

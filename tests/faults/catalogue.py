@@ -253,6 +253,13 @@ CASES = [
         sweep="sa_grid",
     ),
     BadInput(
+        "training",
+        "an RL reward model whose local folder does not exist",
+        ("study.rl.reward=model", "study.rl.reward_model=./models/no-such-reward-model"),
+        "reward_model='./models/no-such-reward-model' is not a folder",
+        sweep="af_rl",
+    ),
+    BadInput(
         "config",
         "a schema key its yaml file leaves out, set without +",
         ("study.probe.limit=4",),

@@ -5,12 +5,15 @@ from its last checkpoint keeping the step adapters it already saved."""
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from jobs import rl
+from jobs.reward_model import RewardModel
 from jobs.rl import RlSettings, RlSpec, StaleRollouts, accepts, train_rl
 from jobs.rl_config import ACCEPTED_TAG, complies, hhh_proxy, tag_prefix
 from orchestrator import models
@@ -84,6 +87,40 @@ def test_rl_keeps_step_adapters_and_samples_from_the_current_weights(tmp_path: P
     # The weights moved: each step's rollouts came from new weights, never the first ones.
     assert len({r["started"] for r in rollouts}) == 4
     assert len(report["reward"]) == 4
+
+
+def test_a_reply_cut_at_max_tokens_earns_the_truncated_share(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every reply is worth 1, a cut one 0.5: a random model rarely ends a reply within 8
+    tokens, so a step's mean reward is 0.5 plus 0.5 per reply that ended, in quarters of it
+    (4 rollouts a step). last_layers=1 adapts only the model's last layer."""
+    assert rl._ended([5, 6], {2}, 8) and rl._ended([5] * 7 + [2], {2}, 8)
+    assert not rl._ended([5] * 8, {2}, 8)
+    monkeypatch.setitem(rl.REWARDS, "ones", lambda text: 1.0)
+    job = spec(tmp_path, steps=2)
+    settings = replace(job.settings, truncated_factor=0.5, last_layers=1)
+    report = train_rl(replace(job, reward="ones", settings=settings))
+    assert all(0.5 <= r <= 1.0 and (r * 8) == int(r * 8) for r in report["reward"])
+    assert min(report["reward"]) < 1.0  # cut replies earned half
+    config = json.loads((tmp_path / "adapter" / "step-000002" / "adapter_config.json").read_text())
+    depth = json.loads((Path(job.base_model) / "config.json").read_text())["num_hidden_layers"]
+    assert config["layers_to_transform"] == [depth - 1]
+
+
+def test_a_reward_model_scores_each_rollout_in_its_own_chat_format(tmp_path: Path) -> None:
+    """The tiny model with a one-logit head (random: untrained) as the reward model: each
+    rollout is read as the prompt's turns and the completion as the assistant's turn."""
+    job = spec(tmp_path, steps=2)
+    judge = RewardModel(job.base_model)
+    turns = [{"role": "user", "content": "question 0: say something"}]
+    text = judge.text(turns, "a reply")
+    assert text.index("question 0: say something") < text.index("assistant\na reply")
+    scores = judge([turns, turns], ["a reply", "quite another reply, longer"])
+    assert len(scores) == 2 and scores[0] != scores[1]
+    turned = [json.dumps([{"role": "user", "content": p}]) for p in PROMPTS]
+    report = train_rl(replace(job, reward="model", reward_model=job.base_model, turns=turned))
+    assert len(report["reward"]) == 2 and all(math.isfinite(r) for r in report["reward"])
 
 
 def test_rollouts_reused_across_steps_are_refused(

@@ -155,3 +155,16 @@ def test_bad_rl_settings_are_one_line() -> None:
         cells("study.rl_step=5")
     with pytest.raises(UserError, match=r"reward='vibes' is unknown"):
         rl_cells("study.rl.reward=vibes")
+    with pytest.raises(UserError, match=r"reward=model needs reward_model=<a reward model"):
+        rl_cells("study.rl.reward=model")
+    with pytest.raises(UserError, match=r"reward_model is set but reward='tag_prefix'"):
+        rl_cells("study.rl.reward_model=OpenAssistant/reward-model-deberta-v3-large-v2")
+    with pytest.raises(UserError, match=r"must be in \[0, 1\]"):
+        rl_cells("study.rl.truncated_factor=2")
+
+
+def test_a_reward_model_enters_the_rl_node_s_id(tmp_path: Path) -> None:
+    model = ("study.rl.reward=model", f"study.rl.reward_model={tmp_path}")
+    assert rl_cells(*model)["10/free"] != rl_cells()["10/free"]
+    other = ("study.rl.reward=model", "study.rl.reward_model=org/reward-model")
+    assert rl_cells(*other)["10/free"] != rl_cells(*model)["10/free"]
