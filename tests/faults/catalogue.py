@@ -260,6 +260,13 @@ CASES = [
         sweep="af_rl",
     ),
     BadInput(
+        "training",
+        "a multi-GPU RL batch the GPUs cannot share (verl's own validation)",
+        ("study.rl.trainer=verl", "study.rl.generations=2", "study.rl.prompts_per_step=1"),
+        "verl rejects this RL run: real_train_batch_size (2) must be divisible",
+        sweep="af_rl",
+    ),
+    BadInput(
         "config",
         "a schema key its yaml file leaves out, set without +",
         ("study.probe.limit=4",),

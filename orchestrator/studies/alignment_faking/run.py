@@ -14,7 +14,7 @@ from analysis.summary import format_table
 from orchestrator import models
 from orchestrator.generation import GenerationRun
 from orchestrator.graph.runner import GraphRunner, stage_lines
-from orchestrator.graph.study import stage_table
+from orchestrator.graph.study import launches, stage_table
 from orchestrator.grid import Cell
 from orchestrator.judges.backends import engine_pools
 from orchestrator.judges.spec import JudgeSpec, judge_specs, summary
@@ -62,7 +62,8 @@ class AlignmentFakingRun(GenerationRun):
     def status(self, dry: bool) -> str:
         text = super().status(dry)
         nodes = TrainingNodes(self.ctx, prepare=False).nodes
-        return f"{stage_table(self.ctx, nodes)}\n{text}" if nodes else text
+        trainers = launches(nodes) if dry else ""
+        return f"{stage_table(self.ctx, nodes)}{trainers}\n{text}" if nodes else text
 
     def run(self) -> bool:
         trained = self.train() if self.ctx.root.mode != "judge" else False

