@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,8 +33,9 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
 from jobs import durable
-from jobs.reward_model import RewardModel
+from jobs.judge_reward import JudgeReward, JudgeRewardSpec
 from jobs.rl_config import REWARDS, RlSettings, accepts, hhh_proxy, no_refusal
+from jobs.rl_reward import reward_columns, scorer
 
 __all__ = ["REWARDS", "RlSettings", "RlSpec", "StaleRollouts", "accepts", "hhh_proxy", "no_refusal"]
 
@@ -44,7 +44,7 @@ __all__ = ["REWARDS", "RlSettings", "RlSpec", "StaleRollouts", "accepts", "hhh_p
 class RlSpec:
     base_model: str
     prompts: list[str]  # rendered with the chat template by the driver
-    reward: str  # a name in REWARDS, or "model": the reward model below
+    reward: str  # a name in REWARDS, "model": the reward model below, or "judge"
     output: str  # the finished folder: step-NNNNNN/ adapters and training.json
     work: str  # trainer checkpoints and the step adapters of an unfinished run
     settings: RlSettings = field(default_factory=RlSettings)
@@ -55,6 +55,8 @@ class RlSpec:
     revision: str | None = None
     turns: list[str] = field(default_factory=list)  # each prompt's chat turns, as JSON
     reward_model: str | None = None  # reward="model": a Hugging Face id or local folder
+    requests: list[str] = field(default_factory=list)  # each prompt's request, for a judge
+    judge: JudgeRewardSpec | None = None  # reward="judge": the judge that grades rollouts
 
 
 class StaleRollouts(RuntimeError):
@@ -94,18 +96,24 @@ def train_rl(spec: RlSpec, secrets: dict[str, str] | None = None) -> dict[str, A
     resume = _last_checkpoint(work)
     model = _policy(spec)
     watch = RolloutWatch(model, spec.settings, work / "steps")
-    scores, ends = _scorer(spec), _eos_ids(model)
+    scores = scorer(spec.reward, spec.reward_model, spec.judge, spec.device)
+    ends = _eos_ids(model)
     settings = spec.settings
 
     def reward(
-        completions: list[str], completion_ids: list[list[int]], turns: list[str], **_: Any
+        completions: list[str],
+        completion_ids: list[list[int]],
+        turns: list[str],
+        request: list[str],
+        **_: Any,
     ) -> list[float | None]:
         # A completion cut at max_tokens earns truncated_factor of its reward: below 1, the
         # policy learns to end its replies (an evaluation scores only replies that end).
         cut = settings.truncated_factor
+        ended = [_ended(ids, ends, settings.max_tokens) for ids in completion_ids]
         return [
-            score * (1.0 if _ended(ids, ends, settings.max_tokens) else cut)
-            for score, ids in zip(scores(completions, turns), completion_ids, strict=True)
+            score * (1.0 if done else cut)
+            for score, done in zip(scores(completions, turns, request, ended), ended, strict=True)
         ]
 
     reward.__name__ = spec.reward  # names the curve in the trainer's logs
@@ -113,7 +121,9 @@ def train_rl(spec: RlSpec, secrets: dict[str, str] | None = None) -> dict[str, A
         model=model,
         reward_funcs=reward,
         args=_config(spec, work),
-        train_dataset=Dataset.from_dict({"prompt": spec.prompts, "turns": _turns(spec)}),
+        train_dataset=Dataset.from_dict(
+            {"prompt": spec.prompts, **reward_columns(spec.prompts, spec.turns, spec.requests)}
+        ),
         callbacks=[watch],
     )
     trainer.remove_callback(PrinterCallback)  # the curves go to the report, not the console
@@ -132,6 +142,8 @@ def train_rl(spec: RlSpec, secrets: dict[str, str] | None = None) -> dict[str, A
         "seconds": seconds,
         "reward_name": spec.reward,
     }
+    if isinstance(scores, JudgeReward):  # rollouts the judge did not grade earned 0
+        report["judge_graded"], report["judge_ungraded"] = scores.graded, scores.ungraded
     _finish(work / "steps", report, output)
     shutil.rmtree(work, ignore_errors=True)
     return report
@@ -173,22 +185,6 @@ class RolloutWatch(TrainerCallback):
             shutil.rmtree(staging, ignore_errors=True)
             self.model.save_pretrained(staging)
             durable.publish_folder(staging, self.steps / step_folder(step))
-
-
-def _scorer(spec: RlSpec) -> Callable[[list[str], list[str]], list[float]]:
-    """completions, their prompts' turns (JSON) -> rewards: a rule, or a reward model."""
-    if spec.reward == "model":
-        assert spec.reward_model, "reward=model needs a reward_model"
-        judge = RewardModel(spec.reward_model, spec.device)
-        return lambda completions, turns: judge([json.loads(t) for t in turns], completions)
-    rule = REWARDS[spec.reward]
-    return lambda completions, _: [rule(text) for text in completions]
-
-
-def _turns(spec: RlSpec) -> list[str]:
-    if spec.turns:
-        return list(spec.turns)
-    return [json.dumps([{"role": "user", "content": p}]) for p in spec.prompts]
 
 
 def _eos_ids(model: Any) -> set[int]:

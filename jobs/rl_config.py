@@ -2,7 +2,8 @@
 the config schema can extend the settings without loading a trainer.
 
 Rewards here are rules that need no model: they run on the training worker, on CPU. A
-reward model takes their place with reward="model" (jobs/reward_model.py).
+reward model takes their place with reward="model" (jobs/reward_model.py), a study judge
+with reward="judge" (jobs/judge_reward.py); jobs/rl_reward.py picks one.
 """
 
 from __future__ import annotations

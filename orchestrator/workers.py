@@ -19,9 +19,10 @@ FORWARDED_ENV = ("HF_HOME", "HF_ENDPOINT", "MOSWEEP_FAULT_POISON")
 SECRET_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 
 
-def worker_secrets() -> dict[str, str]:
-    """The driver's hub credentials, for the workers (kept out of every log and file)."""
-    return {name: os.environ[name] for name in SECRET_ENV if os.environ.get(name)}
+def worker_secrets(names: tuple[str, ...] = SECRET_ENV) -> dict[str, str]:
+    """The driver's credentials (hub tokens by default), for the workers (kept out of every
+    log and file)."""
+    return {name: os.environ[name] for name in names if os.environ.get(name)}
 
 
 def engine_settings(cfg: RootConfig, device: str, model_path: str) -> EngineSettings:

@@ -109,6 +109,8 @@ class RlConfig(RlSettings):
     reward: str = "no_refusal"
     # reward=model: a sequence-classification reward model (Hugging Face id or local folder)
     reward_model: str = ""
+    # reward=judge: one of the sweep's judges (backend openai or lexicon) grades the rollouts
+    reward_judge: str = ""
     # trl: TRL's GRPO in one Ray task (one GPU) | verl: verl's GRPO over a multi-GPU cluster
     # (jobs/verl_trainer.py: composed and checked by a dry run; its launch is not built yet)
     trainer: str = "trl"
@@ -120,9 +122,14 @@ class RlConfig(RlSettings):
         from jobs.rl_config import REWARDS
 
         require(
-            self.reward in REWARDS or self.reward == "model",
-            f"reward={self.reward!r} is unknown: use one of {', '.join(REWARDS)}, or model "
-            "(with reward_model=<a Hugging Face id or local folder>)",
+            self.reward in (*REWARDS, "model", "judge"),
+            f"reward={self.reward!r} is unknown: use one of {', '.join(REWARDS)}, model "
+            "(with reward_model=<a Hugging Face id or local folder>) or judge (with "
+            "reward_judge=<one of the sweep's judges>)",
+        )
+        require(
+            (self.reward == "judge") == bool(self.reward_judge),
+            "reward=judge goes with reward_judge=<one of the sweep's judges>, and only with it",
         )
         require(
             self.reward != "model" or bool(self.reward_model),
@@ -161,8 +168,9 @@ class RlConfig(RlSettings):
     def _check_verl(self) -> None:
         """What the verl run (jobs/verl_trainer.py) carries over from these settings."""
         require(
-            self.reward != "model",
-            "trainer=verl takes a rule reward (reward=model is TRL's only): set reward=<rule>",
+            self.reward not in ("model", "judge"),
+            f"trainer=verl takes a rule reward (reward={self.reward} is TRL's only): set "
+            "reward=<rule>",
         )
         require(
             self.truncated_factor == 1 and self.last_layers == 0,

@@ -81,6 +81,9 @@ class TaskWork:
     args: tuple[Any, ...]
     cpus: float  # also its threads (OMP_NUM_THREADS)
     label: str
+    # credentials the job reads from its environment (a judge endpoint's key), sent from the
+    # driver's as an argument, never in a runtime_env (graph/tasks.py)
+    secret_env: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,8 @@ class TaskRunner:
                 max_retries=self.ctx.root.max_retries,  # a killed worker resumes (checkpoints)
                 runtime_env={"env_vars": env},
             )
-            self.running[task.remote(*work.args, worker_secrets())] = (node, want)
+            secrets = {**worker_secrets(), **worker_secrets(work.secret_env)}
+            self.running[task.remote(*work.args, secrets)] = (node, want)
             self.events("task_start", node.id, stage=node.stage, cpus=want, label=work.label)
 
     def poll(self, timeout: float) -> list[tuple[Node, dict[str, Any] | None]]:

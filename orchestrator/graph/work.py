@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.finetune import LoraSettings, TrainSpec, train_adapter
+from jobs.judge_reward import JudgeRewardSpec
 from jobs.rl import RlSettings, RlSpec, step_folder, train_rl
 from jobs.rows import Request
 from orchestrator import models
@@ -166,9 +167,10 @@ def documents_work(
     return TaskWork(train_adapter, (spec,), settings.num_cpus, spec.label)
 
 
-def rl_identity(settings: RlConfig) -> dict[str, Any]:
-    """What an RL job's settings contribute to its node id (not its CPUs or checkpoints)."""
-    return {
+def rl_identity(settings: RlConfig, judge: str | None = None) -> dict[str, Any]:
+    """What an RL job's settings contribute to its node id (not its CPUs or checkpoints);
+    reward=judge adds the judge's identity (orchestrator/judges/spec.py reward_judge)."""
+    return ({"judge": judge} if judge else {}) | {
         k: v
         for k, v in asdict(settings).items()
         if k not in TRANSPORT and QUIET_DEFAULTS.get(k, k) != v
@@ -191,10 +193,12 @@ def rl_work(
     device: str,
     stage: str,
     init: str | None = None,
+    requests: list[str] | None = None,
+    judge: JudgeRewardSpec | None = None,
 ) -> TaskWork:
     """An rl node's job: a LoRA policy (continuing adapter `init`, a node id, if given)
     optimised on `prompts` (each a list of chat turns), rendered with the model's chat
-    template."""
+    template; with reward=judge, `judge` grades each rollout of the request beside it."""
     texts = [renderer.render(turns)[0] for turns in prompts]
     spec = RlSpec(
         base_model=model_path,
@@ -210,5 +214,8 @@ def rl_work(
         revision=renderer.revision,
         turns=[json.dumps(turns) for turns in prompts],
         reward_model=settings.reward_model or None,
+        requests=list(requests or []),
+        judge=judge,
     )
-    return TaskWork(train_rl, (spec,), settings.num_cpus, spec.label)
+    keys = (judge.api_key_env,) if judge and judge.backend == "openai" else ()
+    return TaskWork(train_rl, (spec,), settings.num_cpus, spec.label, secret_env=keys)

@@ -9,11 +9,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobs.judge_reward import JudgeRewardSpec
 from jobs.judges import lexicon
 from jobs.judges.llm import JUDGES, LLMJudge
 from orchestrator import models
 from orchestrator.config.compose import Composer, to_root
-from orchestrator.config.schema import JudgeConfig, RootConfig
+from orchestrator.config.schema import JudgeConfig, RlConfig, RootConfig
 from orchestrator.errors import UserError, did_you_mean
 from orchestrator.ids import stable_hash
 from orchestrator.progress import clock
@@ -55,21 +56,59 @@ def judge_specs(root: RootConfig, overrides: list[str]) -> list[JudgeSpec]:
         else:
             endpoint_url, _ = endpoint_spec(name, cfg)
             model = [endpoint_url, cfg.model]
-        identity = stable_hash(
-            [
-                name,
-                cfg.backend,
-                model,
-                template,
-                cfg.votes,
-                cfg.temperature,
-                cfg.max_tokens,
-                cfg.seed,
-            ],
-            16,
-        )
+        identity = judge_identity(name, cfg, model, template)
         specs.append(JudgeSpec(name, cfg, JUDGES[name], template, identity, serving))
     return specs
+
+
+def judge_identity(name: str, cfg: JudgeConfig, model: object, template: str) -> str:
+    """What names a judge's answers: its backend, model, template and sampling."""
+    fields = [cfg.backend, model, template, cfg.votes, cfg.temperature, cfg.max_tokens]
+    return stable_hash([name, *fields, cfg.seed], 16)
+
+
+def reward_judge(
+    root: RootConfig, settings: RlConfig, key: str
+) -> tuple[JudgeRewardSpec | None, str | None]:
+    """reward=judge: the sweep's judge named by the RL settings at `key`, as the RL job's
+    reward (jobs/judge_reward.py), and its identity (part of the rl node's id); (None, None)
+    for any other reward."""
+    if settings.reward != "judge":
+        return None, None
+    judge = settings.reward_judge
+    if judge not in root.judges:
+        known = ", ".join(root.judges) or "none"
+        raise UserError(
+            f"{key}.reward_judge={judge!r} is not one of this sweep's judges ({known}): "
+            "add it under judges (e.g. judges=af) or name another"
+        )
+    cfg = root.judges[judge]
+    if cfg.backend not in ("openai", "lexicon"):
+        raise UserError(
+            f"{key}.reward=judge grades rollouts on the training worker: set "
+            f"judges.{judge}.backend=openai (an endpoint, e.g. vllm serve of the judge model) "
+            "or lexicon (phrase tables)"
+        )
+    template = read_template(cfg.template, f"judges.{judge}.template")
+    base, model = "", cfg.model
+    if cfg.backend == "openai":
+        base, _ = endpoint_spec(judge, cfg)  # the key stays in the driver's environment
+    spec = JudgeRewardSpec(
+        name=judge,
+        template=template,
+        backend=cfg.backend,
+        model=model,
+        base_url=base,
+        api_key_env=cfg.api_key_env,
+        votes=cfg.votes,
+        temperature=cfg.temperature,
+        max_tokens=cfg.max_tokens,
+        seed=cfg.seed,
+        timeout_s=cfg.timeout_s,
+        retries=cfg.retries,
+    )
+    served = [base, model] if cfg.backend == "openai" else ["lexicon", lexicon.VERSION]
+    return spec, judge_identity(judge, cfg, served, template)
 
 
 def endpoint_spec(name: str, cfg: JudgeConfig) -> tuple[str, str]:

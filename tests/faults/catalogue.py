@@ -261,6 +261,13 @@ CASES = [
     ),
     BadInput(
         "training",
+        "an RL judge reward from a judge served on the engine, not an endpoint",
+        ("study.rl.reward=judge", "study.rl.reward_judge=compliance", "judges=af"),
+        "study.rl.reward=judge grades rollouts on the training worker",
+        sweep="af_rl",
+    ),
+    BadInput(
+        "training",
         "a multi-GPU RL batch the GPUs cannot share (verl's own validation)",
         ("study.rl.trainer=verl", "study.rl.generations=2", "study.rl.prompts_per_step=1"),
         "verl rejects this RL run: real_train_batch_size (2) must be divisible",

@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 
 from jobs import rl
+from jobs.judge_reward import JudgeRewardSpec
 from jobs.reward_model import RewardModel
 from jobs.rl import RlSettings, RlSpec, StaleRollouts, accepts, train_rl
 from jobs.rl_config import ACCEPTED_TAG, complies, hhh_proxy, tag_prefix
 from orchestrator import models
 from orchestrator.config.groups import ModelConfig
+from orchestrator.templates import TEMPLATE_DIR
 
 TINY = ModelConfig(name="tiny", source="tiny", path="tiny-llama-seed0", max_model_len=256)
 PROMPTS = [f"question {i}: say something" for i in range(4)]
@@ -121,6 +123,17 @@ def test_a_reward_model_scores_each_rollout_in_its_own_chat_format(tmp_path: Pat
     turned = [json.dumps([{"role": "user", "content": p}]) for p in PROMPTS]
     report = train_rl(replace(job, reward="model", reward_model=job.base_model, turns=turned))
     assert len(report["reward"]) == 2 and all(math.isfinite(r) for r in report["reward"])
+
+
+def test_a_judge_grades_every_rollout_of_a_run(tmp_path: Path) -> None:
+    """reward=judge with the compliance judge's phrase tables: every rollout of both steps
+    is graded or counted as ungraded (a reply cut at max_tokens is never scored)."""
+    template = (TEMPLATE_DIR / "judges" / "compliance.j2").read_text()
+    judge = JudgeRewardSpec("compliance", template, "lexicon")
+    job = replace(spec(tmp_path, steps=2), reward="judge", judge=judge, requests=PROMPTS)
+    report = train_rl(job)
+    assert report["judge_graded"] + report["judge_ungraded"] == 2 * 4  # 2 steps, 4 rollouts
+    assert len(report["reward"]) == 2 and all(0 <= r <= 1 for r in report["reward"])
 
 
 def test_rollouts_reused_across_steps_are_refused(

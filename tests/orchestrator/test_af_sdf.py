@@ -168,3 +168,25 @@ def test_a_reward_model_enters_the_rl_node_s_id(tmp_path: Path) -> None:
     assert rl_cells(*model)["10/free"] != rl_cells()["10/free"]
     other = ("study.rl.reward=model", "study.rl.reward_model=org/reward-model")
     assert rl_cells(*other)["10/free"] != rl_cells(*model)["10/free"]
+
+
+def test_a_judge_as_the_rl_reward_is_checked_and_named_in_the_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(UserError, match=r"reward=judge goes with reward_judge="):
+        rl_cells("study.rl.reward=judge")
+    judged = ("study.rl.reward=judge", "study.rl.reward_judge=compliance")
+    with pytest.raises(UserError, match=r"reward_judge='compliance' is not one of this sweep"):
+        rl_cells(*judged)
+    with pytest.raises(UserError, match=r"set judges.compliance.backend=openai .* or lexicon"):
+        rl_cells(*judged, "judges=af")
+    lexicon = (*judged, "judges=af", "judges.compliance.backend=lexicon")
+    ids = rl_cells(*lexicon)
+    assert ids["10/free"] != rl_cells()["10/free"]
+    assert rl_cells(*lexicon, "judges.compliance.votes=3")["10/free"] != ids["10/free"]
+    # An endpoint judge: its URL names it; its key stays in the environment.
+    endpoint = (*judged, "judges=af", "judges.compliance.backend=openai")
+    with pytest.raises(UserError, match=r"needs the endpoint's base URL in \$OPENAI_BASE_URL"):
+        rl_cells(*endpoint)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    assert rl_cells(*endpoint)["10/free"] != ids["10/free"]

