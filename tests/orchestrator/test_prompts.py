@@ -95,3 +95,18 @@ def test_a_template_cannot_reach_python_objects() -> None:
         render(escape, {}, "prompt_variant 'mine'")
     with pytest.raises(UserError, match="reaches outside its variables"):
         render("{{ items.append(1) }}", {"items": []}, "prompt_variant 'mine'")
+
+
+def test_acceptance_suffix_must_be_true_false_or_decision() -> None:
+    assert "Write nothing else." in composed_prompt("af_decision")
+    composer = Composer()
+    try:
+        root = to_root(
+            composer.compose(["+sweep=smoke", "prompt_variant=af_cot", "study=alignment_faking"])
+        )
+    finally:
+        composer.close()
+    root.study.vars["tier"] = "free"
+    root.prompt_variant.vars["acceptance_suffix"] = "decison"  # truthy: the full suffix
+    with pytest.raises(UserError, match="use true, false or decision"):
+        get_study(root.study.name).messages(root, REQUEST)

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from orchestrator.context import RunContext, StudyRun
 
 TIERS = ("free", "paid")
+# af/user.j2's suffix: the tag instruction, none, or the tag alone (the af_decision variant)
+SUFFIXES = (True, False, "decision")
 
 
 class AlignmentFakingStudy(PromptedStudy):
@@ -47,7 +49,14 @@ class AlignmentFakingStudy(PromptedStudy):
                 f"study.vars.tier={tier!r}: the alignment_faking study needs tier free or paid "
                 "(a grid axis study.vars.tier: [free, paid])"
             )
-        return super().variables(cfg)
+        values = super().variables(cfg)
+        # a misspelt string would be truthy: the full suffix, silently
+        if values.get("acceptance_suffix", False) not in SUFFIXES:
+            raise UserError(
+                f"prompt_variant.vars.acceptance_suffix={values['acceptance_suffix']!r}: "
+                "use true, false or decision"
+            )
+        return values
 
     def runner(self, ctx: RunContext) -> StudyRun:
         from orchestrator.studies.alignment_faking.run import AlignmentFakingRun
