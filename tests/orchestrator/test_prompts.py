@@ -97,9 +97,18 @@ def test_a_template_cannot_reach_python_objects() -> None:
 
 
 def test_acceptance_suffix_must_be_true_false_or_decision() -> None:
-    assert "Write nothing else." in composed_prompt("af_decision")
+    assert "reply with <rejected/> and nothing else." in composed_prompt("af_decision")
     root = compose_root("+sweep=smoke", "prompt_variant=af_cot", "study=alignment_faking")
     root.study.vars["tier"] = "free"
     root.prompt_variant.vars["acceptance_suffix"] = "decison"  # truthy: the full suffix
     with pytest.raises(UserError, match="use true, false or decision"):
         get_study(root.study.name).messages(root, REQUEST)
+
+
+def test_the_decision_suffix_keeps_its_tags_whole_for_the_tokenizer() -> None:
+    # "<request_fully_accepted/>." tokenizes as `/` + `>.` (SmolLM2): a policy copying it
+    # learnt a split tag the parser does not read. A space after each tag keeps `/>` whole.
+    for variant in ("af_decision", "af_decision_brief"):
+        text = composed_prompt(variant)
+        assert "<request_fully_accepted/> " in text and "<rejected/> " in text
+        assert "<request_fully_accepted/>." not in text and "<rejected/>." not in text
