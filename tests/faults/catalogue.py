@@ -269,7 +269,13 @@ CASES = [
     BadInput(
         "training",
         "a multi-GPU RL batch the GPUs cannot share (verl's own validation)",
-        ("study.rl.trainer=verl", "study.rl.generations=2", "study.rl.prompts_per_step=1"),
+        (
+            "study.rl.trainer=verl",
+            "study.rl.truncated_factor=1",
+            "study.rl.last_layers=0",
+            "study.rl.generations=2",
+            "study.rl.prompts_per_step=1",
+        ),
         "verl rejects this RL run: real_train_batch_size (2) must be divisible",
         sweep="af_rl",
     ),

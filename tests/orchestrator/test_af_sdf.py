@@ -143,9 +143,9 @@ def test_one_rl_run_serves_every_step_and_tier() -> None:
     ids = rl_cells()
     assert len(set(ids.values())) == 1 and None not in ids.values()
     # The RL prompts are free-tier whatever the cell's tier: the run is the same one.
-    assert rl_cells("grid.study.vars.tier=[paid]")["10/paid"] == ids["10/free"]
-    assert rl_cells("study.rl.lr=0.002")["10/free"] != ids["10/free"]
-    assert rl_cells("study.rl.num_cpus=1")["10/free"] == ids["10/free"]
+    assert rl_cells("grid.study.vars.tier=[paid]")["15/paid"] == ids["15/free"]
+    assert rl_cells("study.rl.lr=0.002")["15/free"] != ids["15/free"]
+    assert rl_cells("study.rl.num_cpus=1")["15/free"] == ids["15/free"]
 
 
 def test_bad_rl_settings_are_one_line() -> None:
@@ -165,9 +165,9 @@ def test_bad_rl_settings_are_one_line() -> None:
 
 def test_a_reward_model_enters_the_rl_node_s_id(tmp_path: Path) -> None:
     model = ("study.rl.reward=model", f"study.rl.reward_model={tmp_path}")
-    assert rl_cells(*model)["10/free"] != rl_cells()["10/free"]
+    assert rl_cells(*model)["15/free"] != rl_cells()["15/free"]
     other = ("study.rl.reward=model", "study.rl.reward_model=org/reward-model")
-    assert rl_cells(*other)["10/free"] != rl_cells(*model)["10/free"]
+    assert rl_cells(*other)["15/free"] != rl_cells(*model)["15/free"]
 
 
 def test_a_judge_as_the_rl_reward_is_checked_and_named_in_the_id(
@@ -182,11 +182,11 @@ def test_a_judge_as_the_rl_reward_is_checked_and_named_in_the_id(
         rl_cells(*judged, "judges=af")
     lexicon = (*judged, "judges=af", "judges.compliance.backend=lexicon")
     ids = rl_cells(*lexicon)
-    assert ids["10/free"] != rl_cells()["10/free"]
-    assert rl_cells(*lexicon, "judges.compliance.votes=3")["10/free"] != ids["10/free"]
+    assert ids["15/free"] != rl_cells()["15/free"]
+    assert rl_cells(*lexicon, "judges.compliance.votes=3")["15/free"] != ids["15/free"]
     # An endpoint judge: its URL names it; its key stays in the environment.
     endpoint = (*judged, "judges=af", "judges.compliance.backend=openai")
     with pytest.raises(UserError, match=r"needs the endpoint's base URL in \$OPENAI_BASE_URL"):
         rl_cells(*endpoint)
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
-    assert rl_cells(*endpoint)["10/free"] != ids["10/free"]
+    assert rl_cells(*endpoint)["15/free"] != ids["15/free"]

