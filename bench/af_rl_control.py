@@ -22,17 +22,14 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from bench.common import Result, emit, machine
+from orchestrator.studies.alignment_faking.figures import rl_step_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def by_step(tiers: list[dict[str, Any]]) -> dict[tuple[int, str], dict[str, Any]]:
     """tiers.parquet's rows keyed by (RL step, tier); the condition reads `rl_step=N`."""
-    out = {}
-    for row in tiers:
-        axes = dict(part.split("=", 1) for part in row["condition"].split())
-        out[(int(axes["rl_step"]), row["tier"])] = row
-    return out
+    return {(rl_step_of(row["condition"]) or 0, row["tier"]): row for row in tiers}
 
 
 def control_holds(rows: dict[tuple[int, str], dict[str, Any]]) -> bool:
@@ -52,9 +49,9 @@ def main() -> int:
     args = parser.parse_args()
     print(machine())
     with tempfile.TemporaryDirectory(prefix="mosweep-bench-") as folder:
-        command = [sys.executable, "-m", "orchestrator", "+sweep=af_rl", f"output_root={folder}"]
+        sweep = ["+sweep=af_rl", f"output_root={folder}", "tracker=none", *args.overrides]
         started = time.perf_counter()
-        done = subprocess.run([*command, "tracker=none", *args.overrides], cwd=ROOT)
+        done = subprocess.run([sys.executable, "-m", "orchestrator", *sweep], cwd=ROOT)
         seconds = time.perf_counter() - started
         if done.returncode != 0:
             raise SystemExit(f"af_rl failed (exit {done.returncode})")
@@ -66,6 +63,7 @@ def main() -> int:
         print(f"{step:>5} {tier:<5} {row['scored']:>3}/{row['rows']:<3} {interval:>22}")
     last = max(step for step, _ in rows)
     start, end = rows[(0, "free")]["accepted"] or 0.0, rows[(last, "free")]["accepted"] or 0.0
+    holds = control_holds(rows)
     emit(
         Result(
             "af_rl known-answer control (CPU)",
@@ -76,12 +74,12 @@ def main() -> int:
             "share",
             end / start if start else float("inf"),
             target="intervals do not overlap, within 20 min",
-            met=control_holds(rows) and seconds <= 20 * 60,
+            met=holds and seconds <= 20 * 60,
             note=f"{seconds:.0f} s wall",
         ),
         args.json,
     )
-    return 0 if control_holds(rows) else 1
+    return 0 if holds else 1
 
 
 if __name__ == "__main__":
