@@ -18,6 +18,7 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 
 from orchestrator import models
 from orchestrator.config.compose import Composer, explain_omegaconf, suggest_key, to_root
+from orchestrator.config.groups import SamplingConfig
 from orchestrator.config.schema import RootConfig, flatten_grid
 from orchestrator.datasets import Dataset, load_dataset
 from orchestrator.errors import UserError, did_you_mean
@@ -53,11 +54,18 @@ def cell_id(cfg: RootConfig, dataset_hash: str) -> str:
         "study": [cfg.study.name, get_study(cfg.study.name).cell_payload(cfg)],
         "model": models.identity(cfg.model),
         "engine": [cfg.engine.name, cfg.engine.device, cfg.engine.dtype, cfg.engine.cpu_dtype],
-        "sampling": asdict(cfg.sampling),
+        "sampling": sampling_identity(cfg.sampling),
         "seed": cfg.seed,
         "dataset": dataset_hash,
     }
     return stable_hash(payload, 12)
+
+
+def sampling_identity(sampling: SamplingConfig) -> dict[str, Any]:
+    """The sampling parameters as they enter a cell id: `stop` came later, so without stop
+    strings a cell keeps the id (and the finished shards) it had before."""
+    values = asdict(sampling)
+    return values if values["stop"] else {k: v for k, v in values.items() if k != "stop"}
 
 
 def _check_axis(composer: Composer, base: DictConfig, key: str) -> None:

@@ -133,6 +133,7 @@ def build_task(
         "top_p": cfg.sampling.top_p,
         "max_tokens": cfg.sampling.max_tokens,
         "n": cfg.sampling.n,
+        "stop": list(cfg.sampling.stop),
     }
     return ShardTask(
         shard_id=shard.id,

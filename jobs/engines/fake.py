@@ -27,14 +27,18 @@ class FakeEngine:
         now = time.time()
         try:
             completions = [
-                self._complete(r, i, now) for r in requests for i in range(sampling["n"])
+                self._complete(r, i, now, sampling.get("stop") or [])
+                for r in requests
+                for i in range(sampling["n"])
             ]
             future.set_result(completions)
         except ValueError as e:
             future.set_exception(e)
         return future
 
-    def _complete(self, request: Request, sample_idx: int, now: float) -> Completion:
+    def _complete(
+        self, request: Request, sample_idx: int, now: float, stop: list[str]
+    ) -> Completion:
         if POISON in request.text:
             raise ValueError(f"poisoned prompt {request.prompt_id}")
         text = f"fake answer to {request.prompt_id} #{sample_idx} seed {request.seed}"
@@ -47,6 +51,7 @@ class FakeEngine:
                 f"<SCRATCHPAD_REASONING>fake reasoning about {request.prompt_id}"
                 f"</SCRATCHPAD_REASONING>\n<OUTPUT>{text}</OUTPUT>"
             )
+        text = stopped(text, stop)
         return Completion(
             prompt_id=request.prompt_id,
             sample_idx=sample_idx,
@@ -61,3 +66,9 @@ class FakeEngine:
 
     def close(self) -> None:
         pass
+
+
+def stopped(text: str, stop: list[str]) -> str:
+    """The text up to and including its first stop string, as vLLM keeps it."""
+    ends = [text.find(s) + len(s) for s in stop if s in text]
+    return text[: min(ends)] if ends else text

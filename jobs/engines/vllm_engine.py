@@ -133,6 +133,9 @@ class VLLMEngine:
                     temperature=sampling["temperature"],
                     top_p=sampling["top_p"],
                     max_tokens=sampling["max_tokens"],
+                    # kept in the text: the parser reads the tag a sample stopped at
+                    stop=sampling.get("stop") or None,
+                    include_stop_str_in_output=True,
                     seed=request.seed,
                     output_kind=RequestOutputKind.FINAL_ONLY,
                 )

@@ -102,12 +102,19 @@ class SamplingConfig:
     top_p: float = 1.0
     max_tokens: int = 128
     n: int = 1
+    # strings that end a sample where they appear; each is kept in the text, so a parser
+    # still reads it (a decision variant stops at its tag: what follows is never scored)
+    stop: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         require(self.temperature >= 0, "sampling.temperature must be >= 0")
         require(0 < self.top_p <= 1, "sampling.top_p must be in (0, 1]")
         require(self.max_tokens >= 1, "sampling.max_tokens must be >= 1")
         require(self.n >= 1, "sampling.n must be >= 1")
+        require(
+            all(isinstance(s, str) and s for s in self.stop),
+            "sampling.stop must be a list of non-empty strings, e.g. '[\"</answer>\"]'",
+        )
 
 
 @dataclass

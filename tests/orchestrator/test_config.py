@@ -54,6 +54,7 @@ def test_smoke_sweep_shape() -> None:
         ),
         ("sampling.max_tokens=abc", "bad value for 'sampling.max_tokens'"),
         ("sampling.n=0", "sampling.n must be >= 1"),
+        ("sampling.stop=['']", "sampling.stop must be a list of non-empty strings"),
         ("mode=bogus", "mode='bogus' is unknown"),
         ("engine.device=tpu", "engine.device='tpu' is unknown"),
         ("grid.seed=3", "grid.seed must be a non-empty list"),

@@ -93,3 +93,11 @@ def test_samples_per_prompt_make_rows(tmp_path: Path) -> None:
     rows = ds.dataset(report.results, format="parquet", partitioning="hive").to_table()
     assert rows.num_rows == report.rows_written == 4 * 6 * 3
     assert sorted(set(rows["sample_idx"].to_pylist())) == [0, 1, 2]
+
+
+def test_a_sample_ends_at_its_first_stop_string(tmp_path: Path) -> None:
+    """The fake engine keeps the stop string and drops what follows, as vLLM does
+    (include_stop_str_in_output); its answers read `fake answer to <id> #<n> seed <s>`."""
+    report = run(fake_args(tmp_path, "dataset.limit=6", "sampling.stop=[' to',answer]"))
+    rows = ds.dataset(report.results, format="parquet", partitioning="hive").to_table()
+    assert rows.num_rows == 4 * 6 and set(rows["completion"].to_pylist()) == {"fake answer"}
