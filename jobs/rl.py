@@ -110,7 +110,10 @@ def train_rl(spec: RlSpec, secrets: dict[str, str] | None = None) -> dict[str, A
         # A completion cut at max_tokens earns truncated_factor of its reward: below 1, the
         # policy learns to end its replies (an evaluation scores only replies that end).
         cut = settings.truncated_factor
-        ended = [_ended(ids, ends, settings.max_tokens) for ids in completion_ids]
+        ended = [
+            _ended(ids, ends, settings.max_tokens) or text.endswith(tuple(settings.stop))
+            for text, ids in zip(completions, completion_ids, strict=True)
+        ]
         return [
             score * (1.0 if done else cut)
             for score, done in zip(scores(completions, turns, request, ended), ended, strict=True)
@@ -120,13 +123,15 @@ def train_rl(spec: RlSpec, secrets: dict[str, str] | None = None) -> dict[str, A
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=reward,
-        args=_config(spec, work),
+        args=_config(spec, work, ends),
         train_dataset=Dataset.from_dict(
             {"prompt": spec.prompts, **reward_columns(spec.prompts, spec.turns, spec.requests)}
         ),
         callbacks=[watch],
     )
     trainer.remove_callback(PrinterCallback)  # the curves go to the report, not the console
+    if settings.stop:
+        _stop_with(model, trainer.processing_class)
     started = time.monotonic()
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.monotonic() - started
@@ -187,6 +192,17 @@ class RolloutWatch(TrainerCallback):
             durable.publish_folder(staging, self.steps / step_folder(step))
 
 
+def _stop_with(model: Any, tokenizer: Any) -> None:
+    """Let the policy's `generate` read stop strings: transformers matches them against
+    token text, so it needs the tokenizer, which the trainer does not pass."""
+    generate = model.generate
+
+    def stopping(*args: Any, **kwargs: Any) -> Any:
+        return generate(*args, tokenizer=tokenizer, **kwargs)
+
+    model.generate = stopping
+
+
 def _eos_ids(model: Any) -> set[int]:
     eos = model.generation_config.eos_token_id
     return set(eos) if isinstance(eos, list) else {eos} if eos is not None else set()
@@ -224,11 +240,18 @@ def _policy(spec: RlSpec) -> Any:
     return get_peft_model(base, config)
 
 
-def _config(spec: RlSpec, work: Path) -> Any:
+def _config(spec: RlSpec, work: Path, ends: set[int]) -> Any:
     from trl.trainer.grpo_config import GRPOConfig
 
     settings = spec.settings
+    # A rollout stopped by a string while others go on is padded; padded with an end
+    # token, the trainer keeps one end token in it (and masks the rest), so the policy also
+    # learns to end there. (A rollout that stops last has none: the reward still counts it
+    # as ended, by its text.)
+    pad = {"pad_token_id": min(ends)} if ends else {}
+    stops = {"stop_strings": list(settings.stop), **pad}
     return GRPOConfig(
+        generation_kwargs=stops if settings.stop else None,
         output_dir=str(work),
         max_steps=settings.steps,
         # one generation batch per optimizer step: every step samples fresh rollouts

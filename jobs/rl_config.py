@@ -91,6 +91,9 @@ class RlSettings:
     # the share of its reward a completion cut at max_tokens earns (DAPO's overlong reward
     # shaping in its simplest form): 1 ignores truncation; below 1, replies learn to end
     truncated_factor: float = 1.0
+    # strings that end a rollout where they appear (kept in it, then an end token): set
+    # to the evaluation's sampling.stop, a rollout ends where an evaluated reply would
+    stop: list[str] = field(default_factory=list)
     lr: float = 1e-4
     beta: float = 0.0  # KL penalty toward the starting policy (0: none, TRL's default)
     eval_every: int = 10  # the adapter after every this many steps is kept
@@ -108,4 +111,10 @@ class RlSettings:
     def of(cls, settings: RlSettings) -> RlSettings:
         """Just these settings of a subclass instance: plain data for a Ray worker."""
         values = {k: getattr(settings, k) for k in asdict(cls())}
-        return cls(**{**values, "target_modules": list(settings.target_modules)})
+        return cls(
+            **{
+                **values,
+                "target_modules": list(settings.target_modules),
+                "stop": list(settings.stop),
+            }
+        )

@@ -173,8 +173,8 @@ class RlConfig(RlSettings):
             "reward=<rule>",
         )
         require(
-            self.truncated_factor == 1 and self.last_layers == 0,
-            "trainer=verl has no truncated_factor or last_layers: leave them at 1 and 0",
+            self.truncated_factor == 1 and self.last_layers == 0 and not self.stop,
+            "trainer=verl has no truncated_factor, last_layers or stop: leave them at 1, 0 and []",
         )
         cluster = self.verl
         require(

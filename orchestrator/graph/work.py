@@ -25,7 +25,12 @@ from orchestrator.ids import request_seed, text_hash
 # activations).
 TRANSPORT = ("num_cpus", "checkpoint_every", "gradient_checkpointing", "verl")
 # Settings added later, left out of ids at their defaults so older adapters keep theirs.
-QUIET_DEFAULTS = {"schedule": "constant", "warmup_steps": 0, "trainer": "trl"}
+QUIET_DEFAULTS: dict[str, Any] = {
+    "schedule": "constant",
+    "warmup_steps": 0,
+    "trainer": "trl",
+    "stop": [],
+}
 
 
 def training_identity(settings: TrainConfig) -> dict[str, Any]:

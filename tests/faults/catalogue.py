@@ -66,6 +66,12 @@ CASES = [
     ),
     BadInput("config", "unknown sweep", (), "tinyy", sweep="tinyy"),
     BadInput("config", "value out of range", ("sampling.top_p=1.5",), "sampling.top_p must be in"),
+    BadInput(
+        "config",
+        "an empty stop string",
+        ("sampling.stop=['']",),
+        "sampling.stop must be a list of non-empty strings",
+    ),
     BadInput("config", "value of the wrong type", ("shard_size=big",), "shard_size"),
     BadInput("config", "unknown mode", ("mode=go",), "mode='go' is unknown"),
     BadInput(
@@ -273,6 +279,7 @@ CASES = [
             "study.rl.trainer=verl",
             "study.rl.truncated_factor=1",
             "study.rl.last_layers=0",
+            "study.rl.stop=[]",
             "study.rl.generations=2",
             "study.rl.prompts_per_step=1",
         ),

@@ -115,6 +115,19 @@ def test_a_reply_cut_at_max_tokens_earns_the_truncated_share(
     assert config["layers_to_transform"] == [depth - 1]
 
 
+def test_a_rollout_ends_at_its_stop_string(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every reply is worth 1, a cut one 0.5. Without stop strings the random model ends few
+    of its 8-token replies (tested above); stopped at its first `a` or `e`, each rollout
+    ends there (an end token follows it) and earns all of its reward."""
+    seen: list[str] = []
+    monkeypatch.setitem(rl.REWARDS, "ones", lambda text: seen.append(text) or 1.0)
+    job = spec(tmp_path, steps=2)
+    settings = replace(job.settings, truncated_factor=0.5, stop=["a", "e"])
+    report = train_rl(replace(job, reward="ones", settings=settings))
+    assert report["reward"] == [1.0, 1.0]
+    assert len(seen) == 8 and all("a" in text or "e" in text for text in seen)
+
+
 def test_a_reward_model_scores_each_rollout_in_its_own_chat_format(tmp_path: Path) -> None:
     """The tiny model with a one-logit head (random: untrained) as the reward model: each
     rollout is read as the prompt's turns and the completion as the assistant's turn."""

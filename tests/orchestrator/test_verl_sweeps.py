@@ -20,6 +20,7 @@ VERL = (
     "study.rl.generations=8",
     "study.rl.truncated_factor=1.0",
     "study.rl.last_layers=0",
+    "study.rl.stop=[]",
 )
 
 
