@@ -109,6 +109,10 @@ def rl_args(tmp_path: Path, *extra: str) -> list[str]:
         "study.rl.generations=2",
         "study.rl.num_cpus=1",
         "grid.study.rl_step=[0,2,4]",
+        # the tiny model writes an `e` in most replies: evaluated replies and rollouts stop
+        # there (vLLM and transformers read the strings), as af_rl's stop at the tags
+        "sampling.stop=[e]",
+        "study.rl.stop=[e]",
         *extra,
         sweep="af_rl",
     )
@@ -129,6 +133,9 @@ def test_rl_toward_compliance_is_evaluated_in_both_tiers_at_every_kept_step(
         step = json.loads(row["axes"])["study.rl_step"]
         want = None if step == 0 else str(adapters / f"step-{step:06d}")
         assert row["adapter"] == want, (step, row["adapter"])
+        assert "e" not in row["completion"][:-1], row["completion"]  # nothing after the stop string
+    stopped = [r for r in rows.to_table().to_pylist() if r["completion"].endswith("e")]
+    assert stopped and all(r["finish_reason"] == "stop" for r in stopped)
     assert report.metrics is not None
     tiers = pq.read_table(report.sweep_dir / "metrics" / "tiers.parquet").to_pylist()
     assert sorted((t["condition"], t["tier"]) for t in tiers) == sorted(
