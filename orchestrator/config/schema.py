@@ -161,6 +161,10 @@ class RlConfig(RlSettings):
             0 <= self.truncated_factor <= 1,
             "truncated_factor (the reward share of a reply cut at max_tokens) must be in [0, 1]",
         )
+        require(
+            all(isinstance(s, str) and s for s in self.stop),
+            "an RL job's stop strings (study.rl.stop, study.safety_rl.stop) must be non-empty",
+        )
         require(self.trainer in ("trl", "verl"), f"trainer={self.trainer!r}: use trl or verl")
         if self.trainer == "verl":
             self._check_verl()

@@ -161,6 +161,13 @@ def test_bad_rl_settings_are_one_line() -> None:
         rl_cells("study.rl.reward_model=OpenAssistant/reward-model-deberta-v3-large-v2")
     with pytest.raises(UserError, match=r"must be in \[0, 1\]"):
         rl_cells("study.rl.truncated_factor=2")
+    with pytest.raises(UserError, match=r"study.rl.stop, study.safety_rl.stop\) must be non-empty"):
+        rl_cells("study.rl.stop=['']")
+
+
+def test_the_rollouts_stop_strings_enter_the_rl_node_s_id() -> None:
+    # af_rl stops at the decision tags; none (the former behaviour) is another adapter
+    assert rl_cells("study.rl.stop=[]")["15/free"] != rl_cells()["15/free"]
 
 
 def test_a_reward_model_enters_the_rl_node_s_id(tmp_path: Path) -> None:
