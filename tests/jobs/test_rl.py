@@ -161,8 +161,8 @@ def test_rollouts_reused_across_steps_are_refused(
     second step trains on rollouts its own weights did not sample."""
     config = rl._config
 
-    def reuse(spec: RlSpec, work: Path) -> Any:
-        args = config(spec, work)
+    def reuse(spec: RlSpec, work: Path, ends: set[int]) -> Any:
+        args = config(spec, work, ends)
         args.steps_per_generation = 2
         args.generation_batch_size = args.per_device_train_batch_size * 2
         return args
