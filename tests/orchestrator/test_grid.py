@@ -68,3 +68,14 @@ def test_no_stop_strings_keep_the_ids_of_before_sampling_stop() -> None:
     (the smoke sweep's first cell, as of commit 89fe858), so a sweep's finished shards are
     still found."""
     assert ids()[0] == "625a335daf94"
+
+
+def test_group_axis_and_nested_command_line_axis() -> None:
+    cells = cells_for(
+        "+grid.model=[tiny,smollm2-135m]", "+grid.sampling.temperature=[0.0,1.0]", sweep="tiny"
+    )
+    # 2 variants x 2 seeds (from the sweep file) x 2 models x 2 temperatures
+    assert len(cells) == 16
+    assert {c.config.model.name for c in cells} == {"tiny", "smollm2-135m"}
+    assert {c.config.sampling.temperature for c in cells} == {0.0, 1.0}
+    assert {"model", "sampling.temperature", "prompt_variant", "seed"} == set(cells[0].axes)
