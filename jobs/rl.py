@@ -249,9 +249,9 @@ def _config(spec: RlSpec, work: Path, ends: set[int]) -> Any:
     # learns to end there. (A rollout that stops last has none: the reward still counts it
     # as ended, by its text.)
     pad = {"pad_token_id": min(ends)} if ends else {}
-    stops = {"stop_strings": list(settings.stop), **pad}
+    stops = {"stop_strings": list(settings.stop), **pad} if settings.stop else None
     return GRPOConfig(
-        generation_kwargs=stops if settings.stop else None,
+        generation_kwargs=stops,
         output_dir=str(work),
         max_steps=settings.steps,
         # one generation batch per optimizer step: every step samples fresh rollouts
