@@ -9,6 +9,7 @@ from pathlib import Path
 
 from analysis.columns import ReportError
 from analysis.report import build_report, print_summary
+from orchestrator.errors import UserError
 
 
 def main(argv: list[str]) -> int:
@@ -22,7 +23,7 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         report = build_report(sweep)
-    except ReportError as e:
+    except (ReportError, UserError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(print_summary(report))

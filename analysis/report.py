@@ -27,6 +27,7 @@ from analysis.columns import current_grid, read_rows, split_grid
 from analysis.judge_eval import judge_metrics, read_items
 from analysis.samples import CellSamples, browse
 from analysis.summary import cell_summary, format_table
+from orchestrator.links import refuse_links
 from orchestrator.studies import get_study
 
 EARLIER_GRIDS = (
@@ -55,7 +56,10 @@ class Report:
 
 
 def build_report(sweep_dir: Path) -> Report:
-    """Write the report of one sweep folder; raises ReportError on files it cannot read."""
+    """Write the report of one sweep folder; raises ReportError on files it cannot read and
+    a UserError on a link in the folder (a linked report/ would have files outside it
+    deleted)."""
+    refuse_links(sweep_dir)
     study = get_study(study_name(sweep_dir))
     report = Report(sweep_dir / "report")
     folder = study.report_rows(sweep_dir)

@@ -11,6 +11,7 @@ which readers skip. It is a log, never read to plan a resume (file names do that
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -22,7 +23,10 @@ class EventLog:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             torn = path.is_file() and path.stat().st_size > 0 and _last_byte(path) != b"\n"
-            self.file = path.open("a", buffering=1)  # line-buffered: one write per event
+            # O_NOFOLLOW: an events.jsonl that is a link is refused, never appended through.
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+            # line-buffered: one write per event
+            self.file = os.fdopen(os.open(path, flags, 0o644), "a", buffering=1)
             if torn:  # a killed driver's half line: end it, so this run's lines stand alone
                 self.file.write("\n")
 

@@ -35,7 +35,9 @@ class SweepLock:
         """Take the lock or say, in one line, who holds it."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(self.path, "a+")  # noqa: SIM115 (held open until release)
+            # O_NOFOLLOW: a `.lock` that is a link is refused, never truncated through.
+            flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+            handle = os.fdopen(os.open(self.path, flags, 0o644), "a+")
         except OSError as e:
             raise UserError(
                 f"cannot write to {self.path.parent} ({e.strerror}): set output_root to a "

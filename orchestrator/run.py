@@ -22,6 +22,7 @@ from orchestrator.context import RunContext, StudyRun
 from orchestrator.errors import UserError, did_you_mean
 from orchestrator.grid import Cell, expand
 from orchestrator.judges.evaluate import judge_eval_mode
+from orchestrator.links import refuse_links
 from orchestrator.lock import SweepLock
 from orchestrator.plan import count_shards
 from orchestrator.publish import publish_report, report_after_run
@@ -72,6 +73,7 @@ def run(overrides: list[str]) -> RunReport:
     check_plugins(root)
     study = get_study(root.study.name)
     sweep_dir = Path(root.output_root).expanduser().resolve() / root.sweep.name
+    refuse_links(sweep_dir)  # before any mode reads, writes or deletes a file there
     store = ResultStore(sweep_dir, read_only=root.mode in ("status", "dry", "report"))
     if root.mode == "report":
         return report_mode(root, cfg, store, len(cells))

@@ -37,6 +37,13 @@ def _folder(name: str) -> Callable[[Path], None]:
     return setup
 
 
+def _linked_report(tmp: Path) -> None:
+    """A sweep folder whose report/ is a link to a folder of the user's."""
+    (tmp / "runs" / "tiny").mkdir(parents=True)
+    (tmp / "figures").mkdir()
+    (tmp / "runs" / "tiny" / "report").symlink_to(tmp / "figures")
+
+
 @dataclass(frozen=True)
 class BadInput:
     area: str
@@ -221,6 +228,13 @@ CASES = [
         ("output_root={tmp}/runs",),
         "cannot write results to",
         setup=_write("runs", "not a folder"),
+    ),
+    BadInput(
+        "output folder",
+        "a link inside the sweep folder (kept by tar or rsync)",
+        ("output_root={tmp}/runs",),
+        "is a symbolic link",
+        setup=_linked_report,
     ),
     BadInput(
         "model path",
