@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from analysis.columns import ReportError
-from analysis.report import build_report, print_summary
+from analysis.report import SectionError, build_report, print_summary
 from orchestrator.errors import UserError
 
 
@@ -26,6 +26,9 @@ def main(argv: list[str]) -> int:
     except (ReportError, UserError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except SectionError as e:  # the files were read; a section of the report could not be
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     print(print_summary(report))
     return 0
 

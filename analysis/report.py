@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import csv
 import html
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from omegaconf import OmegaConf
 
 from analysis import figures
 from analysis.breakdown import breakdown
-from analysis.columns import current_grid, read_rows, split_grid
+from analysis.columns import ReportError, current_grid, read_rows, split_grid
 from analysis.judge_eval import judge_metrics, read_items
 from analysis.samples import CellSamples, browse
 from analysis.summary import cell_summary, format_table
@@ -35,6 +37,11 @@ EARLIER_GRIDS = (
     "dataset, limit or setting): they are not counted in any table or figure here; the table "
     "earlier_grids lists them."
 )
+
+
+class SectionError(Exception):
+    """A report section that could not be built (a figure or table raised): one line naming
+    the section, so a broken report is never silent and never a traceback."""
 
 
 @dataclass
@@ -53,6 +60,17 @@ class Report:
     def figure(self, name: str, figure: object) -> None:
         figures.save(figure, self.folder / name)
         self.figures.append(name)
+
+    @contextmanager
+    def section(self, name: str) -> Iterator[None]:
+        """Build one section; whatever it raises becomes a SectionError naming it."""
+        try:
+            yield
+        except (ReportError, SectionError):
+            raise
+        except Exception as e:
+            why = (str(e).splitlines() or [""])[0]
+            raise SectionError(f"report section '{name}' failed ({type(e).__name__}: {why})") from e
 
 
 def build_report(sweep_dir: Path) -> Report:
@@ -93,10 +111,12 @@ def study_name(sweep_dir: Path) -> str:
 def prompted_sections(rows: pa.Table, report: Report) -> None:
     """Any prompted sweep's sections: per-cell rows and tokens, rates by every varied axis,
     and the sample browser."""
-    report.tables["cells"] = cell_summary(rows)
-    report.summary.append(f"{report.tables['cells'].num_rows} cells, {rows.num_rows} rows")
+    with report.section("cells"):
+        report.tables["cells"] = cell_summary(rows)
+        report.summary.append(f"{report.tables['cells'].num_rows} cells, {rows.num_rows} rows")
     by_axis(rows, report)
-    report.samples = browse(rows)
+    with report.section("samples"):
+        report.samples = browse(rows)
 
 
 def _fresh(folder: Path) -> None:
@@ -109,13 +129,14 @@ def _fresh(folder: Path) -> None:
 
 def by_axis(rows: pa.Table, report: Report) -> None:
     """Rates by every varied axis, and a figure per axis of the main rate."""
-    table = breakdown(rows)
-    if not table.num_rows:
-        return
-    report.tables["by_axis"] = table
-    measure = "complied" if "complied" in table.column_names else "truncated"
-    for axis in dict.fromkeys(table["axis"].to_pylist()):
-        report.figure(f"{measure}_by_{axis}", figures.axis_rates(table, axis, measure))
+    with report.section("by_axis"):
+        table = breakdown(rows)
+        if not table.num_rows:
+            return
+        report.tables["by_axis"] = table
+        measure = "complied" if "complied" in table.column_names else "truncated"
+        for axis in dict.fromkeys(table["axis"].to_pylist()):
+            report.figure(f"{measure}_by_{axis}", figures.axis_rates(table, axis, measure))
 
 
 def pct(value: float | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import signal
 import sys
 from types import FrameType
@@ -36,16 +37,26 @@ on Ray + vLLM, writes Parquet under output_root/NAME/results. Re-run to resume.
 
   mode=run (default) | mode=dry (print the plan) | mode=status (progress on disk)
   mode=judge (re-score saved rows) | mode=report (tables, figures, report.html)
+  mode=judge_eval (each judge against human-labelled items: AUROC, accuracy)
   key=value           override any config key, e.g. sampling.temperature=0
   '+grid.KEY=[a,b]'   add a grid axis; ray.address=auto joins a running cluster
 
 Sweeps, models and the rest: see conf/ and README.md."""
 
 
+def usage() -> int:
+    try:
+        print(USAGE, flush=True)
+    except BrokenPipeError:
+        # The reader stopped early (`--help | head`): not an error. Stdout goes to devnull
+        # so the interpreter's last flush at exit does not raise it again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if argv and argv[0] in ("-h", "--help"):
-        print(USAGE)
-        return 0
+        return usage()
     from orchestrator.run import run
 
     signal.signal(signal.SIGTERM, _terminate)
@@ -74,7 +85,8 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 143 if terminated else 130
-    return 1 if report.failures else 0
+    # A failed shard or a report that could not be built: the run is not a clean success.
+    return 1 if report.failures or report.report_error else 0
 
 
 # vLLM's engine processes re-import the main module when they spawn: keep the guard.

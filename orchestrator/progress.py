@@ -1,5 +1,8 @@
 """A live progress line: shards done/total, rows/s, generated tokens/s, ETA.
 
+Its rates count from the first finished shard (engine start-up is not throughput); the end
+summary's rate is over the whole run, start-up included, and says so.
+
 On a terminal it redraws one line; in logs (CI, `ray job submit`) it prints a line at most
 every 10 seconds, so a long sweep's log stays readable.
 """
@@ -52,7 +55,7 @@ class Progress:
         return (
             f"[{self.sweep}] shards {self.shards_done}/{self.shards}{failed} | "
             f"rows {self.rows_done}/{self.rows} | {rate:.1f} rows/s | "
-            f"{(self.tokens - tokens0) / span:.0f} tok/s | elapsed {clock(elapsed)} | "
+            f"{(self.tokens - tokens0) / span:.0f} generated tok/s | elapsed {clock(elapsed)} | "
             f"ETA {clock(left) if rate > 0 else '?'}"
         )
 

@@ -16,13 +16,14 @@ if TYPE_CHECKING:  # matplotlib loads only when a report is built
 
 
 def publish_report(sweep_dir: Path, tracker: Tracker) -> Report:
-    """Build the report and log it; bad files in the folder raise a UserError."""
+    """Build the report and log it; bad files in the folder, or a section that cannot be
+    built, raise a UserError."""
     from analysis.columns import ReportError
-    from analysis.report import build_report
+    from analysis.report import SectionError, build_report
 
     try:
         report = build_report(sweep_dir)
-    except ReportError as e:
+    except (ReportError, SectionError) as e:
         raise UserError(str(e)) from None
     for name in report.figures:
         tracker.image(f"report/{name}", report.folder / f"{name}.png")
@@ -31,13 +32,19 @@ def publish_report(sweep_dir: Path, tracker: Tracker) -> Report:
     return report
 
 
-def report_after_run(sweep_dir: Path, tracker: Tracker) -> None:
+def report_after_run(sweep_dir: Path, tracker: Tracker) -> str | None:
     """At the end of a run: the results are saved whatever happens here, so a report that
-    cannot be built is a warning, not a failed sweep."""
+    cannot be built does not undo the run; it is one line, and the run's exit status says
+    it (never a silent success). Returns that line, or None when the report was built."""
     try:
         report = publish_report(sweep_dir, tracker)
-    except Exception as e:  # a bad file or a bug in a figure: say so, keep the exit status
-        print(f"report skipped: {e}".splitlines()[0], file=sys.stderr)
-        print(f"  rebuild it with: python -m analysis {sweep_dir}", file=sys.stderr)
-        return
+    except Exception as e:  # a bad file or a bug in a figure: one line, the results kept
+        why = (str(e).splitlines() or [type(e).__name__])[0]
+        line = (
+            f"error: report not built: {why}; the results are saved; rebuild it with "
+            f"python -m analysis {sweep_dir}"
+        )
+        print(line, file=sys.stderr)
+        return line
     print(f"report: {report.html}")
+    return None

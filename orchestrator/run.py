@@ -118,7 +118,7 @@ def execute(ctx: RunContext, runner: StudyRun) -> RunReport:
     store.write_json(GRID_FILE, {"cells": runner.grid_ids()})
     try:
         if runner.run():
-            report_after_run(store.root, session.tracker)
+            report.report_error = report_after_run(store.root, session.tracker)
     finally:  # also on Ctrl-C, SIGTERM and a full disk: the record brought up to date, W&B
         try:  # finished, engines stopped
             store.write_json("failed_shards.json", [f.__dict__ for f in report.failures])

@@ -146,7 +146,11 @@ DICT_OF = re.compile(r"^dict\[str, (\w+)\]$")
 
 
 def suggest_key(full_key: str) -> str:
-    """A did-you-mean for a dotted key, searched among the schema's keys at that level."""
+    """A did-you-mean for a dotted key, searched among the schema's keys at that level; under
+    `grid.` among the keys an axis can vary (`grid.sed` -> `grid.seed`)."""
+    if full_key.startswith("grid.") and full_key.count(".") >= 1:
+        hint = suggest_key(full_key.removeprefix("grid."))
+        return hint.replace(" '", " 'grid.", 1) if "did you mean" in hint else ""
     parent, _, leaf = full_key.rpartition(".")
     parts = parent.split(".") if parent else []
     roots: list[Any] = [OmegaConf.structured(RootConfig)]

@@ -305,3 +305,49 @@ def test_rows_of_an_earlier_grid_are_listed_never_counted(tmp_path: Path) -> Non
     # What goes to W&B is these same tables.
     assert "earlier_grids" in report.tables
     assert set(report.tables["tiers"]["prompt_variant"].to_pylist()) == {"af_cot"}
+
+
+def with_recall(sweep: Path, hits: dict[str, int], questions: int = 43) -> Path:
+    """The sweep with an af_sdf fact-recall table: recalled questions per adapter."""
+    from analysis.stats import wilson
+
+    rows = []
+    for adapter, n in hits.items():
+        low, high = wilson(n, questions)
+        rows.append(
+            {"model": "m", "adapter": adapter, "questions": questions, "recalled": n}
+            | {"truncated": 0, "recall": n / questions, "ci_low": low, "ci_high": high}
+        )
+    (sweep / "metrics").mkdir()
+    pq.write_table(pa.Table.from_pylist(rows), sweep / "metrics" / "fact_recall.parquet")
+    return sweep
+
+
+def test_af_sdf_report_draws_recall_of_zero_and_one(tmp_path: Path) -> None:
+    """af_sdf's base model recalls 0 of 43 facts and a good adapter all 43: the fact-recall
+    section builds with both (its error bars once came out negative and no report built)."""
+    report = build_report(with_recall(af_sweep(tmp_path), {"none": 0, "0123456789ab": 43}))
+    assert report.figures[0] == "fact_recall"
+    assert (report.folder / "fact_recall.png").stat().st_size > 1000
+    assert "m base model: fact recall 0% [0, 8] of 43 questions" in report.summary[0]
+    assert "fact recall 100% [92, 100] of 43 questions" in report.summary[1]
+
+
+def test_a_section_that_fails_is_one_line_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m analysis` on a section that raises: exit 1 and one line naming the section,
+    never a traceback."""
+    import orchestrator.studies.alignment_faking.sections as sections
+
+    def broken(recall: pa.Table) -> None:
+        raise ValueError("'yerr' must not contain negative values\nmore detail")
+
+    monkeypatch.setattr(sections.figures, "recall_bars", broken)
+    sweep = with_recall(af_sweep(tmp_path), {"none": 0})
+    assert main([str(sweep)]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "error: report section 'fact_recall' failed (ValueError: 'yerr' must not contain "
+        "negative values)\n"
+    )

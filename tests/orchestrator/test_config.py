@@ -62,6 +62,11 @@ def test_smoke_sweep_shape() -> None:
             "+grid.sampling.temprature=[0,1]",
             "grid.sampling.temprature is not a config key or group (did you mean 'sampling.temperature'?)",
         ),
+        ("grid.sed=[0,1]", "unknown config key 'grid.sed' (did you mean 'grid.seed'?)"),
+        (
+            "grid.prompt_varaint=[plain]",
+            "unknown config key 'grid.prompt_varaint' (did you mean 'grid.prompt_variant'?)",
+        ),
         (
             "+grid.ray.address=[a]",
             "grid.ray.address: 'ray' steers the run and cannot be a grid axis",
@@ -77,6 +82,14 @@ def test_bad_config_is_one_line_naming_the_fix(override: str, message: str, tmp_
     text = str(error.value)
     assert message in text
     assert "\n" not in text
+
+
+def test_a_typo_in_a_study_axis_of_the_grid_gets_a_suggestion(tmp_path: Path) -> None:
+    with pytest.raises(
+        UserError,
+        match=r"^unknown config key 'grid.study.backdor' \(did you mean 'grid.study.backdoor'\?\)$",
+    ):
+        run(sweep_args(tmp_path, "mode=dry", "grid.study.backdor=[x]", sweep="sa_grid"))
 
 
 def test_missing_sweep_lists_the_sweeps(tmp_path: Path) -> None:

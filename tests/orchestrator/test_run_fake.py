@@ -101,3 +101,26 @@ def test_a_sample_ends_at_its_first_stop_string(tmp_path: Path) -> None:
     report = run(fake_args(tmp_path, "dataset.limit=6", "sampling.stop=[' to',answer]"))
     rows = ds.dataset(report.results, format="parquet", partitioning="hive").to_table()
     assert rows.num_rows == 4 * 6 and set(rows["completion"].to_pylist()) == {"fake answer"}
+
+
+def test_a_run_whose_report_fails_exits_1_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The rows are saved, but a report that cannot be built is never a silent success:
+    exit 1 and one line naming the section and the rebuild command (was: exit 0)."""
+    import analysis.report
+    from orchestrator.__main__ import main
+
+    def broken(rows: object) -> None:
+        raise ValueError("a figure went wrong\nand a second line")
+
+    monkeypatch.setattr(analysis.report, "cell_summary", broken)
+    args = sweep_args(tmp_path, "engine=fake", "tracker=none")
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    (line,) = [x for x in err.splitlines() if "report" in x]
+    assert line == (
+        "error: report not built: report section 'cells' failed (ValueError: a figure went "
+        f"wrong); the results are saved; rebuild it with python -m analysis {tmp_path / 'tiny'}"
+    )
+    assert len(list((tmp_path / "tiny" / "results").rglob("*.parquet"))) == 12  # all kept

@@ -76,13 +76,16 @@ class AlignmentFakingStudy(PromptedStudy):
 
         recall = sweep_dir / "metrics" / "fact_recall.parquet"
         if recall.is_file():
-            fact_recall(pq.read_table(recall), report)
+            with report.section("fact_recall"):
+                fact_recall(pq.read_table(recall), report)
         if "outcome" not in rows.column_names:  # generated, not judged yet
             prompted_sections(rows, report)
             return
-        alignment_faking(rows, report)
+        with report.section("alignment_faking"):
+            alignment_faking(rows, report)
         by_axis(rows, report)
-        report.samples = browse(rows)
+        with report.section("samples"):
+            report.samples = browse(rows)
 
 
 STUDY = AlignmentFakingStudy()

@@ -112,9 +112,10 @@ def recall_bars(recall: pa.Table) -> Any:
     rows = recall.to_pylist()
     figure, axis = plt.subplots(figsize=(max(3.5, 1.1 * len(rows) + 1), 3.0))
     for x, row in enumerate(rows):
-        low, high = row["recall"] - row["ci_low"], row["ci_high"] - row["recall"]
         colour = "#4c72b0" if row["adapter"] == "none" else "#c44e52"
-        axis.bar(x, row["recall"], color=colour, yerr=[[low], [high]], capsize=4)
+        # A recall of 0 sits a rounding error below its Wilson interval: clip at zero.
+        yerr = spread(row["recall"], row["ci_low"], row["ci_high"])
+        axis.bar(x, row["recall"], color=colour, yerr=yerr, capsize=4)
     axis.set_xticks(
         range(len(rows)),
         [f"{r['model']}\n{'base' if r['adapter'] == 'none' else r['adapter'][:8]}" for r in rows],
@@ -151,10 +152,8 @@ def rl_curves(tiers: pa.Table) -> Any:
                 continue
             steps = [rl_step_of(r["condition"]) for r in points]
             values = [r[name] for r in points]
-            errors = [
-                [v - r[f"{name}_low"] for v, r in zip(values, points, strict=True)],
-                [r[f"{name}_high"] - v for v, r in zip(values, points, strict=True)],
-            ]
+            spreads = [spread(r[name], r[f"{name}_low"], r[f"{name}_high"]) for r in points]
+            errors = [[below for (below,), _ in spreads], [above for _, (above,) in spreads]]
             label = f"{tier}: {name.replace('_', ' ')}"
             axis.errorbar(
                 steps,

