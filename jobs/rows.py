@@ -88,6 +88,10 @@ class Request:
     prompt_hash: str
     seed: int
     adapter: str | None = None  # a LoRA adapter folder to serve this request with
+    # a hosted engine's request: the chat messages it sends (role, content), no token ids
+    messages: list[dict[str, str]] = field(default_factory=list)
+    # prompt tokens as the driver counted them (estimated from characters for hosted models)
+    prompt_tokens: int = 0
 
 
 @dataclass

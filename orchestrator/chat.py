@@ -1,13 +1,56 @@
-"""Turn chat messages into the exact prompt text and token ids a model will see."""
+"""Turn chat messages into the exact prompt a model will see: text and token ids for a model
+served here, the messages themselves for a hosted API."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import math
+from typing import Any, Protocol
 
 from orchestrator.config.groups import ModelConfig
 from orchestrator.errors import UserError
 from orchestrator.models import commit
 from orchestrator.studies import Message
+
+
+class Renderer(Protocol):
+    system_role: bool
+    estimated: bool  # True: prompt tokens are counted from characters, not a tokenizer
+
+    def render(self, messages: list[Message]) -> tuple[str, list[int]]: ...
+
+    def count(self, messages: list[Message], ids: list[int]) -> int: ...
+
+
+def renderer_for(cfg: ModelConfig, path: str) -> Renderer:
+    """A hosted model's renderer needs no tokenizer (a closed model has none to load)."""
+    return MessageRenderer(cfg) if cfg.hosted else ChatRenderer(cfg, path)
+
+
+# Tokens a chat API adds per message (role markers); a rough, documented allowance.
+MESSAGE_OVERHEAD = 4
+
+
+class MessageRenderer:
+    """A hosted model's prompt: the chat messages, sent as they are (the provider applies
+    its own template, with the system prompt where its API wants it). No tokenizer is
+    loaded: prompt tokens are estimated from characters (model.api.chars_per_token) for the
+    context check and the cost estimate; each row records the API's own count."""
+
+    system_role = True
+    estimated = True
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        self.chars_per_token = cfg.api.chars_per_token
+
+    def render(self, messages: list[Message]) -> tuple[str, list[int]]:
+        """The messages as JSON (what the row keeps as its rendered prompt); no token ids."""
+        turns = [{"role": m["role"], "content": m["content"]} for m in messages]
+        return json.dumps(turns, ensure_ascii=False), []
+
+    def count(self, messages: list[Message], ids: list[int]) -> int:
+        chars = sum(len(m["content"]) for m in messages)
+        return math.ceil(chars / self.chars_per_token) + MESSAGE_OVERHEAD * len(messages)
 
 
 class ChatRenderer:
@@ -16,6 +59,8 @@ class ChatRenderer:
     Rendering in the driver (not the workers) lets every prompt be counted against the
     context window before any job starts, and gives each row its exact rendered prompt.
     """
+
+    estimated = False
 
     def __init__(self, cfg: ModelConfig, path: str) -> None:
         from transformers import AutoTokenizer
@@ -47,6 +92,9 @@ class ChatRenderer:
         # Cells that differ only in seed or tier-free settings render the same messages: each
         # distinct prompt is tokenized once, and its rows share one list of token ids.
         self._rendered: dict[tuple[tuple[str, str], ...], tuple[str, list[int]]] = {}
+
+    def count(self, messages: list[Message], ids: list[int]) -> int:
+        return len(ids)
 
     def _accepts_system_role(self) -> bool:
         # Some templates (Mistral's, Gemma's) reject a system turn: fold it into the user turn.

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from analysis.summary import cell_summary
 from orchestrator import models
 from orchestrator.context import RunContext
+from orchestrator.endpoints import check_endpoints
 from orchestrator.events import EventLog
 from orchestrator.plan import Job, Prepared, Shard, pending_shards, prefix_order, prepare_jobs
 from orchestrator.progress import Progress
@@ -66,6 +67,8 @@ class GenerationRun:
         self._plan()
         # Renders and checks every prompt (and prepares every model) before Ray starts.
         self.prepared = prepare_jobs(self.ctx.root, self.shards, self.trained())
+        if self.ctx.root.mode == "run":  # hosted models answer, with their key and name
+            check_endpoints(self.prepared.jobs)
 
     def grid_ids(self) -> list[str]:
         return sorted(c.id for c in self.ctx.cells)

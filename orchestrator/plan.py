@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from jobs.rows import Request, ShardTask
 from orchestrator import models
-from orchestrator.chat import ChatRenderer
+from orchestrator.chat import Renderer, renderer_for
 from orchestrator.config.schema import RootConfig
 from orchestrator.errors import UserError
 from orchestrator.grid import Cell
@@ -99,24 +99,29 @@ def labels(
 def build_task(
     shard: Shard,
     sweep: str,
-    renderer: ChatRenderer,
+    renderer: Renderer,
     model_path: str,
     trained: str | None = None,
 ) -> ShardTask:
     """Render and tokenize a shard's prompts; refuse any that cannot fit the context window.
-    `trained`: the adapter the study trained for this cell."""
+    `trained`: the adapter the study trained for this cell. A hosted model's requests carry
+    their messages, and their tokens are estimated from characters."""
     cfg = shard.cell.config
     adapter = served_adapter(shard.cell, trained)
     study = get_study(cfg.study.name)
     limit = max_model_len(cfg)
     requests = []
     for prompt in shard.cell.dataset.prompts[shard.start : shard.end]:
-        text, ids = renderer.render(study.messages(cfg, prompt))
-        if len(ids) + cfg.sampling.max_tokens > limit:
+        messages = study.messages(cfg, prompt)
+        text, ids = renderer.render(messages)
+        tokens = renderer.count(messages, ids)
+        if tokens + cfg.sampling.max_tokens > limit:
+            about = "about " if renderer.estimated else ""
+            how = " (estimated from characters)" if renderer.estimated else ""
             raise UserError(
-                f"cell {shard.cell.id} {shard.cell.axes}: prompt '{prompt.id}' has {len(ids)} "
-                f"tokens + sampling.max_tokens={cfg.sampling.max_tokens} > max_model_len={limit}"
-                ": lower sampling.max_tokens or raise model.max_model_len"
+                f"cell {shard.cell.id} {shard.cell.axes}: prompt '{prompt.id}' has {about}"
+                f"{tokens} tokens{how} + sampling.max_tokens={cfg.sampling.max_tokens} > "
+                f"max_model_len={limit}: lower sampling.max_tokens or raise model.max_model_len"
             )
         requests.append(
             Request(
@@ -126,6 +131,8 @@ def build_task(
                 prompt_hash=text_hash(text),
                 seed=request_seed(cfg.seed, prompt.id),
                 adapter=adapter,
+                messages=list(messages) if renderer.estimated else [],
+                prompt_tokens=tokens,
             )
         )
     sampling = {
@@ -184,14 +191,14 @@ def prepare_jobs(
     `trained`: cell id -> the adapter its study trains for it before generation."""
     trained = trained or {}
     prepared = Prepared([], {}, {})
-    renderers: dict[str, ChatRenderer] = {}
+    renderers: dict[str, Renderer] = {}
     for shard in shards:
         model = shard.cell.config.model
         # By weights, not name: cells of one name may hold other weights (grid.model.path).
         key = models.weights_key(model)
         if key not in renderers:
             prepared.paths[key] = path = models.prepare_model(model)
-            renderers[key] = renderer = ChatRenderer(model, path)
+            renderers[key] = renderer = renderer_for(model, path)
             prepared.chat[model.name] = {
                 "path": path,
                 # Templates without a system role get it folded into the first user turn.

@@ -9,7 +9,7 @@ from typing import Any
 
 from orchestrator.config.schema import RootConfig
 from orchestrator.ids import stable_hash
-from orchestrator.workers import engine_settings
+from orchestrator.workers import engine_kind, engine_settings
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Pool:
 def pool_key(cfg: RootConfig, device: str, model_path: str) -> str:
     """Which pool serves a job of this config: its engine and the settings it loads with."""
     settings = engine_settings(cfg, device, model_path)
-    return stable_hash([cfg.engine.name, settings.__dict__])
+    return stable_hash([engine_kind(cfg), settings.__dict__])
 
 
 class EnginePools:

@@ -77,9 +77,12 @@ def _token_estimate(root: RootConfig, shards: list[Shard]) -> str:
         if any(s.cell.config.model.source == "hub" for s in shards):
             return f"tokens: no estimate here ({e})"
         raise
-    prompt_tokens = sum(len(r.token_ids) for j in jobs for r in j.task.requests)
+    from orchestrator.cost import estimate_lines
+
+    prompt_tokens = sum(r.prompt_tokens for j in jobs for r in j.task.requests)
     generated = sum(len(j.task.requests) * root.sampling.n * root.sampling.max_tokens for j in jobs)
-    return f"tokens: {prompt_tokens} prompt tokens, at most {generated} generated"
+    lines = [f"tokens: {prompt_tokens} prompt tokens, at most {generated} generated"]
+    return "\n".join(lines + estimate_lines(jobs))
 
 
 def status_table(

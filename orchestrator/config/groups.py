@@ -11,7 +11,9 @@ from omegaconf import MISSING
 
 from orchestrator.errors import UserError
 
-MODEL_SOURCES = ("hub", "local", "embedded", "tiny")
+# Hosted chat APIs: the model is a name an endpoint serves; no weights, no tokenizer here.
+HOSTED_SOURCES = ("openai", "anthropic")
+MODEL_SOURCES = ("hub", "local", "embedded", "tiny", *HOSTED_SOURCES)
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -21,8 +23,43 @@ def require(ok: bool, message: str) -> None:
 
 
 @dataclass
+class ApiConfig:
+    """How a hosted model is called: limits, retries and prices. None of it changes an
+    answer, so none of it enters a cell id."""
+
+    # requests in flight at once, per engine replica
+    concurrency: int = 8
+    # requests started per minute (null: no limit but concurrency)
+    requests_per_minute: float | None = None
+    # the client's own retries of a failed call (429, 5xx, timeouts), with backoff that
+    # honours Retry-After; a call that still fails fails its shard (retried next run)
+    max_retries: int = 5
+    # seconds one call may take
+    timeout_s: float = 600.0
+    # US dollars per million prompt / generated tokens (null: no cost shown)
+    price_input: float | None = None
+    price_output: float | None = None
+    # characters per token, to estimate prompt tokens where no tokenizer is at hand
+    chars_per_token: float = 4.0
+
+    def __post_init__(self) -> None:
+        require(self.concurrency >= 1, "model.api.concurrency must be >= 1")
+        require(
+            self.requests_per_minute is None or self.requests_per_minute > 0,
+            "model.api.requests_per_minute must be > 0 or null",
+        )
+        require(self.max_retries >= 0, "model.api.max_retries must be >= 0")
+        require(self.timeout_s > 0, "model.api.timeout_s must be > 0")
+        require(self.chars_per_token > 0, "model.api.chars_per_token must be > 0")
+        for name in ("price_input", "price_output"):
+            value = getattr(self, name)
+            require(value is None or value >= 0, f"model.api.{name} must be >= 0 or null")
+
+
+@dataclass
 class ModelConfig:
-    """One model: where its weights come from and the engine settings its size needs."""
+    """One model: where its weights come from and the engine settings its size needs; or,
+    for a hosted source (openai, anthropic), the served model's name and its endpoint."""
 
     name: str = MISSING
     source: str = "hub"
@@ -33,6 +70,15 @@ class ModelConfig:
     dtype: str = "auto"
     chat_template: str | None = None
     adapter: str | None = None  # a local LoRA adapter folder to serve on top of the weights
+    # hosted sources: the endpoint (openai: required; anthropic: null takes the provider's)
+    # and the environment variable holding its key (never the key itself)
+    base_url: str | None = None
+    api_key_env: str | None = None
+    api: ApiConfig = field(default_factory=ApiConfig)
+
+    @property
+    def hosted(self) -> bool:
+        return self.source in HOSTED_SOURCES
 
     def __post_init__(self) -> None:
         if self.name == MISSING:  # the schema's own defaults, before composition
@@ -51,6 +97,16 @@ class ModelConfig:
             self.source in MODEL_SOURCES,
             f"model.source={self.source!r} is unknown: set model.source to one of "
             f"{', '.join(MODEL_SOURCES)}",
+        )
+        require(
+            self.source != "openai" or bool(self.base_url),
+            f"model '{self.name}' (source openai) needs its endpoint: set "
+            "model.base_url=http://host:port/v1",
+        )
+        require(
+            not (self.hosted and self.adapter),
+            f"model '{self.name}' is hosted (source {self.source}): it cannot serve a local "
+            "adapter; unset model.adapter",
         )
         require(self.tensor_parallel_size >= 1, "model.tensor_parallel_size must be >= 1")
         require(self.max_model_len >= 16, "model.max_model_len must be >= 16")

@@ -250,6 +250,11 @@ class RootConfig:
             f"mode={self.mode!r} is unknown: use mode=run, dry, status, judge, report or "
             "judge_eval",
         )
+        require(
+            not (self.model.source == "openai" and self.sampling.stop),
+            f"model '{self.model.name}' is an OpenAI-compatible endpoint, whose API drops the "
+            "stop string from the reply (the parser reads it): leave sampling.stop empty",
+        )
         require(self.shard_size >= 1, "shard_size must be >= 1")
         require(self.max_retries >= 0, "max_retries must be >= 0")
         for axis, values in flatten_grid(self.grid).items():

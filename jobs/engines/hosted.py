@@ -1,0 +1,126 @@
+"""What every hosted chat engine shares: requests sent on a bounded thread pool, a start rate
+per minute, one call per sample, and the shard's rows once all of them answered.
+
+A call that still fails after the client's own retries (the providers' SDKs retry 429, 5xx
+and timeouts with backoff that honours Retry-After) fails the whole shard: the scheduler
+retries it, then records it in failed_shards.json, and the next run asks again. No empty
+row is ever written for a failed call.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from jobs.engines.base import EngineSettings, HostedSettings
+from jobs.rows import Completion, Request
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One sample as the API returned it."""
+
+    text: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class RateLimit:
+    """At most `per_minute` call starts in any minute, spaced evenly (no bursts that a
+    provider's limiter would refuse)."""
+
+    def __init__(self, per_minute: float | None) -> None:
+        self.gap = 60.0 / per_minute if per_minute else 0.0
+        self.next = 0.0
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.gap:
+            return
+        with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next)
+            self.next = start + self.gap
+        time.sleep(max(0.0, start - now))
+
+
+def api_key(hosted: HostedSettings, default: str | None = None) -> str | None:
+    """The key from the environment variable the config names (never from the config)."""
+    name = hosted.api_key_env or default
+    return os.environ.get(name) if name else None
+
+
+class HostedEngine:
+    """Base of the hosted engines: subclasses implement `call` for one sample."""
+
+    version = "hosted"
+
+    def __init__(self, settings: EngineSettings) -> None:
+        assert settings.hosted is not None, "a hosted engine needs model.base_url and api"
+        self.settings, self.hosted = settings, settings.hosted
+        self.model = settings.model_path
+        self.pool = ThreadPoolExecutor(self.hosted.concurrency, thread_name_prefix="hosted")
+        self.limit = RateLimit(self.hosted.requests_per_minute)
+
+    def call(self, request: Request, sample_idx: int, sampling: dict[str, Any]) -> Answer:
+        raise NotImplementedError
+
+    def submit(self, requests: list[Request], sampling: dict[str, Any]) -> Future[list[Completion]]:
+        calls = [
+            self.pool.submit(self._timed, r, i, sampling)
+            for r in requests
+            for i in range(sampling["n"])
+        ]
+        done: Future[list[Completion]] = Future()
+        gather(calls, done)
+        return done
+
+    def _timed(self, request: Request, sample_idx: int, sampling: dict[str, Any]) -> Completion:
+        self.limit.wait()
+        started = time.time()
+        answer = self.call(request, sample_idx, sampling)
+        finished = time.time()
+        return Completion(
+            prompt_id=request.prompt_id,
+            sample_idx=sample_idx,
+            text=answer.text,
+            finish_reason=answer.finish_reason,
+            prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens,
+            latency_s=finished - started,
+            started_at=started,
+            finished_at=finished,
+        )
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def gather(calls: list[Future[Completion]], done: Future[list[Completion]]) -> None:
+    """Resolve `done` with every call's completion in order, or with the first failure."""
+    left = [len(calls)]
+    lock = threading.Lock()
+
+    def finished(call: Future[Completion]) -> None:
+        error = call.exception()
+        with lock:
+            if done.done():
+                return
+            if error is not None:
+                for other in calls:
+                    other.cancel()
+                done.set_exception(error)
+                return
+            left[0] -= 1
+            if left[0] == 0:
+                done.set_result([c.result() for c in calls])
+
+    if not calls:
+        done.set_result([])
+    for call in calls:
+        call.add_done_callback(finished)

@@ -1,0 +1,77 @@
+"""Tokens and dollars of hosted models: the estimate a dry run prints before any request, and
+what a run spent, from the rows (the API's own token counts).
+
+A hosted API bills the prompt of every sample (a local engine computes it once), so the
+estimate counts prompt tokens x samples; generated tokens are at most max_tokens per sample.
+Prices are per million tokens, from `model.api.price_input` / `price_output`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from orchestrator.config.groups import ModelConfig
+from orchestrator.plan import Job
+
+
+@dataclass
+class Tokens:
+    prompt: int = 0
+    generated: int = 0
+
+    def dollars(self, model: ModelConfig) -> float | None:
+        price_in, price_out = model.api.price_input, model.api.price_output
+        if price_in is None or price_out is None:
+            return None
+        return (self.prompt * price_in + self.generated * price_out) / 1e6
+
+
+def estimate(jobs: list[Job]) -> dict[str, tuple[ModelConfig, Tokens]]:
+    """Per hosted model: prompt tokens (estimated from characters) and at most the tokens
+    the grid can generate."""
+    out: dict[str, tuple[ModelConfig, Tokens]] = {}
+    for job in jobs:
+        cfg = job.config
+        if not cfg.model.hosted:
+            continue
+        _, tokens = out.setdefault(cfg.model.name, (cfg.model, Tokens()))
+        n = cfg.sampling.n
+        tokens.prompt += n * sum(r.prompt_tokens for r in job.task.requests)
+        tokens.generated += n * len(job.task.requests) * cfg.sampling.max_tokens
+    return out
+
+
+def estimate_lines(jobs: list[Job]) -> list[str]:
+    """One line per hosted model: what the grid left to run will cost at most."""
+    lines = []
+    for name, (model, tokens) in estimate(jobs).items():
+        dollars = tokens.dollars(model)
+        price = (
+            f"at most ${dollars:,.2f}"
+            if dollars is not None
+            else "no price set (model.api.price_input, price_output)"
+        )
+        lines.append(
+            f"cost {name}: about {tokens.prompt:,} prompt tokens (estimated from characters) "
+            f"+ at most {tokens.generated:,} generated: {price}"
+        )
+    return lines
+
+
+def spent(rows: list[dict[str, object]], models: dict[str, ModelConfig]) -> list[str]:
+    """One line per hosted model: the tokens its rows of this run record, and their price."""
+    used: dict[str, Tokens] = defaultdict(Tokens)
+    for row in rows:
+        name = str(row["model"])
+        if name in models:
+            used[name].prompt += int(row["prompt_tokens"] or 0)  # type: ignore[call-overload]
+            used[name].generated += int(row["completion_tokens"] or 0)  # type: ignore[call-overload]
+    lines = []
+    for name, tokens in used.items():
+        dollars = tokens.dollars(models[name])
+        price = f": ${dollars:,.2f}" if dollars is not None else ""
+        lines.append(
+            f"spent {name}: {tokens.prompt:,} prompt + {tokens.generated:,} generated tokens{price}"
+        )
+    return lines

@@ -1,0 +1,64 @@
+"""Before the first row: every hosted model that has work left answers, knows its key and
+serves its model name. One listing request per endpoint (`GET /models`); a run with nothing
+left to do asks nothing. Each problem is one line that says what to change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.errors import UserError
+from orchestrator.plan import Job
+from orchestrator.workers import engine_settings
+
+
+def check_endpoints(jobs: list[Job]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for job in jobs:
+        model = job.config.model
+        if model.source != "openai" or (str(model.base_url), model.path) in seen:
+            continue
+        seen.add((str(model.base_url), model.path))
+        _check_openai(job)
+
+
+def _check_openai(job: Job) -> None:
+    import openai
+
+    from jobs.engines.openai_chat import client
+
+    model = job.config.model
+    where = f"model '{model.name}' at model.base_url={model.base_url}"
+    key = f"${model.api_key_env}" if model.api_key_env else "no key (model.api_key_env is null)"
+    settings = engine_settings(job.config, "api", model.path)
+    try:
+        served = [m.id for m in client(_once(settings)).models.list()]
+    except openai.APIConnectionError as e:
+        raise UserError(
+            f"{where}: cannot reach the endpoint ({_cause(e)}): start the server or fix "
+            "model.base_url"
+        ) from None
+    except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
+        raise UserError(
+            f"{where}: the endpoint refused the key in {key} ({e.status_code}): export a valid "
+            "key in that variable, or name another with model.api_key_env"
+        ) from None
+    except openai.NotFoundError:
+        return  # a gateway without a model listing: the first request will say
+    if model.path not in served:
+        raise UserError(
+            f"{where}: the endpoint serves no model '{model.path}' (it serves: "
+            f"{', '.join(sorted(served)[:10]) or 'none'}): set model.path to one of them"
+        )
+
+
+def _once(settings: Any) -> Any:
+    """The settings with no retries: a check that fails should say so now, not in minutes."""
+    from dataclasses import replace
+
+    return replace(settings, hosted=replace(settings.hosted, max_retries=0, timeout_s=30.0))
+
+
+def _cause(error: BaseException) -> str:
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return str(error).splitlines()[0][:120] if str(error) else type(error).__name__
