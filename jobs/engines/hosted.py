@@ -107,6 +107,8 @@ def gather(calls: list[Future[Completion]], done: Future[list[Completion]]) -> N
     lock = threading.Lock()
 
     def finished(call: Future[Completion]) -> None:
+        if call.cancelled():  # cancelled below, after another call failed
+            return
         error = call.exception()
         with lock:
             if done.done():
