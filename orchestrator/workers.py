@@ -4,6 +4,7 @@ environment (through Ray's runtime_env) and their hub credentials (as an argumen
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from jobs.engines import EngineSettings
 from jobs.engines.base import HostedSettings
@@ -48,7 +49,13 @@ def hosted_settings(cfg: RootConfig) -> HostedSettings | None:
         requests_per_minute=model.api.requests_per_minute,
         max_retries=model.api.max_retries,
         timeout_s=model.api.timeout_s,
+        # beside the results, so a re-run (or a re-run after a kill) never pays twice
+        cache_dir=str(sweep_folder(cfg) / "response_cache"),
     )
+
+
+def sweep_folder(cfg: RootConfig) -> Path:
+    return Path(cfg.output_root).expanduser().resolve() / cfg.sweep.name
 
 
 def engine_settings(cfg: RootConfig, device: str, model_path: str) -> EngineSettings:

@@ -50,6 +50,8 @@ def message_fields(messages: list[dict[str, str]]) -> dict[str, Any]:
 
 
 class AnthropicEngine(HostedEngine):
+    kind = "anthropic"
+
     def __init__(self, settings: EngineSettings) -> None:
         super().__init__(settings)
         import anthropic

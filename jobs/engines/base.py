@@ -20,6 +20,7 @@ class HostedSettings:
     requests_per_minute: float | None = None
     max_retries: int = 5
     timeout_s: float = 600.0
+    cache_dir: str | None = None  # the sweep's response cache (an absolute path)
 
 
 @dataclass(frozen=True)

@@ -56,9 +56,11 @@ def api_key(hosted: HostedSettings, default: str | None = None) -> str | None:
 
 
 class HostedEngine:
-    """Base of the hosted engines: subclasses implement `call` for one sample."""
+    """Base of the hosted engines: subclasses implement `call` for one sample; answers
+    come from the sweep's response cache when it has them."""
 
     version = "hosted"
+    kind = "hosted"  # the registry name, part of every response's cache key
 
     def __init__(self, settings: EngineSettings) -> None:
         assert settings.hosted is not None, "a hosted engine needs model.base_url and api"
@@ -66,6 +68,9 @@ class HostedEngine:
         self.model = settings.model_path
         self.pool = ThreadPoolExecutor(self.hosted.concurrency, thread_name_prefix="hosted")
         self.limit = RateLimit(self.hosted.requests_per_minute)
+        from jobs.engines.response_cache import ResponseCache
+
+        self.cache = ResponseCache(self.hosted.cache_dir)
 
     def call(self, request: Request, sample_idx: int, sampling: dict[str, Any]) -> Answer:
         raise NotImplementedError
@@ -81,9 +86,16 @@ class HostedEngine:
         return done
 
     def _timed(self, request: Request, sample_idx: int, sampling: dict[str, Any]) -> Completion:
-        self.limit.wait()
+        from jobs.engines.response_cache import response_key
+
+        key = response_key(self.kind, self.model, request, sample_idx, sampling)
         started = time.time()
-        answer = self.call(request, sample_idx, sampling)
+        answer = self.cache.get(key)
+        if answer is None:
+            self.limit.wait()
+            started = time.time()
+            answer = self.call(request, sample_idx, sampling)
+            self.cache.put(key, answer)
         finished = time.time()
         return Completion(
             prompt_id=request.prompt_id,

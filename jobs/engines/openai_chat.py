@@ -36,6 +36,8 @@ def client(settings: EngineSettings) -> Any:
 
 
 class OpenAIChatEngine(HostedEngine):
+    kind = "openai"
+
     def __init__(self, settings: EngineSettings) -> None:
         super().__init__(settings)
         import openai

@@ -72,6 +72,8 @@ class StandIn(BaseHTTPRequestHandler):
         if "RATE" in user and user not in self.failed_once:
             self.failed_once.add(user)
             return self._error(429, "rate_limit_error", {"retry-after": "2"})
+        if "BROKEN" in user:
+            return self._error(500, "api_error")
         if "OVERLOAD" in user and user not in self.failed_once:
             self.failed_once.add(user)
             return self._error(529, "overloaded_error")
@@ -104,8 +106,15 @@ def standin() -> Iterator[str]:
     server.shutdown()
 
 
-def engine(base_url: str) -> AnthropicEngine:
-    hosted = HostedSettings(base_url, KEY_ENV, concurrency=4, max_retries=3, timeout_s=30)
+def engine(base_url: str, cache: Path | None = None, retries: int = 3) -> AnthropicEngine:
+    hosted = HostedSettings(
+        base_url,
+        KEY_ENV,
+        concurrency=4,
+        max_retries=retries,
+        timeout_s=30,
+        cache_dir=str(cache) if cache else None,
+    )
     return AnthropicEngine(EngineSettings(MODEL, "api", "api", 200000, hosted=hosted))
 
 
@@ -146,6 +155,28 @@ def test_messages_go_in_the_api_s_form_and_each_outcome_is_kept(
     )  # the API refused, not the model
     assert by_id["hello STOP"].text == "I have decided: <rejected/>"  # the tag kept
     assert by_id["hello"].completion_tokens == 7 and by_id["hello"].prompt_tokens > 0
+
+
+def test_an_answer_is_paid_once_and_a_failure_never_cached(
+    standin: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second engine on the same cache (a re-run, or the run after a kill) asks nothing;
+    a changed setting asks again; a call that failed leaves nothing to reuse."""
+    monkeypatch.setenv(KEY_ENV, KEY)
+    cache = tmp_path / "response_cache"
+    requests = [request("cache me"), request("and me", seed=2)]
+    StandIn.seen.clear()
+    first = engine(standin, cache).submit(requests, SAMPLING).result(timeout=60)
+    assert len(StandIn.seen) == 2
+    again = engine(standin, cache).submit(requests, SAMPLING).result(timeout=60)
+    assert len(StandIn.seen) == 2  # not one request more
+    assert [c.text for c in again] == [c.text for c in first]
+    hotter = {**SAMPLING, "temperature": 1.0}
+    engine(standin, cache).submit(requests[:1], hotter).result(timeout=60)
+    assert len(StandIn.seen) == 3  # another setting: another answer
+    with pytest.raises(Exception, match="api_error"):
+        engine(standin, cache, retries=0).submit([request("BROKEN")], SAMPLING).result(60)
+    assert len(list(cache.rglob("*.json"))) == 3  # the failure left no answer
 
 
 def af_args(root: Path, base_url: str, *extra: str) -> list[str]:
