@@ -8,7 +8,6 @@ Prices are per million tokens, from `model.api.price_input` / `price_output`.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 from orchestrator.config.groups import ModelConfig
@@ -59,19 +58,36 @@ def estimate_lines(jobs: list[Job]) -> list[str]:
     return lines
 
 
-def spent(rows: list[dict[str, object]], models: dict[str, ModelConfig]) -> list[str]:
-    """One line per hosted model: the tokens its rows of this run record, and their price."""
-    used: dict[str, Tokens] = defaultdict(Tokens)
-    for row in rows:
-        name = str(row["model"])
-        if name in models:
-            used[name].prompt += int(row["prompt_tokens"] or 0)  # type: ignore[call-overload]
-            used[name].generated += int(row["completion_tokens"] or 0)  # type: ignore[call-overload]
+def record(
+    spent: dict[str, tuple[ModelConfig, Tokens]], model: ModelConfig, prompt: int, generated: int
+) -> None:
+    """Add a written shard's tokens (the API's counts) to what this run spent."""
+    if model.hosted:
+        _, tokens = spent.setdefault(model.name, (model, Tokens()))
+        tokens.prompt += prompt
+        tokens.generated += generated
+
+
+def spent_lines(spent: dict[str, tuple[ModelConfig, Tokens]]) -> list[str]:
+    """One line per hosted model: the tokens of the rows this run wrote, and their price
+    (answers taken from the response cache count too: they were paid once, earlier)."""
     lines = []
-    for name, tokens in used.items():
-        dollars = tokens.dollars(models[name])
+    for name, (model, tokens) in spent.items():
+        dollars = tokens.dollars(model)
         price = f": ${dollars:,.2f}" if dollars is not None else ""
         lines.append(
             f"spent {name}: {tokens.prompt:,} prompt + {tokens.generated:,} generated tokens{price}"
         )
     return lines
+
+
+def spent_metrics(spent: dict[str, tuple[ModelConfig, Tokens]]) -> dict[str, float]:
+    """What this run spent so far, as W&B metrics (cost/<model>/...)."""
+    out: dict[str, float] = {}
+    for name, (model, tokens) in spent.items():
+        out[f"cost/{name}/prompt_tokens"] = tokens.prompt
+        out[f"cost/{name}/generated_tokens"] = tokens.generated
+        dollars = tokens.dollars(model)
+        if dollars is not None:
+            out[f"cost/{name}/usd"] = dollars
+    return out

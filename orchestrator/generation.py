@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analysis.summary import cell_summary
-from orchestrator import models
+from orchestrator import cost, models
 from orchestrator.context import RunContext
 from orchestrator.endpoints import check_endpoints
 from orchestrator.events import EventLog
@@ -175,6 +175,8 @@ class ShardRecorder:
         self.report.shards_run += 1
         self.report.rows_written += table.num_rows
         self.report.tokens += tokens
+        prompt = int(pc.sum(table["prompt_tokens"]).as_py() or 0)
+        cost.record(self.report.spent, shard.cell.config.model, prompt, tokens)
         self.progress.update(rows=table.num_rows, tokens=tokens)
         sums = self.cells.setdefault(shard.cell.id, [0, 0, 0])
         sums[0], sums[1], sums[2] = sums[0] + table.num_rows, sums[1] + tokens, sums[2] + truncated
@@ -188,6 +190,7 @@ class ShardRecorder:
                 "rows_done": self.report.rows_written,
                 "rows_per_s": self.report.rows_written / elapsed,
                 "tokens_per_s": self.report.tokens / elapsed,
+                **cost.spent_metrics(self.report.spent),
             }
         )
 

