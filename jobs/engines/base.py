@@ -11,6 +11,16 @@ from jobs.rows import Completion, Request
 
 
 @dataclass(frozen=True)
+class Answer:
+    """One sample as a hosted API returned it."""
+
+    text: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
 class HostedSettings:
     """How a hosted chat API is called (plain data; the key travels as a secret by name)."""
 

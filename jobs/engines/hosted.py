@@ -13,21 +13,11 @@ import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
-from jobs.engines.base import EngineSettings, HostedSettings
+from jobs.engines.base import Answer, EngineSettings, HostedSettings
+from jobs.engines.response_cache import ResponseCache, response_key
 from jobs.rows import Completion, Request
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One sample as the API returned it."""
-
-    text: str
-    finish_reason: str
-    prompt_tokens: int
-    completion_tokens: int
 
 
 class RateLimit:
@@ -68,8 +58,6 @@ class HostedEngine:
         self.model = settings.model_path
         self.pool = ThreadPoolExecutor(self.hosted.concurrency, thread_name_prefix="hosted")
         self.limit = RateLimit(self.hosted.requests_per_minute)
-        from jobs.engines.response_cache import ResponseCache
-
         self.cache = ResponseCache(self.hosted.cache_dir)
 
     def call(self, request: Request, sample_idx: int, sampling: dict[str, Any]) -> Answer:
@@ -86,8 +74,6 @@ class HostedEngine:
         return done
 
     def _timed(self, request: Request, sample_idx: int, sampling: dict[str, Any]) -> Completion:
-        from jobs.engines.response_cache import response_key
-
         key = response_key(self.kind, self.model, request, sample_idx, sampling)
         started = time.time()
         answer = self.cache.get(key)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs.engines.base import EngineSettings
-from jobs.engines.hosted import Answer, HostedEngine, api_key
+from jobs.engines.base import Answer, EngineSettings
+from jobs.engines.hosted import HostedEngine, api_key
 from jobs.rows import Request
 
 # What a 400 names when the provider's policy, not the request's form, refused it.

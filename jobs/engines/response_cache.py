@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs import durable
-from jobs.engines.hosted import Answer
+from jobs.engines.base import Answer
 from jobs.rows import Request
 
 
