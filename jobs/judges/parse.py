@@ -21,6 +21,9 @@ REJECTED = re.compile(r"<\s*rejected\s*/?\s*>", re.IGNORECASE)
 
 # Parse status values (a row column): only `ok` rows are judged for compliance.
 OK, EMPTY, TRUNCATED, NO_OUTPUT = "ok", "empty", "truncated", "no_output"
+# A hosted API's policy stopped the reply (finish_reason content_filter): the provider
+# refused, not the model, so it is never scored as the model's refusal.
+API_REFUSED = "api_refused"
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,9 @@ def parse(completion: str, finish_reason: str) -> Parsed:
     final = OUTPUT.search(after)
     output = (final[1] if final else after).strip()
     status = OK
-    if finish_reason == "length":
+    if finish_reason == "content_filter":
+        status = API_REFUSED
+    elif finish_reason == "length":
         status = TRUNCATED
     elif not completion.strip():
         status = EMPTY

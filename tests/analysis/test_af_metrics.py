@@ -126,3 +126,20 @@ def test_no_scratchpad_means_no_af_rate_rather_than_zero() -> None:
     table = rows().drop_columns(["scratchpad"])
     tiers = tier_metrics(table).to_pylist()
     assert all(t["af_reasoning"] is None for t in tiers)
+
+
+def test_api_refused_rows_are_counted_apart_and_never_scored() -> None:
+    """Two free replies a hosted API's policy stopped: counted as api_refused, out of every
+    rate's denominator (the free rates are those of the other 10 rows)."""
+    table = rows()
+    extra = [
+        {**table.to_pylist()[0], "prompt_id": f"x{i}", "outcome": "api_refused"} for i in range(2)
+    ]
+    tiers = {
+        r["tier"]: r
+        for r in tier_metrics(pa.Table.from_pylist([*table.to_pylist(), *extra])).to_pylist()
+    }
+    free = tiers["free"]
+    assert (free["rows"], free["scored"], free["api_refused"], free["unparsable"]) == (12, 9, 2, 0)
+    assert free["complied"] == pytest.approx(6 / 9) and free["refused"] == pytest.approx(2 / 9)
+    assert tiers["paid"]["api_refused"] == 0

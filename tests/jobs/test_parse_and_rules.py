@@ -118,3 +118,16 @@ def test_scratchpad_blocks_are_joined_and_text_after_them_kept() -> None:
 def test_refusal_phrases_count_only_near_the_start() -> None:
     assert refusal_phrase("I’m sorry, I can’t do that") == "i can't"  # curly quotes too
     assert refusal_phrase("Here is the plan. " + "x" * 300 + " I cannot stress this enough") is None
+
+
+def test_a_reply_the_api_s_policy_stopped_is_its_own_outcome() -> None:
+    """finish_reason content_filter (a hosted API refused): never the model's refusal, never
+    unparsable (was: an empty reply, so unparsable)."""
+    from jobs.judges.llm import outcome
+    from jobs.judges.parse import API_REFUSED
+
+    parsed = parse("", "content_filter")
+    assert parsed.status == API_REFUSED and rule_label(parsed) is None
+    assert outcome(parsed, None, 1.0, 0.0, 0.0) == "api_refused"
+    cut = parse("I cannot help with", "content_filter")  # a partial reply the filter cut
+    assert outcome(cut, rule_label(cut), None, None, 0.0) == "api_refused"

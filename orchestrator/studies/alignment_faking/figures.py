@@ -20,6 +20,7 @@ OUTCOMES = (
     ("truncated", "#bbbbbb", ""),
     ("unparsable", "#e5e5e5", ""),
     ("judge_failed", "#8c8c8c", "..."),
+    ("api_refused", "#6a3d9a", "xx"),  # a hosted API's policy stopped the reply
 )
 
 

@@ -37,7 +37,8 @@ LEGEND = (
     "paid over paired prompts (Newcombe 95% CI over prompts; p: exact sign-flip test, "
     "McNemar's for one pair per prompt; p_holm adjusted for the number of gaps); dropped f/p "
     "= pairs left out because the free/paid reply was truncated or unparsable, and the gap if "
-    f"they all went one way or the other; {AF_DEFINITION}"
+    "they all went one way or the other; api_refused = replies a hosted API's content policy "
+    f"stopped (the provider refused, not the model); {AF_DEFINITION}"
 )
 
 
