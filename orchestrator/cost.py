@@ -20,7 +20,10 @@ class Tokens:
     generated: int = 0
 
     def dollars(self, model: ModelConfig) -> float | None:
-        price_in, price_out = model.api.price_input, model.api.price_output
+        return self.priced(model.api.price_input, model.api.price_output)
+
+    def priced(self, price_in: float | None, price_out: float | None) -> float | None:
+        """US dollars at these prices per million tokens (None when a price is not set)."""
         if price_in is None or price_out is None:
             return None
         return (self.prompt * price_in + self.generated * price_out) / 1e6

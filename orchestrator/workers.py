@@ -47,6 +47,7 @@ def hosted_settings(cfg: RootConfig) -> HostedSettings | None:
         api_key_env=model.api_key_env,
         concurrency=model.api.concurrency,
         requests_per_minute=model.api.requests_per_minute,
+        tokens_per_minute=model.api.tokens_per_minute,
         max_retries=model.api.max_retries,
         timeout_s=model.api.timeout_s,
         # beside the results, so a re-run (or a re-run after a kill) never pays twice

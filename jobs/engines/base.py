@@ -28,6 +28,7 @@ class HostedSettings:
     api_key_env: str | None
     concurrency: int = 8
     requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
     max_retries: int = 5
     timeout_s: float = 600.0
     cache_dir: str | None = None  # the sweep's response cache (an absolute path)

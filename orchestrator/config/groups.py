@@ -31,6 +31,8 @@ class ApiConfig:
     concurrency: int = 8
     # requests started per minute (null: no limit but concurrency)
     requests_per_minute: float | None = None
+    # tokens (estimated prompt + max_tokens) per minute (null: no limit)
+    tokens_per_minute: float | None = None
     # the client's own retries of a failed call (429, 5xx, timeouts), with backoff that
     # honours Retry-After; a call that still fails fails its shard (retried next run)
     max_retries: int = 5
@@ -47,6 +49,10 @@ class ApiConfig:
         require(
             self.requests_per_minute is None or self.requests_per_minute > 0,
             "model.api.requests_per_minute must be > 0 or null",
+        )
+        require(
+            self.tokens_per_minute is None or self.tokens_per_minute > 0,
+            "model.api.tokens_per_minute must be > 0 or null",
         )
         require(self.max_retries >= 0, "model.api.max_retries must be >= 0")
         require(self.timeout_s > 0, "model.api.timeout_s must be > 0")

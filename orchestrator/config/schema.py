@@ -62,10 +62,17 @@ class JudgeConfig:
     api_key_env: str = "OPENAI_API_KEY"
     timeout_s: float = 60.0
     retries: int = 3
+    # backend=openai: requests in flight, starts per minute, US dollars per million tokens
+    # (the hosted engines' limits and cost accounting; none of it enters the judge's identity)
+    concurrency: int = 8
+    requests_per_minute: float | None = None
+    price_input: float | None = None
+    price_output: float | None = None
 
     def __post_init__(self) -> None:
         if self.template == MISSING:
             return
+        require(self.concurrency >= 1, "a judge's concurrency must be >= 1")
         require(self.timeout_s > 0, "a judge's timeout_s must be > 0")
         require(self.retries >= 0, "a judge's retries must be >= 0")
         require(

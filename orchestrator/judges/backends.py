@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,7 +23,8 @@ from orchestrator.config.schema import RootConfig
 from orchestrator.events import EventLog
 from orchestrator.ids import request_seed
 from orchestrator.judges.cache import JudgeCache
-from orchestrator.judges.spec import JudgeReport, JudgeSpec, endpoint
+from orchestrator.judges.endpoint import run_on_endpoint
+from orchestrator.judges.spec import JudgeReport, JudgeSpec
 from orchestrator.plan import max_model_len
 from orchestrator.pools import pool_key
 from orchestrator.progress import Progress
@@ -32,14 +32,6 @@ from orchestrator.scheduler import BatchJob, Failure, Scheduler
 
 if TYPE_CHECKING:
     from orchestrator.session import Session
-
-# Concurrent requests to an OpenAI-compatible endpoint.
-HTTP_WORKERS = 8
-# Endpoint answers written to the cache per part file.
-CACHE_BATCH = 32
-# Consecutive failed prompts after which an endpoint counts as dead: the prompts not yet
-# sent fail at once (marked, retried next run) instead of each waiting out its timeout.
-DEAD_AFTER = 2 * HTTP_WORKERS
 
 
 @dataclass
@@ -166,81 +158,6 @@ def run_on_lexicon(spec: JudgeSpec, prompts: dict[str, str], cache: JudgeCache) 
     return BackendReport(calls=len(prompts))
 
 
-def run_on_endpoint(
-    spec: JudgeSpec, prompts: dict[str, str], cache: JudgeCache, progress: Progress
-) -> BackendReport:
-    """Ask an OpenAI-compatible endpoint, HTTP_WORKERS requests at a time; votes are separate
-    requests with distinct seeds (not every server supports `n`). Each request has the
-    judge's timeout and retries (429s and 5xx back off); a dead endpoint stops the stage
-    after DEAD_AFTER failures in a row instead of waiting out every queued prompt."""
-    from openai import OpenAI
-
-    base, key = endpoint(spec)
-    client = OpenAI(
-        base_url=base, api_key=key, max_retries=spec.cfg.retries, timeout=spec.cfg.timeout_s
-    )
-    report = BackendReport(calls=len(prompts))
-
-    def ask(prompt: str) -> list[str]:
-        answers = []
-        for vote in range(spec.cfg.votes):
-            reply = client.chat.completions.create(
-                model=spec.cfg.model,
-                messages=[{"role": "user", "content": prompt}],
-                temperature=spec.cfg.temperature,
-                max_tokens=spec.cfg.max_tokens,
-                seed=spec.cfg.seed + vote,
-            )
-            answers.append(reply.choices[0].message.content or "")
-        if not valid(spec.judge, answers):
-            raise ValueError(f"no parsable vote in {len(answers)} answers: {answers[0][:80]!r}")
-        return answers
-
-    answered: dict[str, list[str]] = {}
-    in_a_row = 0
-    pool = ThreadPoolExecutor(HTTP_WORKERS)
-    try:
-        futures = {pool.submit(ask, prompt): k for k, prompt in prompts.items()}
-        for future in as_completed(futures):
-            k = futures[future]
-            if future.cancelled():
-                continue
-            try:
-                answered[k] = future.result()
-                in_a_row = 0
-            except Exception as e:  # one failed request must not lose the others' answers
-                in_a_row += 1
-                report.failures.append(
-                    Failure(k, f"judge:{spec.name}", 1, f"{type(e).__name__}: {e}"[:300])
-                )
-                if in_a_row >= DEAD_AFTER:
-                    _give_up(futures, spec, report)
-            progress.update(rows=1)
-            if len(answered) >= CACHE_BATCH:
-                cache.add(answered)
-                answered = {}
-    except (KeyboardInterrupt, OSError):
-        # Ctrl-C, SIGTERM, or a disk that cannot take the answers: queued prompts are
-        # dropped and open requests abandoned (the client's connections closed), instead of
-        # waiting out (and paying for) every one; answers so far are kept below.
-        pool.shutdown(wait=False, cancel_futures=True)
-        client.close()
-        raise
-    finally:
-        cache.add(answered)
-        pool.shutdown(wait=False)
-    return report
-
-
-def _give_up(futures: dict[Future[list[str]], str], spec: JudgeSpec, report: BackendReport) -> None:
-    """Cancel every prompt not yet sent; each is a recorded failure."""
-    for future, key in futures.items():
-        # cancel() is True for a future cancelled before too: record each failure once.
-        if not future.cancelled() and future.cancel():
-            message = f"not sent: the endpoint failed {DEAD_AFTER} prompts in a row"
-            report.failures.append(Failure(key, f"judge:{spec.name}", 0, message))
-
-
 def answer_prompts(
     root: RootConfig,
     specs: list[JudgeSpec],
@@ -262,8 +179,9 @@ def answer_prompts(
             prompts = pending[spec.name]
             progress = Progress(f"{root.sweep.name} judge {spec.name}", len(prompts), len(prompts))
             try:
-                done = run_on_endpoint(spec, prompts, cache, progress)
+                asked = run_on_endpoint(spec, prompts, cache, progress)
             finally:
                 progress.close()
-            report.calls += done.calls
-            report.failures += done.failures
+            report.calls += asked.calls
+            report.failures += asked.failures
+            report.spent[spec.name] = (spec.cfg.price_input, spec.cfg.price_output, asked.tokens)

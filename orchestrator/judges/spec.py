@@ -140,6 +140,8 @@ class JudgeReport:
     clipped: int = 0
     failed_rows: int = 0  # rows with a judge call that failed (marked, retried next run)
     failures: list[Failure] = field(default_factory=list)
+    # endpoint judges: name -> (price_input, price_output, Tokens spent this run)
+    spent: dict[str, Any] = field(default_factory=dict)
 
 
 def describe(specs: list[JudgeSpec]) -> dict[str, dict[str, Any]]:
@@ -173,9 +175,17 @@ def summary(report: JudgeReport, seconds: float) -> str:
     """The judge stage's line: what was scored, cached, sent and failed."""
     if not report.files:
         return "judge stage: every shard is already scored with these judges"
-    return (
+    line = (
         f"judge stage in {clock(seconds)}: {report.rows} rows of {report.files} shards scored; "
         f"{report.prompts} judge prompts, {report.cached} from the cache, {report.calls} sent "
         f"to a model ({report.clipped} clipped to fit), {len(report.failures)} failed; "
         f"{report.failed_rows} rows without a valid judgement (asked again next run)"
     )
+    for name, (price_in, price_out, tokens) in report.spent.items():
+        dollars = tokens.priced(price_in, price_out)
+        price = f": ${dollars:,.2f}" if dollars is not None else ""
+        line += (
+            f"\njudge {name} spent: {tokens.prompt:,} prompt + {tokens.generated:,} generated "
+            f"tokens{price}"
+        )
+    return line

@@ -196,7 +196,10 @@ def af_args(root: Path, base_url: str, *extra: str) -> list[str]:
 
 @pytest.mark.usefixtures("ray_cluster")
 def test_af_grid_runs_on_the_messages_api(
-    standin: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    standin: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv(KEY_ENV, KEY)
     report = run(af_args(tmp_path, standin))
@@ -205,6 +208,10 @@ def test_af_grid_runs_on_the_messages_api(
     assert {r["tier"] for r in rows} == {"free", "paid"}
     assert {r["engine"].split(" (")[0] for r in rows} == {"anthropic"}
     assert all(r["completion"].startswith("answer to: ") for r in rows)
+    asked = len(StandIn.seen)
+    status = run(af_args(tmp_path, standin, "mode=status"))  # reads the disk, asks nothing
+    assert status.rows_written == 0 and len(StandIn.seen) == asked
+    assert "4/4 cells complete" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
