@@ -39,10 +39,7 @@ def _check_anthropic(job: Job) -> None:
             f"({_cause(e)}): check the network or model.base_url"
         ) from None
     except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as e:
-        raise UserError(
-            f"{where}: the API refused the key in {key} ({e.status_code}): export a valid key "
-            "in that variable, or name another with model.api_key_env"
-        ) from None
+        raise _refused(f"{where}: the API", key, e.status_code) from None
     except anthropic.NotFoundError:
         raise UserError(
             f"{where}: the API has no model '{model.path}': set model.path to a model name "
@@ -67,10 +64,7 @@ def _check_openai(job: Job) -> None:
             "model.base_url"
         ) from None
     except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
-        raise UserError(
-            f"{where}: the endpoint refused the key in {key} ({e.status_code}): export a valid "
-            "key in that variable, or name another with model.api_key_env"
-        ) from None
+        raise _refused(f"{where}: the endpoint", key, e.status_code) from None
     except openai.NotFoundError:
         return  # a gateway without a model listing: the first request will say
     if model.path not in served:
@@ -78,6 +72,13 @@ def _check_openai(job: Job) -> None:
             f"{where}: the endpoint serves no model '{model.path}' (it serves: "
             f"{', '.join(sorted(served)[:10]) or 'none'}): set model.path to one of them"
         )
+
+
+def _refused(who: str, key: str, status: int) -> UserError:
+    return UserError(
+        f"{who} refused the key in {key} ({status}): export a valid key in that variable, "
+        "or name another with model.api_key_env"
+    )
 
 
 def _once(settings: Any) -> Any:
