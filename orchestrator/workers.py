@@ -34,8 +34,14 @@ def engine_kind(cfg: RootConfig) -> str:
 
 
 def hosted_secrets(cfg: RootConfig) -> tuple[str, ...]:
-    """The environment variable holding a hosted model's key, to travel as a secret."""
-    return (cfg.model.api_key_env,) if cfg.model.hosted and cfg.model.api_key_env else ()
+    """The environment variable holding a hosted model's key, to travel as a secret (an
+    engine on another node does not see the driver's environment)."""
+    from jobs.engines.anthropic_chat import DEFAULT_KEY_ENV
+
+    model = cfg.model
+    default = DEFAULT_KEY_ENV if model.source == "anthropic" else None
+    name = model.api_key_env or default if model.hosted else None
+    return (name,) if name else ()
 
 
 def hosted_settings(cfg: RootConfig) -> HostedSettings | None:
