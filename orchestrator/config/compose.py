@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,7 @@ class Composer:
     def load(self, overrides: list[str]) -> tuple[DictConfig, RootConfig]:
         """Compose and validate the root config of a command line."""
         cfg = self.compose(overrides)
+        refuse_environment_reads(cfg)  # before anything resolves an interpolation
         check_keys(cfg, RootConfig)
         if OmegaConf.is_missing(cfg.sweep, "name"):
             raise UserError(
@@ -100,6 +102,35 @@ class Composer:
             key = bad_key.group(1)
             return f"unknown config key '{key}'{suggest_key(key)}"
         return text.splitlines()[0] if text else type(error).__name__
+
+
+# Interpolations whose resolver reads the environment (OmegaConf's `oc.env`, Hydra's legacy
+# `env`): resolved, their values would be written to config.yaml, W&B and the events.
+ENV_RESOLVER = re.compile(r"\$\{\s*(oc\.env|env)\s*:")
+
+
+def refuse_environment_reads(cfg: DictConfig) -> None:
+    """Refuse `${oc.env:...}` anywhere in the config: every setting is logged, so a secret
+    read into one (`sweep.description=${oc.env:OPENAI_API_KEY}`) would be stored. Keys reach
+    the code only through the named `*_env` settings, read where they are used."""
+    for key, value in _strings(OmegaConf.to_container(cfg, resolve=False), ""):
+        if ENV_RESOLVER.search(value):
+            raise UserError(
+                f"{key} reads the environment ({value[:60]}): every setting is written to "
+                "config.yaml and W&B, so none may hold an environment variable's value; "
+                "credentials are read from the variables the *_env settings name"
+            )
+
+
+def _strings(node: object, prefix: str) -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _strings(v, f"{prefix}{k}.")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _strings(v, f"{prefix}{i}.")
+    elif isinstance(node, str):
+        yield prefix.rstrip("."), node
 
 
 # Key names that hold a credential: refused with a pointer to the environment instead.

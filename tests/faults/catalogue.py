@@ -223,6 +223,13 @@ CASES = [
         "cannot reach a Ray cluster at ray.address='127.0.0.1:1'",
     ),
     BadInput(
+        "environment",
+        "a setting that reads the environment (a key into W&B)",
+        ("sweep.description=${oc.env:MOSWEEP_CANARY}",),
+        "sweep.description reads the environment",
+        env={"MOSWEEP_CANARY": "sk-canary-do-not-store"},
+    ),
+    BadInput(
         "output folder",
         "a file where the folder must go",
         ("output_root={tmp}/runs",),
@@ -363,7 +370,7 @@ def attempt(case: BadInput, output_root: Path, tmp: Path) -> tuple[int, str]:
     if case.setup:
         case.setup(tmp)
     args = [f"+sweep={case.sweep}", f"output_root={output_root}"]
-    args += [a.format(tmp=tmp) for a in case.args]
+    args += [a.replace("{tmp}", str(tmp)) for a in case.args]  # not format: ${...} stays
     err = io.StringIO()
     with (
         environment(case.env),

@@ -52,3 +52,23 @@ def test_no_credential_reaches_any_file(
     secrets = [*CANARIES.values(), OVERRIDE]
     assert holding(tmp_path, secrets) == []
     assert holding(session, secrets) == []
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "sweep.description=${oc.env:OPENAI_API_KEY}",
+        "sweep.description=key ${env:OPENAI_API_KEY} here",  # Hydra's legacy resolver
+        "+grid.sweep.description=[${oc.env:OPENAI_API_KEY}]",
+    ],
+)
+def test_a_setting_that_reads_the_environment_is_refused_before_anything_is_written(
+    override: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any string setting (here the sweep's description, logged to W&B) could carry a key
+    through an interpolation; it never resolves (was: the key in config.yaml and W&B)."""
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    with pytest.raises(UserError, match="reads the environment") as error:
+        run(["+sweep=tiny", f"output_root={tmp_path}", "tracker=wandb", override])
+    assert SECRET not in str(error.value) and "\n" not in str(error.value)
+    assert holding(tmp_path, [SECRET]) == [] and not list(tmp_path.rglob("*.yaml"))
