@@ -94,7 +94,12 @@ def prompt_text(value: object, path: str, index: int, key: str) -> str:
             f"{where} has {'a null' if value is None else 'an empty'} prompt: "
             "fill it in or remove the row"
         )
-    text = str(value)
+    if not isinstance(value, str):  # an object or a number would be sent as its repr
+        raise UserError(
+            f"{where} has a prompt that is a {type(value).__name__}, not text: write the "
+            "prompt as a string (or point dataset.text_field at a text column)"
+        )
+    text = value
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

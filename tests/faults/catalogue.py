@@ -30,6 +30,13 @@ def _write(name: str, text: str) -> Callable[[Path], None]:
     return setup
 
 
+def _write_bytes(name: str, data: bytes) -> Callable[[Path], None]:
+    def setup(tmp: Path) -> None:
+        (tmp / name).write_bytes(data)
+
+    return setup
+
+
 def _folder(name: str) -> Callable[[Path], None]:
     def setup(tmp: Path) -> None:
         (tmp / name).mkdir()
@@ -155,6 +162,27 @@ CASES = [
         OWN_JSONL,
         "has no rows",
         setup=_write("d.jsonl", ""),
+    ),
+    BadInput(
+        "dataset",
+        "a JSON line that is not an object",
+        OWN_JSONL,
+        "d.jsonl:2 is a JSON list, not an object",
+        setup=_write("d.jsonl", '{"id": "a", "prompt": "hi"}\n["b", "yo"]\n'),
+    ),
+    BadInput(
+        "dataset",
+        "a prompt that is an object, not text",
+        OWN_JSONL,
+        "has a prompt that is a dict, not text",
+        setup=_write("d.jsonl", '{"id": "a", "prompt": {"text": "hi"}}\n'),
+    ),
+    BadInput(
+        "dataset",
+        "a file that is not UTF-8",
+        OWN_JSONL,
+        "is not valid UTF-8 (byte 26 of the file): save it as UTF-8",
+        setup=_write_bytes("d.jsonl", b'{"id": "a", "prompt": "caf\xe9"}\n'),
     ),
     BadInput(
         "dataset",

@@ -71,6 +71,13 @@ def local(path: Path, source: str) -> DatasetConfig:
         ('{"id": "b", "prompt": null}', "row 2 (id 'b') has a null prompt"),
         ('{"id": "b", "prompt": "  "}', "row 2 (id 'b') has an empty prompt"),
         ('{"id": "b", "prompt": "\\ud800 x"}', "row 2 (id 'b') holds a lone surrogate"),
+        # used to be sent as their Python text form
+        ('{"id": "b", "prompt": {"text": "x"}}', "row 2 (id 'b') has a prompt that is a dict"),
+        ('{"id": "b", "prompt": 42}', "row 2 (id 'b') has a prompt that is a int, not text"),
+        # used to end in a traceback
+        ('"just a string"', "d.jsonl:2 is a JSON str, not an object"),
+        ("null", "d.jsonl:2 is a JSON null, not an object"),
+        ('["b", "x"]', "d.jsonl:2 is a JSON list, not an object"),
     ],
 )
 def test_null_empty_or_unencodable_prompts_are_refused_with_their_row(
@@ -105,3 +112,13 @@ def test_the_duplicate_id_check_is_linear(tmp_path: Path) -> None:
     path.write_text("\n".join([*rows, '{"id": "299999", "prompt": "p"}']) + "\n")
     with pytest.raises(UserError, match="repeats prompt id '299999'"):
         load_dataset(local(path, "jsonl"))
+
+
+@pytest.mark.parametrize("source", ["jsonl", "csv"])
+def test_a_file_that_is_not_utf8_is_one_line_naming_the_byte(tmp_path: Path, source: str) -> None:
+    """A Latin-1 export (used to end in a UnicodeDecodeError traceback)."""
+    path = tmp_path / f"d.{source}"
+    data = '{"id": "a", "prompt": "caf\xe9"}\n' if source == "jsonl" else "id,prompt\n1,caf\xe9\n"
+    path.write_bytes(data.encode("latin-1"))
+    with pytest.raises(UserError, match=r"is not valid UTF-8 \(byte \d+ of the file\): save it"):
+        load_dataset(local(path, source))
