@@ -126,5 +126,6 @@ def main() -> int:
     return 0
 
 
-if __name__ == "__main__":  # vLLM's engine needs the guard (STACK.md)
+# vLLM's engine process re-imports the main module: without the guard it dies at start.
+if __name__ == "__main__":
     sys.exit(main())

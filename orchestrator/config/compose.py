@@ -1,8 +1,8 @@
 """Compose configs with Hydra's compose API and turn its errors into one-line fixes.
 
 We compose ourselves rather than use `@hydra.main`: the orchestrator composes once per
-grid cell (one driver schedules every cell, DESIGN.md), and Hydra's own error report is
-several lines with no suggestion. Here every mistake becomes one `UserError` line.
+grid cell (one driver schedules every cell and loads each model once), and Hydra's own
+error report is several lines with no suggestion. Here every mistake becomes one `UserError` line.
 """
 
 from __future__ import annotations
