@@ -74,14 +74,15 @@ def record(
 def spent_lines(spent: dict[str, tuple[ModelConfig, Tokens]]) -> list[str]:
     """One line per hosted model: the tokens of the rows this run wrote, and their price
     (answers taken from the response cache count too: they were paid once, earlier)."""
-    lines = []
-    for name, (model, tokens) in spent.items():
-        dollars = tokens.dollars(model)
-        price = f": ${dollars:,.2f}" if dollars is not None else ""
-        lines.append(
-            f"spent {name}: {tokens.prompt:,} prompt + {tokens.generated:,} generated tokens{price}"
-        )
-    return lines
+    return [
+        f"spent {name}: {used(tokens, tokens.dollars(m))}" for name, (m, tokens) in spent.items()
+    ]
+
+
+def used(tokens: Tokens, dollars: float | None) -> str:
+    """`N prompt + M generated tokens[: $X]`, the spent lines' one wording (models, judges)."""
+    price = f": ${dollars:,.2f}" if dollars is not None else ""
+    return f"{tokens.prompt:,} prompt + {tokens.generated:,} generated tokens{price}"
 
 
 def spent_metrics(spent: dict[str, tuple[ModelConfig, Tokens]]) -> dict[str, float]:

@@ -15,6 +15,7 @@ import dataclasses
 from concurrent.futures import Future, as_completed
 
 from jobs.engines.base import EngineSettings, HostedSettings
+from jobs.engines.openai_chat import OpenAIChatEngine
 from jobs.judges.llm import valid
 from jobs.rows import Completion, Request
 from orchestrator.cost import Tokens
@@ -39,9 +40,7 @@ def dead_after(spec: JudgeSpec) -> int:
     return 2 * spec.cfg.concurrency
 
 
-def judge_engine(spec: JudgeSpec) -> object:
-    from jobs.engines.openai_chat import OpenAIChatEngine
-
+def judge_engine(spec: JudgeSpec) -> OpenAIChatEngine:
     base, _ = endpoint(spec)  # the key is read by the engine, from the variable it names
     hosted = HostedSettings(
         base_url=base,
@@ -57,10 +56,7 @@ def judge_engine(spec: JudgeSpec) -> object:
 def run_on_endpoint(
     spec: JudgeSpec, prompts: dict[str, str], cache: JudgeCache, progress: Progress
 ) -> EndpointReport:
-    from jobs.engines.openai_chat import OpenAIChatEngine
-
     engine = judge_engine(spec)
-    assert isinstance(engine, OpenAIChatEngine)
     sampling = {
         "temperature": spec.cfg.temperature,
         "top_p": 1.0,

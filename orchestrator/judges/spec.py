@@ -15,6 +15,7 @@ from jobs.judges.llm import JUDGES, LLMJudge
 from orchestrator import models
 from orchestrator.config.compose import Composer, to_root
 from orchestrator.config.schema import JudgeConfig, RlConfig, RootConfig
+from orchestrator.cost import used
 from orchestrator.errors import UserError, did_you_mean
 from orchestrator.ids import stable_hash
 from orchestrator.progress import clock
@@ -182,10 +183,5 @@ def summary(report: JudgeReport, seconds: float) -> str:
         f"{report.failed_rows} rows without a valid judgement (asked again next run)"
     )
     for name, (price_in, price_out, tokens) in report.spent.items():
-        dollars = tokens.priced(price_in, price_out)
-        price = f": ${dollars:,.2f}" if dollars is not None else ""
-        line += (
-            f"\njudge {name} spent: {tokens.prompt:,} prompt + {tokens.generated:,} generated "
-            f"tokens{price}"
-        )
+        line += f"\njudge {name} spent: {used(tokens, tokens.priced(price_in, price_out))}"
     return line
