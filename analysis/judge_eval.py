@@ -1,5 +1,11 @@
-"""How well a judge agrees with human labels: AUROC of its vote share, and accuracy,
-precision, recall and Cohen's kappa at its threshold, plus a sweep of thresholds.
+"""How well a judge agrees with human labels: AUROC of its vote share with a bootstrap
+interval, accuracy, precision, recall (Wilson intervals) and Cohen's kappa at its threshold,
+a sweep of thresholds, and a calibration table (how often humans said yes at each level of
+the judge's vote share).
+
+The AUROC interval is a stratified percentile bootstrap (positives and negatives resampled
+apart, 2,000 times, seed 0): with a hundred labelled items and vote shares that take few
+values, it needs no normal approximation and is the same on every run.
 
 Reads the per-item Parquet file that `mode=judge_eval` writes
 (runs/<sweep>/judge_eval/<judge>.parquet: id, label, vote_share, votes, invalid_votes);
@@ -8,11 +14,15 @@ an item whose judge call failed has no vote share and is counted apart, never as
 
 from __future__ import annotations
 
+import random
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from analysis.stats import wilson
 
 ITEM_SCHEMA = pa.schema(
     [
@@ -26,6 +36,9 @@ ITEM_SCHEMA = pa.schema(
     ]
 )
 SWEEP = [round(0.05 * i, 2) for i in range(1, 20)]
+# The calibration table's bins of vote share: [low, high), the last one closed.
+BINS = [(0.0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 1.0)]
+RESAMPLES = 2000
 
 
 def auroc(labels: list[bool], scores: list[float]) -> float | None:
@@ -33,10 +46,86 @@ def auroc(labels: list[bool], scores: list[float]) -> float | None:
     the Mann-Whitney form of the area under the ROC curve. None without both classes."""
     positives = [s for s, y in zip(scores, labels, strict=True) if y]
     negatives = [s for s, y in zip(scores, labels, strict=True) if not y]
+    return _auroc(positives, negatives)
+
+
+def _auroc(positives: list[float], negatives: list[float]) -> float | None:
     if not positives or not negatives:
         return None
-    wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
+    # By distinct score (vote shares take few values): negatives below and equal to each.
+    below: Counter[float] = Counter(negatives)
+    wins = 0.0
+    for score, count in Counter(positives).items():
+        lower = sum(n for value, n in below.items() if value < score)
+        wins += count * (lower + 0.5 * below.get(score, 0))
     return wins / (len(positives) * len(negatives))
+
+
+def auroc_interval(
+    labels: list[bool], scores: list[float], resamples: int = RESAMPLES, seed: int = 0
+) -> tuple[float | None, float | None]:
+    """The 95% stratified percentile bootstrap interval of the AUROC."""
+    positives = [s for s, y in zip(scores, labels, strict=True) if y]
+    negatives = [s for s, y in zip(scores, labels, strict=True) if not y]
+    if not positives or not negatives:
+        return None, None
+    rng = random.Random(seed)
+    values = sorted(
+        _auroc(rng.choices(positives, k=len(positives)), rng.choices(negatives, k=len(negatives)))
+        or 0.0
+        for _ in range(resamples)
+    )
+    return values[int(0.025 * resamples)], values[int(0.975 * resamples) - 1]
+
+
+def intervals(labels: list[bool], scores: list[float], threshold: float) -> dict[str, Any]:
+    """Wilson intervals of accuracy, precision and recall at `threshold`, with the counts
+    they rest on, and the AUROC's bootstrap interval."""
+    said = [s >= threshold for s in scores]
+    tp = sum(a and y for a, y in zip(said, labels, strict=True))
+    tn = sum(not a and not y for a, y in zip(said, labels, strict=True))
+    fp, fn = sum(said) - tp, len(labels) - sum(said) - tn
+    out: dict[str, Any] = {"tp": tp, "fp": fp, "fn": fn, "tn": tn}
+    for name, hits, n in (
+        ("accuracy", tp + tn, len(labels)),
+        ("precision", tp, tp + fp),
+        ("recall", tp, tp + fn),
+    ):
+        out[f"{name}_low"], out[f"{name}_high"] = wilson(hits, n) if n else (None, None)
+    out["auroc_low"], out["auroc_high"] = auroc_interval(labels, scores)
+    return out
+
+
+def calibration(items: pa.Table) -> pa.Table:
+    """Per judge and bin of vote share: items, how many humans labelled yes, that share with
+    its Wilson interval, and the judge's mean vote share in the bin. A calibrated judge's
+    human share rises with its vote share."""
+    out = []
+    for judge in sorted(set(items["judge"].to_pylist())):
+        rows = [r for r in items.to_pylist() if r["judge"] == judge and r["vote_share"] is not None]
+        for low, high in BINS:
+            inside = [
+                r
+                for r in rows
+                if low <= r["vote_share"] < high or (high == 1.0 and r["vote_share"] == 1.0)
+            ]
+            if not inside:
+                continue
+            yes = sum(bool(r["label"]) for r in inside)
+            share_low, share_high = wilson(yes, len(inside))
+            out.append(
+                {
+                    "judge": judge,
+                    "vote_share": f"[{low:.1f}, {high:.1f}{']' if high == 1.0 else ')'}",
+                    "items": len(inside),
+                    "human_yes": yes,
+                    "human_share": yes / len(inside),
+                    "human_low": share_low,
+                    "human_high": share_high,
+                    "mean_vote_share": sum(r["vote_share"] for r in inside) / len(inside),
+                }
+            )
+    return pa.Table.from_pylist(out)
 
 
 def at_threshold(labels: list[bool], scores: list[float], threshold: float) -> dict[str, Any]:
@@ -78,10 +167,44 @@ def judge_metrics(items: pa.Table) -> tuple[pa.Table, pa.Table]:
                 "invalid_votes": sum(r["invalid_votes"] or 0 for r in rows),
                 "auroc": auroc(labels, scores),
                 **at_threshold(labels, scores, threshold),
+                **intervals(labels, scores, threshold),
             }
         )
         sweep += [{"judge": judge, **at_threshold(labels, scores, t)} for t in SWEEP]
     return pa.Table.from_pylist(summary), pa.Table.from_pylist(sweep)
+
+
+def printed(summary: pa.Table) -> pa.Table:
+    """The summary as printed: each value with its 95% interval beside it."""
+
+    def ci(row: dict[str, Any], name: str) -> str:
+        low, high = row.get(f"{name}_low"), row.get(f"{name}_high")
+        return "-" if low is None or high is None else f"[{low:.2f},{high:.2f}]"
+
+    def num(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    return pa.Table.from_pylist(
+        [
+            {
+                "judge": r["judge"],
+                "items": r["items"],
+                "positives": r["positives"],
+                "failed": r["failed"],
+                "auroc": num(r["auroc"]),
+                "auroc_95ci": ci(r, "auroc"),
+                "threshold": r["threshold"],
+                "accuracy": num(r["accuracy"]),
+                "accuracy_95ci": ci(r, "accuracy"),
+                "precision": num(r["precision"]),
+                "precision_95ci": ci(r, "precision"),
+                "recall": num(r["recall"]),
+                "recall_95ci": ci(r, "recall"),
+                "kappa": num(r["kappa"]),
+            }
+            for r in summary.to_pylist()
+        ]
+    )
 
 
 def read_items(folder: Path) -> pa.Table | None:

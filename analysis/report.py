@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 from analysis import figures
 from analysis.breakdown import breakdown
 from analysis.columns import ReportError, current_grid, read_rows, split_grid
-from analysis.judge_eval import judge_metrics, read_items
+from analysis.judge_eval import calibration, judge_metrics, read_items
 from analysis.samples import CellSamples, browse
 from analysis.summary import cell_summary, format_table
 from orchestrator.links import refuse_links
@@ -93,7 +93,13 @@ def build_report(sweep_dir: Path) -> Report:
     validated = read_items(sweep_dir / "judge_eval")
     if validated is not None:  # mode=judge_eval: each judge against human labels
         summary, thresholds = judge_metrics(validated)
-        report.tables.update({"judge_eval": summary, "judge_eval_thresholds": thresholds})
+        report.tables.update(
+            {
+                "judge_eval": summary,
+                "judge_eval_thresholds": thresholds,
+                "judge_eval_calibration": calibration(validated),
+            }
+        )
     for name, table in report.tables.items():
         _write_table(table, report.folder / name)
     report.html.write_text(_html(sweep_dir.name, report))

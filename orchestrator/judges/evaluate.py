@@ -1,7 +1,8 @@
 """`mode=judge_eval`: score a labelled set with one configured judge, exactly as the judge
 stage scores rows (same template, votes, cache and backends), and measure it against the
-labels: AUROC of the vote share, accuracy, precision, recall and kappa at the judge's
-threshold, and a threshold sweep (analysis/judge_eval.py).
+labels: AUROC of the vote share with its bootstrap interval, accuracy, precision and recall
+at the judge's threshold with Wilson intervals, kappa, a calibration table and a threshold
+sweep (analysis/judge_eval.py).
 
     python -m orchestrator +sweep=af_grid mode=judge_eval                 # 12 built-in items
     ... judge_eval.labels.source=hf judge_eval.labels.path=<dataset id>  # e.g. human labels
@@ -16,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from analysis.judge_eval import ITEM_SCHEMA, judge_metrics
+from analysis.judge_eval import ITEM_SCHEMA, calibration, judge_metrics, printed
 from analysis.summary import format_table
 from jobs.judges.llm import aggregate
 from jobs.judges.parse import Parsed, parse
@@ -101,7 +102,10 @@ def judge_eval_mode(ctx: RunContext) -> JudgeReport:
     )
     store.write_table(store.root / "judge_eval", f"{name}.parquet", table)
     summary, sweep = judge_metrics(table)
-    print(format_table(summary))
+    print(format_table(printed(summary)))
+    print("calibration: how often the labels say yes, by the judge's vote share")
+    print(format_table(calibration(table)))
+    print("thresholds:")
     print(format_table(sweep))
     print(f"items: {store.root / 'judge_eval' / f'{name}.parquet'}")
     return report

@@ -346,6 +346,9 @@ def test_judge_eval_scores_the_labelled_set_and_prints_auroc(
     header, _, line = out.splitlines()[:3]
     values = dict(zip(header.split(), line.split(), strict=True))
     assert values["auroc"] == "1.00" and values["accuracy"] == "1.00" and values["items"] == "12"
+    # each value with its interval: the bootstrap's for AUROC, Wilson's for the rest
+    assert values["auroc_95ci"] == "[1.00,1.00]" and values["recall_95ci"] == "[0.61,1.00]"
+    assert "calibration: how often the labels say yes" in out
     # A second run answers from the cache.
     calls = endpoint.calls
     run(af_args(tmp_path, "mode=judge_eval"))
