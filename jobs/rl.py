@@ -34,7 +34,7 @@ from transformers.trainer_callback import PrinterCallback
 
 from jobs import durable
 from jobs.judge_reward import JudgeReward, JudgeRewardSpec
-from jobs.rl_config import REWARDS, RlSettings, accepts, hhh_proxy, no_refusal
+from jobs.rl_config import CURVES, REWARDS, RlSettings, accepts, hhh_proxy, no_refusal
 from jobs.rl_reward import reward_columns, scorer
 
 __all__ = ["REWARDS", "RlSettings", "RlSpec", "StaleRollouts", "accepts", "hhh_proxy", "no_refusal"]
@@ -140,8 +140,7 @@ def train_rl(spec: RlSpec, secrets: dict[str, str] | None = None) -> dict[str, A
         "label": spec.label,
         "steps": spec.settings.steps,
         "resumed_at": int(resume.name.split("-")[1]) if resume else None,
-        "reward": [h["reward"] for h in history if "reward" in h],
-        "loss": [h["loss"] for h in history if "loss" in h],
+        **{name: [h[key] for h in history if key in h] for name, key in CURVES.items()},
         "kept_steps": kept_steps(spec.settings),
         "rollouts": watch.rollouts,
         "seconds": seconds,

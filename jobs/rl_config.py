@@ -118,3 +118,15 @@ class RlSettings:
                 "stop": list(settings.stop),
             }
         )
+
+
+# training.json's curves <- the trainer's log keys. Beside the reward, whether RL can move
+# the policy at all: the rewards' spread, the share of prompt groups that all scored alike
+# (zero advantage: GRPO learns nothing from them), the KL to the start when beta > 0.
+CURVES = {
+    "reward": "reward",
+    "reward_std": "reward_std",
+    "zero_std_groups": "frac_reward_zero_std",
+    "kl": "kl",
+    "loss": "loss",
+}

@@ -149,6 +149,11 @@ def test_rl_toward_compliance_is_evaluated_in_both_tiers_at_every_kept_step(
         ("rl", s, s in (2, 4)) for s in (1, 2, 3, 4)
     ]
     assert [c["reward"] for c in steps] == result["reward"]
+    # Whether RL could move the policy, per step: the rewards' spread, and the share of prompt
+    # groups whose rollouts all scored alike (zero advantage), as the trainer logged them.
+    assert all(c["reward_std"] is not None and 0 <= c["zero_std_groups"] <= 1 for c in steps)
+    assert [c["reward_std"] for c in steps] == result["reward_std"]
+    assert all(c["zero_std_groups"] == 1.0 for c in steps if c["reward_std"] == 0)
 
     curves.unlink()  # a re-run that trains nothing still writes the reused job's curve
     again = run(rl_args(tmp_path))

@@ -24,9 +24,18 @@ SCHEMA = pa.schema(
         ("step", pa.int64()),  # optimizer step, from 1
         ("loss", pa.float64()),
         ("reward", pa.float64()),  # mean reward of the step's rollouts (RL only)
+        ("reward_std", pa.float64()),  # their standard deviation (RL only)
+        # the share of the step's prompt groups with zero advantage: every rollout scored
+        # alike, so GRPO had nothing to learn from them (RL only)
+        ("zero_std_groups", pa.float64()),
+        ("kl", pa.float64()),  # KL to the starting policy, when a KL penalty is set (RL only)
         ("kept", pa.bool_()),  # an RL step whose adapter was kept for evaluation
     ]
 )
+
+
+# An RL job's per-step curves beside its reward (jobs/rl.py's training.json).
+RL_CURVES = ("reward_std", "zero_std_groups", "kl")
 
 
 def curve_rows(node: Node, training: dict[str, Any]) -> list[dict[str, Any]]:
@@ -34,6 +43,11 @@ def curve_rows(node: Node, training: dict[str, Any]) -> list[dict[str, Any]]:
     losses = training.get("losses") or training.get("loss") or []
     rewards = training.get("reward") or []
     kept = set(training.get("kept_steps") or [])
+    per_step = {name: training.get(name) or [] for name in RL_CURVES}
+
+    def at(values: list[float], step: int) -> float | None:
+        return values[step - 1] if step <= len(values) else None
+
     return [
         {
             "node": node.id,
@@ -41,8 +55,9 @@ def curve_rows(node: Node, training: dict[str, Any]) -> list[dict[str, Any]]:
             "stage": node.stage,
             "label": str(training.get("label") or f"{node.stage}-{node.id}"),
             "step": step,
-            "loss": losses[step - 1] if step <= len(losses) else None,
-            "reward": rewards[step - 1] if step <= len(rewards) else None,
+            "loss": at(losses, step),
+            "reward": at(rewards, step),
+            **{name: at(values, step) for name, values in per_step.items()},
             "kept": step in kept,
         }
         for step in range(1, max(len(losses), len(rewards)) + 1)

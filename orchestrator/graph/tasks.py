@@ -17,6 +17,7 @@ from typing import Any
 from orchestrator import models
 from orchestrator.context import RunContext
 from orchestrator.events import EventLog
+from orchestrator.graph.curves import RL_CURVES
 from orchestrator.graph.node import Node, TaskWork
 from orchestrator.scheduler import Failure, Scheduler
 from orchestrator.session import Session
@@ -113,8 +114,9 @@ def log_task(session: Session, node: Node, result: dict[str, Any], output: Path)
     curves = {
         "loss": result.get("losses") or result.get("loss") or [],
         "reward": result.get("reward") or [],
+        **{name: result.get(name) or [] for name in RL_CURVES},
     }
-    summary = {k: v for k, v in result.items() if k not in ("losses", "loss", "reward", "rollouts")}
+    summary = {k: v for k, v in result.items() if k not in (*curves, "losses", "rollouts")}
     label = str(result.get("label", f"{node.kind}-{node.id}"))
     run = session.job_tracker(label, node.kind, {"node": node.id, "stage": node.stage, **summary})
     for step in range(1, max(len(c) for c in curves.values()) + 1):
