@@ -55,7 +55,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# The known-answer controls: organisms with planted rates, planted vs recovered (~12 min).
+# The known-answer controls: organisms with planted rates, planted vs recovered (~17 min).
 validate: $(STAMP)
 	$(PY) -m orchestrator.controls
 

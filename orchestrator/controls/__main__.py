@@ -1,6 +1,6 @@
 """`make validate`: the known-answer controls on the embedded model, planted vs recovered.
 
-    python -m orchestrator.controls                  # everything, about 12 minutes on 2 cores
+    python -m orchestrator.controls                  # everything, about 17 minutes on 2 cores
     python -m orchestrator.controls --output DIR     # where organisms and sweeps go
 
 Prints one line per planted quantity: planted, recovered, the rule it passes by (exact for
