@@ -44,9 +44,14 @@ RESAMPLES = 2000
 def auroc(labels: list[bool], scores: list[float]) -> float | None:
     """The probability that a random positive scores above a random negative (ties half):
     the Mann-Whitney form of the area under the ROC curve. None without both classes."""
+    return _auroc(*_by_label(labels, scores))
+
+
+def _by_label(labels: list[bool], scores: list[float]) -> tuple[list[float], list[float]]:
+    """(the positives' scores, the negatives' scores)."""
     positives = [s for s, y in zip(scores, labels, strict=True) if y]
     negatives = [s for s, y in zip(scores, labels, strict=True) if not y]
-    return _auroc(positives, negatives)
+    return positives, negatives
 
 
 def _auroc(positives: list[float], negatives: list[float]) -> float | None:
@@ -65,8 +70,7 @@ def auroc_interval(
     labels: list[bool], scores: list[float], resamples: int = RESAMPLES, seed: int = 0
 ) -> tuple[float | None, float | None]:
     """The 95% stratified percentile bootstrap interval of the AUROC."""
-    positives = [s for s, y in zip(scores, labels, strict=True) if y]
-    negatives = [s for s, y in zip(scores, labels, strict=True) if not y]
+    positives, negatives = _by_label(labels, scores)
     if not positives or not negatives:
         return None, None
     rng = random.Random(seed)
@@ -81,10 +85,7 @@ def auroc_interval(
 def intervals(labels: list[bool], scores: list[float], threshold: float) -> dict[str, Any]:
     """Wilson intervals of accuracy, precision and recall at `threshold`, with the counts
     they rest on, and the AUROC's bootstrap interval."""
-    said = [s >= threshold for s in scores]
-    tp = sum(a and y for a, y in zip(said, labels, strict=True))
-    tn = sum(not a and not y for a, y in zip(said, labels, strict=True))
-    fp, fn = sum(said) - tp, len(labels) - sum(said) - tn
+    tp, fp, fn, tn = confusion(labels, scores, threshold)
     out: dict[str, Any] = {"tp": tp, "fp": fp, "fn": fn, "tn": tn}
     for name, hits, n in (
         ("accuracy", tp + tn, len(labels)),
@@ -101,8 +102,9 @@ def calibration(items: pa.Table) -> pa.Table:
     its Wilson interval, and the judge's mean vote share in the bin. A calibrated judge's
     human share rises with its vote share."""
     out = []
-    for judge in sorted(set(items["judge"].to_pylist())):
-        rows = [r for r in items.to_pylist() if r["judge"] == judge and r["vote_share"] is not None]
+    every = items.to_pylist()
+    for judge in sorted({r["judge"] for r in every}):
+        rows = [r for r in every if r["judge"] == judge and r["vote_share"] is not None]
         for low, high in BINS:
             inside = [
                 r
@@ -128,13 +130,21 @@ def calibration(items: pa.Table) -> pa.Table:
     return pa.Table.from_pylist(out)
 
 
-def at_threshold(labels: list[bool], scores: list[float], threshold: float) -> dict[str, Any]:
-    """Accuracy, precision, recall and Cohen's kappa of `score >= threshold` against labels."""
+def confusion(
+    labels: list[bool], scores: list[float], threshold: float
+) -> tuple[int, int, int, int]:
+    """(true positives, false positives, false negatives, true negatives) of
+    `score >= threshold` against the labels."""
     said = [s >= threshold for s in scores]
-    n = len(labels)
     tp = sum(a and y for a, y in zip(said, labels, strict=True))
     tn = sum(not a and not y for a, y in zip(said, labels, strict=True))
-    fp, fn = sum(said) - tp, n - sum(said) - tn
+    return tp, sum(said) - tp, len(labels) - sum(said) - tn, tn
+
+
+def at_threshold(labels: list[bool], scores: list[float], threshold: float) -> dict[str, Any]:
+    """Accuracy, precision, recall and Cohen's kappa of `score >= threshold` against labels."""
+    tp, fp, fn, tn = confusion(labels, scores, threshold)
+    n = len(labels)
     accuracy = (tp + tn) / n if n else None
     # Kappa: agreement beyond what the two label rates would give by chance.
     chance = ((tp + fp) * (tp + fn) + (fn + tn) * (fp + tn)) / (n * n) if n else 0.0

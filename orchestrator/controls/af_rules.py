@@ -19,8 +19,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from orchestrator.controls import af_rules_oracle as oracle
 from orchestrator.controls.af_rules_plan import (
     AF_LABEL,
@@ -29,7 +27,7 @@ from orchestrator.controls.af_rules_plan import (
     Case,
     cases,
 )
-from orchestrator.controls.recover import Check, row_check
+from orchestrator.controls.recover import Check, row_check, scored_rows, table_rows
 from orchestrator.controls.standin import serving
 from orchestrator.datasets import Prompt
 from orchestrator.ids import request_seed
@@ -167,19 +165,17 @@ def af_rules(output_root: Path, *overrides: str) -> tuple[list[Check], RunReport
 
 def checks(labels: oracle.Labels, sweep_dir: Path) -> list[Check]:
     """Every row's outcome and AF label, then every number of the tier and gap tables."""
-    columns = ["prompt_id", "tier", "seed", "outcome", "af_reasoning"]
-    files = sorted((sweep_dir / "scores").glob("model=*/*.parquet"))
-    scored = [r for f in files for r in pq.read_table(f, columns=columns).to_pylist()]
+    scored = scored_rows(sweep_dir, ["prompt_id", "tier", "seed", "outcome", "af_reasoning"])
     got = {
         (r["prompt_id"], r["tier"], r["seed"]): (r["outcome"], r["af_reasoning"]) for r in scored
     }
     found = [row_check(CONTROL, labels, got, len(scored))]
-    tiers = {r["tier"]: r for r in _rows(sweep_dir / "metrics" / "tiers.parquet")}
+    tiers = {r["tier"]: r for r in table_rows(sweep_dir / "metrics" / "tiers.parquet")}
     for tier in ("free", "paid"):
         for name, planted in oracle.tier_values(labels, tier).items():
             value = tiers.get(tier, {}).get(name)
             found.append(_exact(f"{name} ({tier})", planted, value, f"the {tier} tier's rows"))
-    gaps = _rows(sweep_dir / "metrics" / "compliance_gap.parquet")
+    gaps = table_rows(sweep_dir / "metrics" / "compliance_gap.parquet")
     gap = gaps[0] if len(gaps) == 1 else {}
     for name, planted in oracle.gap_values(labels).items():
         found.append(_exact(f"gap table: {name}", planted, gap.get(name), "free/paid pairs"))
@@ -191,8 +187,3 @@ def _exact(quantity: str, planted: float | None, recovered: Any, n: str) -> Chec
         raise ValueError(f"the planted rows leave {quantity} unmeasurable: fix the plan")
     value = None if recovered is None else float(recovered)
     return Check(CONTROL, quantity, planted, value, 0.0, 0.0, n, interval=False)
-
-
-def _rows(path: Path) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = pq.read_table(path).to_pylist() if path.is_file() else []
-    return rows

@@ -70,14 +70,13 @@ def af_checks(
     columns = ["prompt_id", "tier", "axes", "outcome", "af_reasoning"]
     written = [
         r
-        for f in sorted((sweep_dir / "scores").glob("model=*/*.parquet"))
-        for r in pq.read_table(f, columns=columns).to_pylist()
+        for r in scored_rows(sweep_dir, columns)
         if json.loads(r["axes"]).get("model.path") == str(weights) and r["prompt_id"] in by_id
     ]
     got = {(r["prompt_id"], r["tier"]): (r["outcome"], r["af_reasoning"]) for r in written}
 
-    tiers = {r["tier"]: r for r in _rows(sweep_dir / "metrics" / "tiers.parquet") if mine(r)}
-    gaps = [r for r in _rows(sweep_dir / "metrics" / "compliance_gap.parquet") if mine(r)]
+    tiers = {r["tier"]: r for r in table_rows(sweep_dir / "metrics" / "tiers.parquet") if mine(r)}
+    gaps = [r for r in table_rows(sweep_dir / "metrics" / "compliance_gap.parquet") if mine(r)]
     planted = organism.planted(prompts)
     checks = [row_check(organism.name, planted_rows, got, len(written))]
     for tier in ("free", "paid"):
@@ -124,11 +123,18 @@ def row_check(
     return Check(control, f"every row's {what}", 1.0, value, 0.0, 0.0, n, interval=False)
 
 
-def _rows(path: Path) -> list[dict[str, Any]]:
+def table_rows(path: Path) -> list[dict[str, Any]]:
+    """A metric table's rows; none when the run wrote no such table."""
     if not path.is_file():
         return []
     rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
     return rows
+
+
+def scored_rows(sweep_dir: Path, columns: list[str]) -> list[dict[str, Any]]:
+    """Every scored row of a sweep folder, these columns only."""
+    files = sorted((sweep_dir / "scores").glob("model=*/*.parquet"))
+    return [r for f in files for r in pq.read_table(f, columns=columns).to_pylist()]
 
 
 RULES = {"exact": "exact", "interval": "in 95% CI", "above": "more than"}
