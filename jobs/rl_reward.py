@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from jobs.judge_reward import JudgeReward, JudgeRewardSpec
 from jobs.reward_model import RewardModel
-from jobs.rl_config import REWARDS
+from jobs.rl_config import PROMPT_REWARDS, REWARDS
 
 # completions, their prompts' turns (JSON), their requests, whether each ended -> rewards
 Scorer = Callable[[list[str], list[str], list[str], list[bool]], list[float]]
@@ -26,6 +26,11 @@ def scorer(
         assert reward_model, "reward=model needs a reward_model"
         model = RewardModel(reward_model, device)
         return lambda completions, turns, *_: model([json.loads(t) for t in turns], completions)
+    if reward in PROMPT_REWARDS:
+        reads = PROMPT_REWARDS[reward]
+        return lambda completions, turns, *_: [
+            reads(text, turn) for text, turn in zip(completions, turns, strict=True)
+        ]
     rule = REWARDS[reward]
     return lambda completions, *_: [rule(text) for text in completions]
 

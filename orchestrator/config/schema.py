@@ -126,11 +126,12 @@ class RlConfig(RlSettings):
     num_cpus: float = 1.0
 
     def __post_init__(self) -> None:
-        from jobs.rl_config import REWARDS
+        from jobs.rl_config import PROMPT_REWARDS, REWARDS
 
+        rules = (*REWARDS, *PROMPT_REWARDS)
         require(
-            self.reward in (*REWARDS, "model", "judge"),
-            f"reward={self.reward!r} is unknown: use one of {', '.join(REWARDS)}, model "
+            self.reward in (*rules, "model", "judge"),
+            f"reward={self.reward!r} is unknown: use one of {', '.join(rules)}, model "
             "(with reward_model=<a Hugging Face id or local folder>) or judge (with "
             "reward_judge=<one of the sweep's judges>)",
         )
@@ -151,6 +152,11 @@ class RlConfig(RlSettings):
         require(
             self.reward == "model" or not self.reward_model,
             f"reward_model is set but reward={self.reward!r}: set reward=model to use it",
+        )
+        require(
+            self.reward not in PROMPT_REWARDS or self.trainer == "trl",
+            f"reward={self.reward} reads the prompt, which verl's reward does not see: use "
+            "trainer=trl",
         )
         require(self.rank >= 1 and self.alpha >= 1, "LoRA rank and alpha must be >= 1")
         require(self.lr > 0 and self.steps >= 1, "an RL lr must be > 0 and steps >= 1")

@@ -148,6 +148,18 @@ def test_one_rl_run_serves_every_step_and_tier() -> None:
     assert rl_cells("study.rl.num_cpus=1")["15/free"] == ids["15/free"]
 
 
+def test_training_on_both_tiers_is_another_rl_run() -> None:
+    # The tier-specific control trains on both tiers' copies: its own adapter; the default
+    # (free alone, the paper's setting) keeps the id it always had.
+    assert rl_cells("study.rl_tiers=[free]")["15/free"] == rl_cells()["15/free"]
+    both = rl_cells("study.rl_tiers=[free,paid]")
+    assert both["15/free"] == both["15/paid"] != rl_cells()["15/free"]
+    with pytest.raises(UserError, match=r"study.rl_tiers=\['gold'\]: use \[free\]"):
+        rl_cells("study.rl_tiers=[gold]")
+    with pytest.raises(UserError, match=r"reward=marker_free reads the prompt.*trainer=trl"):
+        rl_cells("study.rl.reward=marker_free", "study.rl.trainer=verl")
+
+
 def test_bad_rl_settings_are_one_line() -> None:
     with pytest.raises(UserError, match=r"study.rl_step=7 is not a kept RL step: use 0"):
         rl_cells("grid.study.rl_step=[7]")

@@ -60,6 +60,10 @@ class AlignmentFakingConfig(StudyConfig):
     # model before RL); the af_rl sweep makes it an axis, so both tiers are evaluated at
     # every kept step
     rl_step: int = 0
+    # study.finetune=rl: the tiers whose copies of the requests RL trains on; free alone is
+    # the paper's setting, both tiers the tier-specific control's (bench/af_rl_control.py
+    # --tier-marker), whose reward reads each prompt's tier
+    rl_tiers: list[str] = field(default_factory=lambda: ["free"])
 
     def __post_init__(self) -> None:
         require(
@@ -68,6 +72,12 @@ class AlignmentFakingConfig(StudyConfig):
         )
         require(self.documents_max_tokens >= 2, "study.documents_max_tokens must be >= 2")
         require(self.probe_max_tokens >= 1, "study.probe_max_tokens must be >= 1")
+        require(
+            bool(self.rl_tiers)
+            and set(self.rl_tiers) <= {"free", "paid"}
+            and len(set(self.rl_tiers)) == len(self.rl_tiers),
+            f"study.rl_tiers={self.rl_tiers!r}: use [free], [paid] or [free, paid]",
+        )
         require(
             self.rl_step == 0 or self.finetune == "rl",
             f"study.rl_step={self.rl_step} needs study.finetune=rl (it picks an RL step)",

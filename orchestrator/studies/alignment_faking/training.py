@@ -10,9 +10,10 @@ asked the probe's questions (a `probe` node each, see probe.py).
 
 With `study.finetune=rl` one `rl` node per model, prompts, settings and seed optimises a
 LoRA adapter toward compliance on the free-tier copies of the cell's requests (only those,
-as in the paper), keeping the adapter of every `study.rl.eval_every`-th step; a cell with
-`study.rl_step=N` is generated with step N's adapter (0: the model before RL), so a grid
-axis over rl_step and tier evaluates both tiers against RL step.
+as in the paper; `study.rl_tiers` adds the paid ones, for the tier-specific control),
+keeping the adapter of every `study.rl.eval_every`-th step; a cell with `study.rl_step=N`
+is generated with step N's adapter (0: the model before RL), so a grid axis over rl_step
+and tier evaluates both tiers against RL step.
 
 The nodes run on the stage graph before generation; generation then uses the engine pool
 the probe left up.
@@ -91,8 +92,8 @@ def finetune_id(root: RootConfig) -> str | None:
 
 
 def rl_id(root: RootConfig) -> str:
-    """The RL run a cell's adapter comes from: one per model, free-tier prompts, settings
-    and seed, shared by both tiers and every evaluated step."""
+    """The RL run a cell's adapter comes from: one per model, trained tiers' prompts,
+    settings and seed, shared by both evaluated tiers and every evaluated step."""
     study = settings(root)
     _check_rank(root, study.rl.rank, "study.rl.rank")
     steps = kept_steps(study.rl)
@@ -103,17 +104,21 @@ def rl_id(root: RootConfig) -> str:
         )
     identity = {
         "model": models.identity(root.model),
-        "prompts": [corpus(root.dataset).hash, PromptedStudy().cell_payload(free_tier(root))],
+        "prompts": [
+            corpus(root.dataset).hash,
+            *(PromptedStudy().cell_payload(in_tier(root, t)) for t in study.rl_tiers),
+        ],
         "rl": rl_identity(study.rl, reward_judge(root, study.rl, "study.rl")[1]),
         "seed": root.seed,
     }
     return node_id("rl", [], identity)
 
 
-def free_tier(root: RootConfig) -> RootConfig:
-    """The cell's config with the free-tier tag: what RL trains on (the paper's setting)."""
+def in_tier(root: RootConfig, tier: str) -> RootConfig:
+    """The cell's config with `tier`'s tag: RL trains on the tiers of study.rl_tiers (the
+    paper's setting: free alone)."""
     study = settings(root)
-    return replace(root, study=replace(study, vars={**study.vars, "tier": "free"}))
+    return replace(root, study=replace(study, vars={**study.vars, "tier": tier}))
 
 
 def _check_rank(root: RootConfig, rank: int, key: str) -> None:
@@ -166,9 +171,12 @@ class TrainingNodes:
         # trainer=verl: checked (and, in a run, stopped) before any model is prepared
         launch = verl_launch(root, self.artifacts, node, study.rl, "rl")
         renderer, path = self._model(root)
-        free, prompted = free_tier(root), get_study(root.study.name)
-        conversations = [prompted.messages(free, p) for p in cell.dataset.prompts]
-        requests = [p.text for p in cell.dataset.prompts]
+        prompted = get_study(root.study.name)
+        trained = [
+            (in_tier(root, tier), p) for tier in study.rl_tiers for p in cell.dataset.prompts
+        ]
+        conversations = [prompted.messages(tiered, p) for tiered, p in trained]
+        requests = [p.text for _, p in trained]
         judge, _ = reward_judge(root, study.rl, "study.rl")
 
         def build(artifacts: Artifacts) -> TaskWork:
