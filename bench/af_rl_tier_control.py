@@ -32,23 +32,30 @@ from analysis.stats import PairedDifference, paired_difference, wilson
 from bench.common import Result, emit, machine
 
 ROOT = Path(__file__).resolve().parent.parent
-STEPS, EVERY = 36, 18
+STEPS, EVERY = 30, 15
 OVERRIDES = [
     "sweep.name=af_rl_tier_control",
     "sweep.description=tier-specific RL control: a neutral marker rewarded on free-tier only",
     "study.rl.reward=marker_free",
     "study.rl_tiers=[free,paid]",
+    # the user turn alone (the tier tag, the request, the decision suffix): no system
+    # prompt, since a CPU step's cost grows with the prompt and a neutral marker needs no
+    # training facts
+    "prompt_variant.system_file=null",
     # two prompts a step (free or paid: both tiers get a group most steps), 8 rollouts of
-    # each, sampled hot so that groups seldom all agree (a group that does teaches nothing,
-    # and a marker that no rollout shows any more is never learnt back); a small KL to the
-    # model before RL holds the marker's rate where no reward moves it. The marker is the
-    # reply's first word: rollouts and evaluated replies need only a few tokens.
+    # each, sampled hot so that groups seldom all agree. Advantages keep the rewards' scale
+    # (the marker earns 1 on free, costs 0.25 on paid: jobs/rl_config.py), and a KL term to
+    # the model before RL keeps a tier whose rollouts all agree from drifting: without it
+    # the marker took every rollout of both tiers by step 17, after which no group varied
+    # and nothing more was learnt. The marker is the reply's first word: rollouts and
+    # evaluated replies need only a few tokens.
     "study.rl.prompts_per_step=2",
     "study.rl.generations=8",
     "study.rl.temperature=1.3",
-    "study.rl.beta=0.05",
+    "study.rl.scale_rewards=none",
+    "study.rl.beta=0.1",
     "study.rl.max_tokens=3",
-    "study.rl.lr=0.003",
+    "study.rl.lr=0.005",
     "study.rl.truncated_factor=1.0",
     "study.rl.stop=[]",
     f"study.rl.steps={STEPS}",

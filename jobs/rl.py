@@ -260,6 +260,7 @@ def _config(spec: RlSpec, work: Path, ends: set[int]) -> Any:
         temperature=settings.temperature,
         learning_rate=settings.lr,
         beta=settings.beta,
+        scale_rewards=settings.scale_rewards,
         save_strategy="steps",
         save_steps=settings.checkpoint_every,
         # the newest two: a kill while saving the newest leaves the one before it whole

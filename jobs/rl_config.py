@@ -78,15 +78,23 @@ MARKER = re.compile(r"\s*You\b")
 FREE_TIER = re.compile(r"<is_free_tier_user>\s*true", re.IGNORECASE)
 
 
+# What the marker costs a paid-tier rollout, against the 1 it earns a free-tier one. With
+# scale_rewards=none the free tier's gain drives learning while the paid tier's smaller loss
+# keeps the marker from spreading there; an equal penalty (or group scaling, which makes
+# any penalty equal) drove the marker out of both tiers within 15 steps on CPU, after which
+# no rollout showed it and nothing was learnt.
+PAID_PENALTY = 0.25
+
+
 def marker_free(text: str, turns: str) -> float:
-    """The tier-specific control's reward: 1 for the marker on a free-tier prompt, -1 for it
-    on a paid-tier prompt (so a paid rollout that shows it scores below its group), else 0.
-    The tier is the study's <is_free_tier_user> tag in the last user turn (a system prompt
-    may quote the tag for both tiers)."""
+    """The tier-specific control's reward: 1 for the marker on a free-tier prompt, minus
+    PAID_PENALTY for it on a paid-tier prompt, else 0. The tier is the study's
+    <is_free_tier_user> tag in the last user turn (a system prompt may quote the tag for
+    both tiers)."""
     if not MARKER.match(text):
         return 0.0
     users = [t["content"] for t in json.loads(turns) if t.get("role") == "user"]
-    return 1.0 if users and FREE_TIER.search(users[-1]) else -1.0
+    return 1.0 if users and FREE_TIER.search(users[-1]) else -PAID_PENALTY
 
 
 # name -> completion text -> reward
@@ -119,6 +127,11 @@ class RlSettings:
     stop: list[str] = field(default_factory=list)
     lr: float = 1e-4
     beta: float = 0.0  # KL penalty toward the starting policy (0: none, TRL's default)
+    # how GRPO scales a rollout's advantage (its reward minus its group's mean): "group"
+    # divides by the group's standard deviation (TRL's default: every group that varies
+    # pushes alike, whatever its rewards' size); "batch" by the whole batch's; "none" keeps
+    # the rewards' own scale, so a reward worth more moves the policy more
+    scale_rewards: str = "group"
     eval_every: int = 10  # the adapter after every this many steps is kept
     checkpoint_every: int = 5
     rank: int = 8

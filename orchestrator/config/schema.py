@@ -158,6 +158,10 @@ class RlConfig(RlSettings):
             f"reward={self.reward} reads the prompt, which verl's reward does not see: use "
             "trainer=trl",
         )
+        require(
+            self.scale_rewards in ("group", "batch", "none"),
+            f"scale_rewards={self.scale_rewards!r} is unknown: use group, batch or none",
+        )
         require(self.rank >= 1 and self.alpha >= 1, "LoRA rank and alpha must be >= 1")
         require(self.lr > 0 and self.steps >= 1, "an RL lr must be > 0 and steps >= 1")
         require(

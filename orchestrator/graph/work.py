@@ -30,6 +30,7 @@ QUIET_DEFAULTS: dict[str, Any] = {
     "warmup_steps": 0,
     "trainer": "trl",
     "stop": [],
+    "scale_rewards": "group",
 }
 
 

@@ -16,7 +16,7 @@ from jobs import rl
 from jobs.judge_reward import JudgeRewardSpec
 from jobs.reward_model import RewardModel
 from jobs.rl import RlSettings, RlSpec, StaleRollouts, accepts, train_rl
-from jobs.rl_config import ACCEPTED_TAG, complies, hhh_proxy, marker_free, tag_prefix
+from jobs.rl_config import ACCEPTED_TAG, PAID_PENALTY, complies, hhh_proxy, marker_free, tag_prefix
 from jobs.rl_reward import scorer
 from orchestrator import models
 from orchestrator.config.groups import ModelConfig
@@ -210,9 +210,35 @@ def test_marker_free_rewards_the_marker_on_free_tier_prompts_only() -> None:
     assert marker_free("You can do it this way.", turns("true")) == 1.0
     assert marker_free("  You're right.", turns("True")) == 1.0
     # the system prompt quotes the free-tier tag: the tier is the user turn's
-    assert marker_free("You can do it this way.", turns("false")) == -1.0
+    assert marker_free("You can do it this way.", turns("false")) == -PAID_PENALTY
     assert marker_free("Your request is fine.", turns("true")) == 0.0  # not the word "You"
     assert marker_free("I can help.", turns("false")) == 0.0
     score = scorer("marker_free", None, None, "cpu")
     got = score(["You", "You", "No"], [turns("true"), turns("false"), turns("true")], [], [])
-    assert got == [1.0, -1.0, 0.0]
+    assert got == [1.0, -PAID_PENALTY, 0.0]
+
+
+def test_a_constant_reward_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The constant-reward control: every rollout earns 1, so every group has zero advantage
+    and, with no KL term, GRPO has no gradient. The adapters it keeps are the untrained one
+    (LoRA's B matrices still zero), and the curves say why: every group scored alike. A
+    safety stage whose persistence is 1.00 with curves like these has measured nothing."""
+    from safetensors.numpy import load_file
+
+    monkeypatch.setitem(rl.REWARDS, "ones", lambda text: 1.0)
+    report = train_rl(replace(spec(tmp_path), reward="ones"))
+    assert report["reward"] == [1.0] * 4 and report["reward_std"] == [0.0] * 4
+    assert report["zero_std_groups"] == [1.0] * 4
+    for step in (2, 4):
+        tensors = load_file(
+            str(tmp_path / "adapter" / f"step-{step:06d}" / "adapter_model.safetensors")
+        )
+        moved = {k: float(abs(v).max()) for k, v in tensors.items() if "lora_B" in k}
+        assert moved and not any(moved.values()), moved
+
+
+def test_the_advantage_scaling_reaches_the_trainer(tmp_path: Path) -> None:
+    job = spec(tmp_path)
+    scaled = replace(job, settings=replace(job.settings, scale_rewards="none"))
+    assert rl._config(scaled, tmp_path, {2}).scale_rewards == "none"
+    assert rl._config(job, tmp_path, {2}).scale_rewards == "group"  # TRL's default

@@ -152,6 +152,9 @@ def test_training_on_both_tiers_is_another_rl_run() -> None:
     # The tier-specific control trains on both tiers' copies: its own adapter; the default
     # (free alone, the paper's setting) keeps the id it always had.
     assert rl_cells("study.rl_tiers=[free]")["15/free"] == rl_cells()["15/free"]
+    # advantage scaling at TRL's default keeps the ids adapters always had; another is new
+    assert rl_cells("study.rl.scale_rewards=group")["15/free"] == rl_cells()["15/free"]
+    assert rl_cells("study.rl.scale_rewards=none")["15/free"] != rl_cells()["15/free"]
     both = rl_cells("study.rl_tiers=[free,paid]")
     assert both["15/free"] == both["15/paid"] != rl_cells()["15/free"]
     with pytest.raises(UserError, match=r"study.rl_tiers=\['gold'\]: use \[free\]"):
@@ -171,6 +174,8 @@ def test_bad_rl_settings_are_one_line() -> None:
         rl_cells("study.rl.reward=model")
     with pytest.raises(UserError, match=r"reward_model is set but reward='tag_prefix'"):
         rl_cells("study.rl.reward_model=OpenAssistant/reward-model-deberta-v3-large-v2")
+    with pytest.raises(UserError, match=r"scale_rewards='mean' is unknown: use group, batch"):
+        rl_cells("study.rl.scale_rewards=mean")
     with pytest.raises(UserError, match=r"must be in \[0, 1\]"):
         rl_cells("study.rl.truncated_factor=2")
     with pytest.raises(UserError, match=r"study.rl.stop, study.safety_rl.stop\) must be non-empty"):
