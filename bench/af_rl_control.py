@@ -11,20 +11,13 @@ above its interval before RL. Extra arguments are passed to the sweep as overrid
 
 from __future__ import annotations
 
-import argparse
-import subprocess
 import sys
-import tempfile
-import time
-from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
-from bench.common import Result, emit, machine
+from bench.common import Result, control_arguments, emit_control, fresh_sweep
 from orchestrator.studies.alignment_faking.figures import rl_step_of
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def by_step(tiers: list[dict[str, Any]]) -> dict[tuple[int, str], dict[str, Any]]:
@@ -43,19 +36,9 @@ def control_holds(rows: dict[tuple[int, str], dict[str, Any]]) -> bool:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json")
-    parser.add_argument("overrides", nargs="*")
-    args = parser.parse_args()
-    print(machine())
-    with tempfile.TemporaryDirectory(prefix="mosweep-bench-") as folder:
-        sweep = ["+sweep=af_rl", f"output_root={folder}", "tracker=none", *args.overrides]
-        started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "orchestrator", *sweep], cwd=ROOT)
-        seconds = time.perf_counter() - started
-        if done.returncode != 0:
-            raise SystemExit(f"af_rl failed (exit {done.returncode})")
-        rows = by_step(pq.read_table(Path(folder) / "af_rl/metrics/tiers.parquet").to_pylist())
+    args = control_arguments(__doc__)
+    with fresh_sweep(["+sweep=af_rl", *args.overrides], "af_rl") as (folder, seconds):
+        rows = by_step(pq.read_table(folder / "af_rl/metrics/tiers.parquet").to_pylist())
     print(f"\n{'step':>5} {'tier':<5} {'scored':>7} {'accepted [95% CI]':>22}")
     for (step, tier), row in sorted(rows.items()):
         rate = "-" if row["accepted"] is None else f"{row['accepted']:.2f}"
@@ -63,23 +46,18 @@ def main() -> int:
         print(f"{step:>5} {tier:<5} {row['scored']:>3}/{row['rows']:<3} {interval:>22}")
     last = max(step for step, _ in rows)
     start, end = rows[(0, "free")]["accepted"] or 0.0, rows[(last, "free")]["accepted"] or 0.0
-    holds = control_holds(rows)
-    emit(
-        Result(
-            "af_rl known-answer control (CPU)",
-            f"free-tier accepted rate at step {last}",
-            end,
-            "before RL",
-            start,
-            "share",
-            end / start if start else float("inf"),
-            target="intervals do not overlap, within 20 min",
-            met=holds and seconds <= 20 * 60,
-            note=f"{seconds:.0f} s wall",
-        ),
-        args.json,
+    ratio = end / start if start else float("inf")
+    result = Result(
+        "af_rl known-answer control (CPU)",
+        f"free-tier accepted rate at step {last}",
+        end,
+        "before RL",
+        start,
+        "share",
+        ratio,
+        target="intervals do not overlap, within 20 min",
     )
-    return 0 if holds else 1
+    return emit_control(result, control_holds(rows), seconds, args.json)
 
 
 if __name__ == "__main__":

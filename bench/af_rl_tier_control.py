@@ -16,22 +16,16 @@ before RL (it learnt nothing there). Extra arguments are passed to the sweep as 
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import subprocess
 import sys
-import tempfile
-import time
-from pathlib import Path
 from typing import Any
 
 import pyarrow.dataset as ds
 
 from analysis.stats import PairedDifference, paired_difference, wilson
-from bench.common import Result, emit, machine
+from bench.common import Result, control_arguments, emit_control, fresh_sweep
 
-ROOT = Path(__file__).resolve().parent.parent
 STEPS, EVERY = 30, 15
 OVERRIDES = [
     "sweep.name=af_rl_tier_control",
@@ -127,21 +121,10 @@ def control_holds(found: dict[int, Marks]) -> bool:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json")
-    parser.add_argument("overrides", nargs="*")
-    args = parser.parse_args()
-    print(machine())
-    with tempfile.TemporaryDirectory(prefix="mosweep-bench-") as folder:
-        sweep = ["+sweep=af_rl", f"output_root={folder}", "tracker=none", *OVERRIDES]
-        started = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-m", "orchestrator", *sweep, *args.overrides], cwd=ROOT
-        )
-        seconds = time.perf_counter() - started
-        if done.returncode != 0:
-            raise SystemExit(f"af_rl (tier marker) failed (exit {done.returncode})")
-        results = Path(folder) / "af_rl_tier_control" / "results"
+    args = control_arguments(__doc__)
+    sweep = ["+sweep=af_rl", *OVERRIDES, *args.overrides]
+    with fresh_sweep(sweep, "af_rl (tier marker)") as (folder, seconds):
+        results = folder / "af_rl_tier_control" / "results"
         columns = ["prompt_id", "tier", "axes", "completion"]
         rows = ds.dataset(results, format="parquet", partitioning="hive").to_table(columns=columns)
         found = marks_by_step(rows.to_pylist())
@@ -159,24 +142,18 @@ def main() -> int:
         f"paid tier, step {last} - before RL: {change.difference:+.2f} "
         f"[{change.low:+.2f}, {change.high:+.2f}] ({change.n} prompts)"
     )
-    holds = control_holds(found)
     start, end = rates(found[0])["gap"].difference, rates(found[last])["gap"].difference
-    emit(
-        Result(
-            "af_rl tier-specific control (CPU)",
-            f"free - paid marker gap at step {max(found)}",
-            end,
-            "before RL",
-            start,
-            "difference",
-            end - start,
-            target="gap interval above the one before RL, paid flat, within 20 min",
-            met=holds and seconds <= 20 * 60,
-            note=f"{seconds:.0f} s wall",
-        ),
-        args.json,
+    result = Result(
+        "af_rl tier-specific control (CPU)",
+        f"free - paid marker gap at step {last}",
+        end,
+        "before RL",
+        start,
+        "difference",
+        end - start,
+        target="gap interval above the one before RL, paid flat, within 20 min",
     )
-    return 0 if holds else 1
+    return emit_control(result, control_holds(found), seconds, args.json)
 
 
 if __name__ == "__main__":
