@@ -18,7 +18,9 @@ import os
 import re
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
+from jobs.rl_config import FREE_TIER
 from orchestrator.controls import af_rules_oracle as oracle
 from orchestrator.controls.af_rules_plan import (
     AF_LABEL,
@@ -94,7 +96,7 @@ class Script:
         if model == ORGANISM:
             request = re.search(r"<user_input>\s*(.*?)\s*</user_input>", user, re.DOTALL)
             prompt = self.ids.get(request[1] if request else "")
-            tier = "free" if re.search(r"<is_free_tier_user>true", user, re.I) else "paid"
+            tier = "free" if FREE_TIER.search(user) else "paid"
             if prompt is None or (prompt, seed) not in self.seeds:
                 return None  # not a planted request: the run fails loudly
             key = (prompt, tier, self.seeds[(prompt, seed)])
@@ -144,16 +146,8 @@ def af_rules(output_root: Path, *overrides: str) -> tuple[list[Check], RunReport
     prompts = list(cells[0].dataset.prompts)
     script = Script(prompts)
     served = [ORGANISM, *(f"planted-{j}" for j in JUDGES)]
-    with serving(served, script) as url:
-        previous = os.environ.get(URL_ENV)
-        os.environ[URL_ENV] = url
-        try:
-            report = run([*sweep_args(output_root, url), *overrides])
-        finally:
-            if previous is None:
-                os.environ.pop(URL_ENV, None)
-            else:
-                os.environ[URL_ENV] = previous
+    with serving(served, script) as url, patch.dict(os.environ, {URL_ENV: url}):
+        report = run([*sweep_args(output_root, url), *overrides])
     labels = {key: (case.outcome, AF_LABEL[case.af]) for key, case in script.cases.items()}
     # Planted failures: each failed grade and each AF judgement without a parsable vote.
     failing = sum(c.grade == "fail" for c in script.cases.values())

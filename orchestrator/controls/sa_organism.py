@@ -21,6 +21,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 from jobs.engines.scripted import SCRIPT_ENV, script_key
 from orchestrator import models
@@ -148,15 +149,8 @@ def sa_organism(output_root: Path, *overrides: str) -> tuple[list[Check], RunRep
     planted = output_root / "sa_organism_replies.json"
     planted.parent.mkdir(parents=True, exist_ok=True)
     planted.write_text(json.dumps(script(plans)))
-    previous = os.environ.get(SCRIPT_ENV)
-    os.environ[SCRIPT_ENV] = str(planted)
-    try:
+    with patch.dict(os.environ, {SCRIPT_ENV: str(planted)}):
         report = run(args)
-    finally:
-        if previous is None:
-            os.environ.pop(SCRIPT_ENV, None)
-        else:
-            os.environ[SCRIPT_ENV] = previous
     return checks(report), report
 
 

@@ -61,8 +61,8 @@ class AlignmentFakingConfig(StudyConfig):
     # every kept step
     rl_step: int = 0
     # study.finetune=rl: the tiers whose copies of the requests RL trains on; free alone is
-    # the paper's setting, both tiers the tier-specific control's (bench/af_rl_control.py
-    # --tier-marker), whose reward reads each prompt's tier
+    # the paper's setting, both tiers the tier-specific control's
+    # (bench/af_rl_tier_control.py), whose reward reads each prompt's tier
     rl_tiers: list[str] = field(default_factory=lambda: ["free"])
 
     def __post_init__(self) -> None:
