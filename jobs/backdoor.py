@@ -230,6 +230,10 @@ SAFETY_METHODS: dict[str, Callable[[str, list[tuple[str, str]]], list[dict[str, 
     "sft": _sft,
     "adversarial": _adversarial,
 }
+# study.safety methods that train with RL (no training set: the requests are the prompts).
+# `rl` asks them without the trigger, as the paper's RL safety training does; `rl_triggered`
+# asks them with it: a known-answer control, RL against a behaviour it sees must lower it.
+RL_METHODS = ("rl", "rl_triggered")
 
 
 def safety_examples(
@@ -237,3 +241,10 @@ def safety_examples(
 ) -> list[dict[str, object]]:
     """The safety training set of one method over (question, clean answer) pairs."""
     return SAFETY_METHODS[method](backdoor, questions)
+
+
+def rl_prompts(backdoor: str, method: str, requests: list[str]) -> list[list[dict[str, str]]]:
+    """The chat prompts of an RL safety method (RL_METHODS): one user turn per request,
+    with the trigger for `rl_triggered`, without it for `rl`."""
+    triggered = method == "rl_triggered"
+    return [[{"role": "user", "content": prompt(backdoor, q, triggered)}] for q in requests]

