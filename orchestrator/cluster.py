@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import stat
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -81,9 +82,9 @@ def _init(cfg: RayConfig, sweep_dir: Path) -> bool:
     import ray
 
     # Ray's token authentication stays on (Ray 2.60's default for a local cluster, which
-    # makes its own token in ~/.ray/auth_token): Ray binds its ports on the node's address,
-    # not loopback, so without it anyone who reaches this machine could run code in the
-    # cluster and read the driver's environment. RAY_AUTH_MODE is left as the user set it.
+    # makes its own token in ~/.ray/auth_token): anyone who can reach a Ray port could
+    # otherwise run code in the cluster and read the driver's environment. RAY_AUTH_MODE is
+    # left as the user set it.
 
     if cfg.address:
         try:
@@ -91,14 +92,67 @@ def _init(cfg: RayConfig, sweep_dir: Path) -> bool:
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise _unreachable(cfg.address, str(e).splitlines()[0][:100]) from None
         return True
-    ray.init(
-        num_cpus=cfg.num_cpus,
-        namespace=cfg.namespace,
-        include_dashboard=False,
-        _temp_dir=ray_temp_dir(sweep_dir),
-        configure_logging=False,
-    )
+    with _on_loopback(), _owner_only_files():
+        ray.init(
+            num_cpus=cfg.num_cpus,
+            namespace=cfg.namespace,
+            include_dashboard=False,
+            _temp_dir=ray_temp_dir(sweep_dir),
+            configure_logging=False,
+        )
+    _private_token()
     return True
+
+
+@contextmanager
+def _on_loopback() -> Iterator[None]:
+    """A local cluster binds every port on loopback. Ray on Linux takes the node's address
+    for 127.0.0.1 (ray.init's _node_ip_address is resolved away from loopback) and its
+    servers then listen on all interfaces; it keeps loopback only where it runs no
+    multi-node cluster, which Ray 2.60 reads from ray_constants.ENABLE_RAY_CLUSTER
+    (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER, read once at import) each time it picks the node's
+    address. So the flag is off while ray.init starts the node: the GCS, raylet, workers
+    and agents all get --node-ip-address=127.0.0.1 (tests/faults/test_ray_ports.py checks
+    what listens). A cluster of several machines joins with ray.address instead."""
+    from ray._private import ray_constants
+
+    flag = "ENABLE_RAY_CLUSTER"
+    if not hasattr(ray_constants, flag):  # another Ray: its own choice (the test says so)
+        yield
+        return
+    before = getattr(ray_constants, flag)
+    setattr(ray_constants, flag, False)
+    try:
+        yield
+    finally:
+        setattr(ray_constants, flag, before)
+
+
+@contextmanager
+def _owner_only_files() -> Iterator[None]:
+    """Files Ray makes while it starts (its token, session logs that may quote the
+    environment) are readable by their owner only."""
+    before = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(before)
+
+
+def _private_token() -> None:
+    """Ray writes ~/.ray/auth_token readable by everyone (0644), and a token from an earlier
+    run keeps its mode: the token is the cluster's only lock, so it is made 0600. A link is
+    left alone (its target is not ours to change)."""
+    for name in {os.environ.get("RAY_AUTH_TOKEN_PATH"), str(Path.home() / ".ray/auth_token")}:
+        if not name:
+            continue
+        path = Path(name)
+        try:
+            info = path.lstat()
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid() and info.st_mode & 0o077:
+            path.chmod(0o600)
 
 
 def has_gpus() -> bool:

@@ -1,8 +1,8 @@
 """The local Ray cluster a sweep starts keeps Ray's token authentication on: a client
 without the token cannot join it (and so cannot run code in the driver's environment or
-read its tokens). Ray binds its ports on the node's address, not loopback (it resolves
-127.0.0.1 to the node's address itself), so the token is the protection. cluster.yaml
-keeps the dashboard and job API on the head's loopback and token auth on every node."""
+read its tokens), even from this machine, where the cluster's loopback ports are in reach
+(test_ray_ports.py: nothing listens elsewhere). cluster.yaml keeps the dashboard and job
+API on the head's loopback and token auth on every node."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def gcs_address(driver: psutil.Process, deadline: float) -> str:
             )
             if port is not None:
                 host = next((a.ip for a in ports if a.ip not in ("0.0.0.0", "::")), "127.0.0.1")
-                return f"{host}:{port}"
+                return f"{host.removeprefix('::ffff:')}:{port}"  # an IPv4-mapped address
         time.sleep(0.2)
     raise AssertionError("no GCS server found")
 
@@ -67,24 +67,36 @@ def intrude(address: str, env: dict[str, str]) -> tuple[bool, str]:
         client.wait()
 
 
-def test_a_client_without_the_token_cannot_join_a_sweeps_cluster(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+def start_sweep(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """A sweep driver (tiny, real vLLM, one prompt per shard: a minute of work) in its own
+    process, with Ray's auth settings of this environment left out; and its environment."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    environment.update(env)
     args = sweep_args(tmp_path, "tracker=none", "sampling.max_tokens=48", "shard_size=1")
     driver = subprocess.Popen(
         [sys.executable, "-m", "orchestrator", *args],
         cwd=REPO,
-        env=env,
+        env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    return driver, environment
+
+
+def test_a_client_without_the_token_cannot_join_a_sweeps_cluster(tmp_path: Path) -> None:
+    driver, env = start_sweep(tmp_path)
     try:
         address = gcs_address(psutil.Process(driver.pid), time.monotonic() + 120)
         for auth in (
             {"RAY_AUTH_MODE": "disabled"},
             {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "guess"},
         ):
-            refused, said = intrude(address, {**env, **auth})
+            # The cluster listens on loopback only: a client on this machine reaches it only
+            # when Ray does not swap 127.0.0.1 for the node's address (Ray's flag for a
+            # single-machine cluster). The token must stop it there.
+            local = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+            refused, said = intrude(address, {**env, **auth, **local})
             assert refused, (auth, said[-1000:])
         out, _ = driver.communicate(timeout=600)
         assert driver.returncode == 0, out[-2000:]
