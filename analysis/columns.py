@@ -17,6 +17,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from jobs.rows import SCHEMA, SCORED_SCHEMA
+from orchestrator.store import shard_paths
 
 
 class ReportError(ValueError):
@@ -26,7 +27,7 @@ class ReportError(ValueError):
 def read_rows(folder: Path, scored: bool = False, columns: list[str] | None = None) -> pa.Table:
     """All rows of a results (or scores) folder, after checking each file's columns."""
     schema = SCORED_SCHEMA if scored else SCHEMA
-    files = sorted(folder.glob("model=*/[!.]*.parquet"))  # dot-files are unfinished writes
+    files = shard_paths(folder)  # not a copy, a stray file or an unfinished write
     if not files:
         raise ReportError(f"no Parquet files under {folder}: run the sweep first")
     for path in files:
@@ -70,7 +71,17 @@ def current_grid(sweep_dir: Path) -> set[str] | None:
     path = sweep_dir / GRID_FILE
     if not path.is_file():
         return None
-    return set(json.loads(path.read_text())["cells"])
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        if not isinstance(cells, list) or not all(isinstance(c, str) for c in cells):
+            raise TypeError("cells is not a list of ids")
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ReportError(
+            f"{path} is not the grid file mosweep writes ({type(e).__name__}): re-run the "
+            "sweep's command to write it again (no shard runs twice), or delete it to report "
+            "the rows of every grid together"
+        ) from None
+    return set(cells)
 
 
 def split_grid(rows: pa.Table, current: set[str] | None) -> tuple[pa.Table, pa.Table | None]:

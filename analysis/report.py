@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import csv
 import html
+import os
+import shutil
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import yaml
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from analysis import figures
 from analysis.breakdown import breakdown
@@ -30,7 +35,7 @@ from analysis.judge_eval import calibration, judge_metrics, read_items
 from analysis.samples import CellSamples, browse
 from analysis.summary import cell_summary, format_table
 from orchestrator.links import refuse_links
-from orchestrator.studies import get_study
+from orchestrator.studies import Study, get_study
 
 EARLIER_GRIDS = (
     "{rows} rows of {cells} cells in this folder belong to an earlier grid of this sweep (another "
@@ -79,11 +84,29 @@ def build_report(sweep_dir: Path) -> Report:
     deleted)."""
     refuse_links(sweep_dir)
     study = get_study(study_name(sweep_dir))
-    report = Report(sweep_dir / "report")
     folder = study.report_rows(sweep_dir)
     rows = read_rows(sweep_dir / folder, scored=folder == "scores")
     rows, earlier = split_grid(rows, current_grid(sweep_dir))
-    _fresh(report.folder)  # only once every Parquet file has been read
+    for stale in sweep_dir.glob(f"{BUILD_PREFIX}*"):  # a build a crash or full disk cut short
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale)
+    # Built beside the report and swapped in whole: a full disk or a failing section leaves
+    # the earlier report as it was, never a torn report.html under its final name.
+    report = Report(sweep_dir / f"{BUILD_PREFIX}{uuid.uuid4().hex[:8]}")
+    report.folder.mkdir()
+    try:
+        _build(sweep_dir, study, rows, earlier, report)
+    except BaseException:
+        shutil.rmtree(report.folder, ignore_errors=True)
+        raise
+    report.folder = _swap_in(report.folder, sweep_dir / "report")
+    return report
+
+
+def _build(
+    sweep_dir: Path, study: Study, rows: pa.Table, earlier: pa.Table | None, report: Report
+) -> None:
+    """Every table, figure and report.html of the report, into report.folder."""
     if earlier is not None:
         report.tables["earlier_grids"] = earlier
         report.notes.append(
@@ -103,7 +126,6 @@ def build_report(sweep_dir: Path) -> Report:
     for name, table in report.tables.items():
         _write_table(table, report.folder / name)
     report.html.write_text(_html(sweep_dir.name, report))
-    return report
 
 
 def study_name(sweep_dir: Path) -> str:
@@ -111,7 +133,14 @@ def study_name(sweep_dir: Path) -> str:
     config = sweep_dir / "config.yaml"
     if not config.is_file():
         return "prompted"
-    return str(OmegaConf.select(OmegaConf.load(config), "study.name", default="prompted"))
+    try:
+        loaded = OmegaConf.load(config)
+        return str(OmegaConf.select(loaded, "study.name", default="prompted"))
+    except (yaml.YAMLError, UnicodeDecodeError, OmegaConfBaseException, ValueError) as e:
+        raise ReportError(
+            f"{config} cannot be read ({type(e).__name__}): re-run the sweep's command to "
+            "write it again (no shard runs twice)"
+        ) from None
 
 
 def prompted_sections(rows: pa.Table, report: Report) -> None:
@@ -125,12 +154,23 @@ def prompted_sections(rows: pa.Table, report: Report) -> None:
         report.samples = browse(rows)
 
 
-def _fresh(folder: Path) -> None:
-    """An empty report folder: no figure of an earlier build is left to look current."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for path in folder.iterdir():
-        if path.is_file() and path.suffix in (".png", ".svg", ".csv", ".md", ".html"):
+# A report being built: a dot-folder beside report/, which readers and copies skip.
+BUILD_PREFIX = ".report-build-"
+REPORT_FILES = (".png", ".svg", ".csv", ".md", ".html")
+
+
+def _swap_in(build: Path, final: Path) -> Path:
+    """Move a finished build into report/: the earlier build's files go first (no figure of
+    it is left to look current; other files are left), then the new ones by rename (no
+    disk space needed), report.html last. Returns the final folder."""
+    final.mkdir(exist_ok=True)
+    for path in final.iterdir():
+        if path.is_file() and not path.is_symlink() and path.suffix in REPORT_FILES:
             path.unlink()
+    for path in sorted(build.iterdir(), key=lambda p: p.name == "report.html"):
+        os.replace(path, final / path.name)
+    build.rmdir()
+    return final
 
 
 def by_axis(rows: pa.Table, report: Report) -> None:

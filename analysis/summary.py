@@ -13,8 +13,15 @@ COLUMNS = ["cell_id", "model", "prompt_variant", "axes", "completion_tokens", "f
 
 
 def read_results(results: Path, columns: list[str] | None = None) -> pa.Table:
-    """All rows under a results folder (hive-partitioned by model)."""
-    dataset = ds.dataset(results, format="parquet", partitioning="hive")
+    """All rows of the shard files under a results folder (hive-partitioned by model):
+    other files there are not read (orchestrator.store.shard_paths)."""
+    from orchestrator.store import shard_paths
+
+    files = [str(f) for f in shard_paths(results)]
+    hive = ds.partitioning(flavor="hive")
+    dataset = ds.dataset(
+        files, format="parquet", partitioning=hive, partition_base_dir=str(results)
+    )
     return dataset.to_table(columns=columns)
 
 

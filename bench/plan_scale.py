@@ -1,8 +1,9 @@
 """Planning and resume at scale: expand a 1,000,000-row grid (10,000 prompts x 100 seeds),
-find what is done from 10% of its shard files, and plan the rest; seconds and peak
-memory growth. The resume step (file names -> pending shards) is compared with resuming by
-reading the done rows back and diffing (cell, prompt) keys, what a script does when it
-keeps results in files and filters them.
+find what is done from 10% of its shard files (their names, once their bytes match the
+manifest's SHA-256), and plan the rest; seconds and peak memory growth. The resume step
+(files -> pending shards) is compared with resuming by reading the done rows back and
+diffing (cell, prompt) keys, what a script does when it keeps results in files and filters
+them.
 
     .venv/bin/python -m bench.plan_scale [--json out.json]
 """
@@ -22,9 +23,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench.common import Result, emit
+from orchestrator import manifest
 from orchestrator.plan import pending_shards
 from orchestrator.run import load_sweep
-from orchestrator.store import ResultStore, shard_name
+from orchestrator.store import ResultStore
 
 PROMPTS, SEEDS, SHARD = 10_000, 100, 100
 
@@ -73,13 +75,11 @@ def main() -> int:
         every = pending_shards(cells, {}, SHARD)
         done = random.Random(0).sample(every, len(every) // 10)
         partition = store.results / "model=tiny"
-        partition.mkdir(parents=True)
-        for shard in done:  # the names are what resume reads; the rows what a scan reads
+        for shard in done:  # written as a run writes them: listed in the manifest
             ids = [f"p{i:05d}" for i in range(shard.start, shard.end)]
-            pq.write_table(
-                pa.table({"cell_id": [shard.cell.id] * len(ids), "prompt_id": ids}),
-                partition / shard_name(shard.cell.id, shard.start, shard.end),
-            )
+            table = pa.table({"cell_id": [shard.cell.id] * len(ids), "prompt_id": ids})
+            store.write_shard("tiny", shard.cell.id, shard.start, shard.end, table)
+        manifest.forget_digests()  # as in a new invocation: every file is hashed again
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.perf_counter()
         shard_size, planned = expand(overrides)

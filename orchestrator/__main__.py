@@ -8,7 +8,7 @@ import signal
 import sys
 from types import FrameType
 
-from orchestrator.errors import UserError
+from orchestrator.errors import NotWritten, UserError
 
 # A disk that filled up or turned read-only mid-run: one line, not a traceback.
 DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EFBIG)
@@ -20,14 +20,26 @@ class Terminated(KeyboardInterrupt):
     and engines stopped before the process ends."""
 
 
-# Set when SIGTERM arrives: Ray's blocking calls turn any KeyboardInterrupt raised while
-# they wait (Terminated included) into a plain one, so the type alone may be lost.
+# Every SIGINT and SIGTERM, in order: Ray's blocking calls turn any KeyboardInterrupt
+# raised while they wait (Terminated included) into a plain one, so the type alone may be
+# lost, and the first signal decides the exit code.
 _SIGNALLED: list[int] = []
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
+def _stop(signum: int, frame: FrameType | None) -> None:
+    """The first signal stops the run (every `finally` runs); one during that shutdown is
+    noted and ignored. Raised again, it would cut the shutdown short: shards missing from
+    the failure record, Ray's agents left running, the exit code lost (an impatient second
+    Ctrl-C is common, and schedulers send SIGTERM more than once)."""
     _SIGNALLED.append(signum)
-    raise Terminated()
+    if len(_SIGNALLED) > 1:
+        print(
+            "stopping: recording the unfinished shards and stopping Ray (kill -9 stops at "
+            "once, without that record)",
+            file=sys.stderr,
+        )
+        return
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 USAGE = """usage: python -m orchestrator +sweep=NAME [key=value ...]
@@ -57,9 +69,23 @@ def usage() -> int:
 def main(argv: list[str]) -> int:
     if argv and argv[0] in ("-h", "--help"):
         return usage()
+    # Handlers for this invocation only: a caller that runs main() in its own process (a
+    # test, a notebook) gets its own back, and a signal it sends later is not ignored.
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    _SIGNALLED.clear()
+    for signum in previous:
+        signal.signal(signum, _stop)
+    try:
+        return _main(argv)
+    finally:
+        for signum, handler in previous.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+
+
+def _main(argv: list[str]) -> int:
     from orchestrator.run import run
 
-    signal.signal(signal.SIGTERM, _terminate)
     try:
         report = run(argv)
     except UserError as e:
@@ -69,15 +95,18 @@ def main(argv: list[str]) -> int:
         if e.errno not in DISK_ERRORS:
             raise
         where = f" {e.filename}" if e.filename else ""
+        record = e.record if isinstance(e, NotWritten) else "failed_shards.json"
+        listed = f"listed in {record}" if record else "found again by the re-run"
         print(
             f"error: cannot write{where}: {e.strerror}; free space (or make output_root "
             "writable, or point it elsewhere) and re-run the same command: finished shards "
-            "are kept, the unfinished ones are listed in failed_shards.json",
+            f"are kept, the unfinished ones are {listed}",
             file=sys.stderr,
         )
         return 1
     except KeyboardInterrupt as e:
-        terminated = isinstance(e, Terminated) or signal.SIGTERM in _SIGNALLED
+        first = _SIGNALLED[0] if _SIGNALLED else None
+        terminated = first == signal.SIGTERM if first else isinstance(e, Terminated)
         why = "terminated (SIGTERM)" if terminated else "interrupted"
         print(
             f"{why}: finished shards are saved, the unfinished ones listed in "

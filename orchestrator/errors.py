@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from pathlib import Path
 
 
 class UserError(Exception):
@@ -20,3 +21,12 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     if close:
         return f" (did you mean '{close[0]}'?)"
     return f" (choose from: {', '.join(options)})" if options else ""
+
+
+class NotWritten(OSError):
+    """A write that failed (a full disk, a folder turned read-only) as the run stopped, with
+    where the unfinished shards were listed instead (`record`; None: nowhere)."""
+
+    def __init__(self, cause: OSError, record: Path | None) -> None:
+        super().__init__(cause.errno, cause.strerror, cause.filename)
+        self.record = record

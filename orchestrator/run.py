@@ -8,9 +8,12 @@ first job is submitted, and nothing already written is touched by such an error.
 from __future__ import annotations
 
 import importlib.metadata
+import json
+import os
 import platform
 import sys
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -19,7 +22,7 @@ from orchestrator import cluster
 from orchestrator.config.compose import Composer
 from orchestrator.config.schema import RootConfig
 from orchestrator.context import RunContext, StudyRun
-from orchestrator.errors import UserError, did_you_mean
+from orchestrator.errors import NotWritten, UserError, did_you_mean
 from orchestrator.grid import Cell, expand
 from orchestrator.judges.evaluate import judge_eval_mode
 from orchestrator.links import refuse_links
@@ -72,7 +75,7 @@ def run(overrides: list[str]) -> RunReport:
     cfg, root, cells = load_sweep(overrides)
     check_plugins(root)
     study = get_study(root.study.name)
-    sweep_dir = Path(root.output_root).expanduser().resolve() / root.sweep.name
+    sweep_dir = output_folder(root.output_root) / root.sweep.name
     refuse_links(sweep_dir)  # before any mode reads, writes or deletes a file there
     store = ResultStore(sweep_dir, read_only=root.mode in ("status", "dry", "report"))
     if root.mode == "report":
@@ -116,15 +119,17 @@ def execute(ctx: RunContext, runner: StudyRun) -> RunReport:
     store.write_text("config.yaml", OmegaConf.to_yaml(ctx.cfg))
     store.write_json("versions.json", versions())
     store.write_json(GRID_FILE, {"cells": runner.grid_ids()})
+    recorded = False
     try:
         if runner.run():
             report.report_error = report_after_run(store.root, session.tracker)
-    finally:  # also on Ctrl-C, SIGTERM and a full disk: the record brought up to date, W&B
-        try:  # finished, engines stopped
-            store.write_json("failed_shards.json", [f.__dict__ for f in report.failures])
-        except OSError as e:
-            print(f"warning: failed_shards.json not written ({e})", file=sys.stderr)
-        try:
+    except OSError as e:  # a full disk: the error line names where the record went
+        recorded = True
+        raise NotWritten(e, store.record_failures(failures(report))) from e
+    finally:  # also on Ctrl-C and SIGTERM: the record brought up to date, W&B finished,
+        try:  # engines stopped
+            if not recorded:
+                store.record_failures(failures(report))
             runner.finish()
         finally:
             session.close()
@@ -150,6 +155,29 @@ def report_mode(root: RootConfig, cfg: DictConfig, store: ResultStore, cells: in
         tracker.finish()
         print(f"W&B: {tracker.where}")
     return RunReport(store.root, cells, 0)
+
+
+def output_folder(output_root: str) -> Path:
+    """output_root as an absolute folder. A driver started by `ray job submit
+    --working-dir` runs inside Ray's unpacked copy of that folder (a temporary package
+    folder on the head), which the next submission does not see: there a relative
+    output_root would put the results where nobody looks, and never resume."""
+    path = Path(output_root).expanduser()
+    job = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}")
+    unpacked = bool(job.get("runtime_env", {}).get("working_dir"))
+    if unpacked and not path.is_absolute():
+        raise UserError(
+            f"output_root={output_root!r} is relative, and this driver runs in Ray's unpacked "
+            "copy of --working-dir, which the next submission does not see: set output_root "
+            "to an absolute path on the head node or a shared filesystem, e.g. "
+            "output_root=$HOME/mosweep-runs"
+        )
+    return path.resolve()
+
+
+def failures(report: RunReport) -> list[dict[str, Any]]:
+    """The run's failed and unfinished shards, as failed_shards.json lists them."""
+    return [f.__dict__ for f in report.failures]
 
 
 def versions() -> dict[str, str]:

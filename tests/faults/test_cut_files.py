@@ -6,6 +6,8 @@ The fake engine serves here: what is tested is the store, not generation."""
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,9 +15,12 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from analysis.columns import read_rows
+from orchestrator.errors import UserError
 from orchestrator.graph.artifacts import Artifacts
 from orchestrator.judges.cache import JudgeCache
-from orchestrator.run import run
+from orchestrator.report import sweep_rows
+from orchestrator.run import load_sweep, run
 from orchestrator.store import ResultStore
 from tests.conftest import sweep_args
 
@@ -49,6 +54,29 @@ def test_emptied_and_cut_shard_files_are_set_aside_and_made_again(
     assert [q.split(".parquet.")[0] for q in quarantined] == sorted(p.stem for p in (emptied, cut))
     found = keys(again.results)
     assert len(found) == len(set(found)) == ROWS
+
+
+def test_a_copy_of_a_shard_and_a_stray_file_are_never_counted(
+    tmp_path: Path, ray_cluster: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: a shard copied under another name (`X (copy).parquet`) was counted twice in
+    the run summary and the report (52 rows for 48 requests), and a README in a results
+    partition ended every later run in a traceback."""
+    first = run(fake(tmp_path))
+    shard = sorted(first.results.rglob("*.parquet"))[0]
+    copy = shard.with_name(f"{shard.stem} (copy).parquet")
+    shutil.copy(shard, copy)
+    (shard.parent / "README.md").write_text("notes on this run")
+    capsys.readouterr()
+    again = run(fake(tmp_path))
+    out = capsys.readouterr().out
+    assert not again.failures and again.shards_run == 0
+    assert out.count(f"warning: {copy} is not a shard file of this sweep") == 1
+    assert out.count("README.md is not a shard file of this sweep") == 1
+    rows = sweep_rows(again.results, load_sweep(fake(tmp_path))[2], ["prompt_id"])
+    assert rows.num_rows == ROWS
+    assert read_rows(again.results).num_rows == ROWS  # what the report reads
+    assert copy.is_file()  # not ours to delete
 
 
 def test_an_empty_json_file_beside_the_results_blocks_nothing(
@@ -85,7 +113,7 @@ def test_a_cut_scores_file_is_scored_again(tmp_path: Path) -> None:
     from orchestrator.studies.alignment_faking.judging import _unscored
 
     store = ResultStore(tmp_path)
-    scores = tmp_path / "scores" / "model=m" / "a.parquet"
+    scores = tmp_path / "scores" / "model=m" / "aaaaaaaaaaaa_000000-000001.parquet"
     scores.parent.mkdir(parents=True)
     pq.write_table(pa.table({"judge_failed": pa.array([None], pa.string())}), scores)
     assert not _unscored(scores, store)
@@ -103,3 +131,25 @@ def test_an_empty_stage_artifact_counts_as_missing(tmp_path: Path) -> None:
     assert not artifacts.done("answers", "k", ".json")
     assert not artifacts.done("data", "d", ".jsonl")
     assert len([p for p in (tmp_path / "quarantine").rglob("*") if p.is_file()]) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "said"),
+    [
+        ("grid.json", '{"cells": ["a', "grid.json is not the grid file mosweep writes"),
+        ("grid.json", "[1, 2]", "grid.json is not the grid file mosweep writes"),
+        ("config.yaml", "study: [1", "config.yaml cannot be read (ParserError)"),
+        ("config.yaml", "\udcff\udcfe", "config.yaml cannot be read (UnicodeDecodeError)"),
+    ],
+)
+def test_a_torn_grid_or_config_file_is_one_line_and_the_next_run_writes_it_again(
+    tmp_path: Path, ray_cluster: None, name: str, text: str, said: str
+) -> None:
+    """Before: a traceback from json or YAML that named no file, at every report."""
+    first = run(fake(tmp_path))
+    (first.sweep_dir / name).write_bytes(text.encode("utf-8", "surrogateescape"))
+    with pytest.raises(UserError, match=re.escape(said)) as raised:
+        run(fake(tmp_path, "mode=report"))
+    assert "\n" not in str(raised.value) and "re-run the sweep's command" in str(raised.value)
+    again = run(fake(tmp_path))
+    assert not again.failures and again.shards_run == 0 and again.report_error is None

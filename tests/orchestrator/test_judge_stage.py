@@ -197,7 +197,10 @@ def test_mode_report_needs_results_and_declared_columns(tmp_path: Path) -> None:
         run(af_args(tmp_path, "mode=report"))
     odd = tmp_path / "runs" / "af_grid" / "results" / "model=m"
     odd.mkdir(parents=True)
-    pq.write_table(pa.table({"sweep": ["elsewhere"], "answer": ["x"]}), odd / "a.parquet")
+    pq.write_table(
+        pa.table({"sweep": ["elsewhere"], "answer": ["x"]}),
+        odd / "aaaaaaaaaaaa_000000-000001.parquet",
+    )
     with pytest.raises(UserError, match="column 'answer'.*written by sweep 'elsewhere'"):
         run(af_args(tmp_path, "mode=report"))
 

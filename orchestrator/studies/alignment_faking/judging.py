@@ -33,7 +33,7 @@ from orchestrator.ids import stable_hash
 from orchestrator.judges.backends import answer_prompts
 from orchestrator.judges.cache import JudgeCache
 from orchestrator.judges.spec import JudgeReport, JudgeSpec, describe, judges_id
-from orchestrator.store import ResultStore, whole_parquet
+from orchestrator.store import ResultStore
 from orchestrator.templates import render
 
 
@@ -75,12 +75,9 @@ def run_judge_stage(ctx: RunContext, specs: list[JudgeSpec], everything: bool) -
 
 
 def _unscored(scores: Path, store: ResultStore) -> bool:
-    """No scores yet (or a scores file that is not whole: set aside), or a row whose judge
-    call failed last time (retried now)."""
-    if not scores.is_file():
-        return True
-    if not whole_parquet(scores):
-        store.quarantine(scores, "is not a whole Parquet file")
+    """No scores yet (or a scores file that is not done: not whole, or not what the manifest
+    lists; set aside), or a row whose judge call failed last time (retried now)."""
+    if not scores.is_file() or not store.check(scores):
         return True
     failed = pq.read_table(scores, columns=["judge_failed"])["judge_failed"]
     return bool(failed.null_count < len(failed))

@@ -1,0 +1,118 @@
+"""The manifest: which result and score files are finished, and what their bytes are.
+
+`<sweep>/manifest.jsonl` holds one line per finished file, appended and flushed to the disk
+right after the file is put in place (jobs/durable.py): its path under the sweep folder, its
+row count, its size and the SHA-256 of its bytes. A file is done only when it is listed and
+its bytes still match, so a copy under another name, a file another tool put there, or one
+whose bytes changed since (a flipped bit, an edit, a copy cut short) is never counted: the
+store sets it aside and its shard runs again. Parquet's own page checksums do not cover
+this: a flip in the footer or in an uncompressed page's values can read back as other
+values with no error.
+
+A crash between the rename and the line leaves a file without a line: it is made again. A
+torn last line is skipped, and the next line starts on a line of its own. A later line for
+the same file (it was made again) replaces the earlier one.
+
+A sweep folder written before the manifest existed has none: its whole files are listed
+once, as found, and that is said in one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+MANIFEST = "manifest.jsonl"
+# SHA-256 of files already read in this process, by (path, size, mtime): a report reads the
+# same files more than once.
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+@dataclass(frozen=True)
+class Entry:
+    rows: int
+    size: int
+    sha256: str
+
+
+def digest(path: Path) -> str:
+    """The SHA-256 of a file's bytes (remembered for this size and modification time)."""
+    info = path.stat()
+    key = (str(path), info.st_size, info.st_mtime_ns)
+    if key not in _DIGESTS:
+        sha = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                sha.update(block)
+        _DIGESTS[key] = sha.hexdigest()
+    return _DIGESTS[key]
+
+
+def forget_digests() -> None:
+    """Hash every file again from now on (what a new invocation does)."""
+    _DIGESTS.clear()
+
+
+class Manifest:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.path = root / MANIFEST
+
+    @property
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def entries(self) -> dict[str, Entry]:
+        """Every file listed, by its path under the sweep folder (the last line wins); a line
+        that does not parse (torn, or changed on disk) lists nothing."""
+        found: dict[str, Entry] = {}
+        if not self.exists:
+            return found
+        with open(self.path, "rb") as f:
+            for raw in f:
+                try:
+                    line = json.loads(raw)
+                    found[str(line["file"])] = Entry(
+                        int(line["rows"]), int(line["bytes"]), str(line["sha256"])
+                    )
+                except (ValueError, KeyError, TypeError):
+                    continue
+        return found
+
+    def record(self, path: Path, rows: int) -> None:
+        """List a file just put in place."""
+        line = {
+            "file": self._name(path),
+            "rows": rows,
+            "bytes": path.stat().st_size,
+            "sha256": digest(path),
+        }
+        torn = self.exists and self._ends_mid_line()
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(("\n" if torn else "") + json.dumps(line) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def mismatch(self, path: Path, listed: dict[str, Entry]) -> str | None:
+        """None when `path` is listed and its bytes match; else why it is not done."""
+        entry = listed.get(self._name(path))
+        if entry is None:
+            return (
+                f"is not listed in {MANIFEST} (not written by this sweep, or its record was lost)"
+            )
+        if entry.size != path.stat().st_size or entry.sha256 != digest(path):
+            return f"does not match its {MANIFEST} record (its bytes changed since it was written)"
+        return None
+
+    def _name(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def _ends_mid_line(self) -> bool:
+        with open(self.path, "rb") as f:
+            if f.seek(0, os.SEEK_END) == 0:
+                return False
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) != b"\n"
