@@ -7,6 +7,7 @@ Each error names the override that fixes it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -233,6 +234,10 @@ class JudgeEvalConfig:
     label_field: str = "label"
 
 
+# `scheme://...`: an object store or other remote filesystem, not a path.
+URI = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
 @dataclass
 class RootConfig:
     """The whole composed config. A cell is one of these with its axis values applied."""
@@ -274,6 +279,14 @@ class RootConfig:
         )
         require(self.shard_size >= 1, "shard_size must be >= 1")
         require(self.max_retries >= 0, "max_retries must be >= 0")
+        uri = URI.match(self.output_root)
+        require(
+            uri is None,
+            f"output_root={self.output_root!r} is a URI, and object stores ({uri and uri[1]}://) "
+            "are not supported yet (it would be a local folder named "
+            f"'{uri and uri[1]}:'): set output_root to a local path or to a shared "
+            "filesystem every node mounts (NFS, Lustre, CephFS)",
+        )
         for axis, values in flatten_grid(self.grid).items():
             require(
                 isinstance(values, list) and len(values) > 0,

@@ -51,6 +51,12 @@ def _linked_report(tmp: Path) -> None:
     (tmp / "runs" / "tiny" / "report").symlink_to(tmp / "figures")
 
 
+def _torn_config(tmp: Path) -> None:
+    """A sweep folder whose config.yaml was cut short (a full disk, a copy interrupted)."""
+    (tmp / "runs" / "tiny" / "results").mkdir(parents=True)
+    (tmp / "runs" / "tiny" / "config.yaml").write_text("study:\n  name: [prompted\n")
+
+
 @dataclass(frozen=True)
 class BadInput:
     area: str
@@ -270,6 +276,26 @@ CASES = [
         ("output_root={tmp}/runs",),
         "is a symbolic link",
         setup=_linked_report,
+    ),
+    BadInput(
+        "output folder",
+        "an object store as output_root",
+        ("output_root=s3://bucket/runs",),
+        "is a URI, and object stores (s3://) are not supported yet",
+    ),
+    BadInput(
+        "output folder",
+        "a relative output_root under `ray job submit --working-dir`",
+        ("output_root=runs",),
+        "this driver runs in Ray's unpacked copy of --working-dir",
+        env={"RAY_JOB_CONFIG_JSON_ENV_VAR": '{"runtime_env": {"working_dir": "/tmp/pkg"}}'},
+    ),
+    BadInput(
+        "output folder",
+        "a torn config.yaml in the sweep folder (mode=report)",
+        ("output_root={tmp}/runs", "mode=report"),
+        "config.yaml cannot be read (ParserError): re-run the sweep's command",
+        setup=_torn_config,
     ),
     BadInput(
         "model path",

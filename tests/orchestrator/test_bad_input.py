@@ -9,7 +9,7 @@ import pytest
 from orchestrator.config.schema import JudgeConfig, RootConfig
 from orchestrator.errors import UserError
 from orchestrator.judges.spec import judge_specs
-from orchestrator.run import run
+from orchestrator.run import load_sweep, run
 from tests.conftest import sweep_args
 
 
@@ -110,3 +110,31 @@ def test_unknown_judge_name_lists_the_registry() -> None:
     root = RootConfig(judges={"complience": JudgeConfig(template="judges/compliance.j2")})
     with pytest.raises(UserError, match="judges.complience is not a known judge.*'compliance'"):
         judge_specs(root, [])
+
+
+@pytest.mark.parametrize("uri", ["s3://bucket/runs", "gs://bucket/runs", "file:///tmp/runs"])
+def test_an_object_store_output_root_is_one_line_and_makes_no_local_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uri: str
+) -> None:
+    """Before: `output_root=s3://bucket/x` wrote every result to a local folder `s3:`."""
+    monkeypatch.chdir(tmp_path)
+    scheme = uri.split(":")[0]
+    with pytest.raises(UserError, match=f"object stores \\({scheme}://\\) are not supported"):
+        run(["+sweep=tiny", f"output_root={uri}", "tracker=none"])
+    assert not list(tmp_path.iterdir())  # no `s3:` folder, nothing at all
+
+
+def test_a_relative_output_root_in_a_ray_job_working_dir_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ray job submit --working-dir .` runs the driver in Ray's unpacked copy of the
+    folder: relative results would land there, out of sight, and never resume."""
+    job = '{"runtime_env": {"working_dir": "gcs://_ray_pkg_0123.zip"}}'
+    monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", job)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match="set output_root to an absolute path"):
+        run(["+sweep=tiny", "output_root=runs", "tracker=none"])
+    assert not list(tmp_path.iterdir())
+    monkeypatch.delenv("RAY_JOB_CONFIG_JSON_ENV_VAR")  # no job: a relative path is fine
+    _, root, _ = load_sweep(["+sweep=tiny", "output_root=runs"])
+    assert root.output_root == "runs"
