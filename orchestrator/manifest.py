@@ -60,6 +60,10 @@ class Manifest:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.path = root / MANIFEST
+        # Read once per Manifest (a store's lives for the run, whose only writer it is:
+        # the sweep lock), then kept up to date by record(): a judge stage checks every
+        # scores file, and must not parse the whole manifest for each.
+        self._entries: dict[str, Entry] | None = None
 
     @property
     def exists(self) -> bool:
@@ -68,6 +72,8 @@ class Manifest:
     def entries(self) -> dict[str, Entry]:
         """Every file listed, by its path under the sweep folder (the last line wins); a line
         that does not parse (torn, or changed on disk) lists nothing."""
+        if self._entries is not None:
+            return self._entries
         found: dict[str, Entry] = {}
         if not self.exists:
             return found
@@ -80,21 +86,20 @@ class Manifest:
                     )
                 except (ValueError, KeyError, TypeError):
                     continue
+        self._entries = found
         return found
 
     def record(self, path: Path, rows: int) -> None:
         """List a file just put in place."""
-        line = {
-            "file": self._name(path),
-            "rows": rows,
-            "bytes": path.stat().st_size,
-            "sha256": digest(path),
-        }
+        entry = Entry(rows, path.stat().st_size, digest(path))
+        line = {"file": self._name(path), "rows": rows, "bytes": entry.size, "sha256": entry.sha256}
         torn = self.exists and self._ends_mid_line()
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(("\n" if torn else "") + json.dumps(line) + "\n")
             f.flush()
             os.fsync(f.fileno())
+        if self._entries is not None:
+            self._entries[str(line["file"])] = entry
 
     def mismatch(self, path: Path, listed: dict[str, Entry]) -> str | None:
         """None when `path` is listed and its bytes match; else why it is not done."""
