@@ -30,13 +30,22 @@ def _sync_file(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def write_file(final: Path, write: Callable[[Path], object]) -> Path:
-    """`write(temporary)` fills a temporary file; it then becomes `final`, durably."""
+def write_file(
+    final: Path,
+    write: Callable[[Path], object],
+    ready: Callable[[Path], object] | None = None,
+) -> Path:
+    """`write(temporary)` fills a temporary file; it then becomes `final`, durably.
+    `ready(temporary)` runs once the bytes are on the disk and before the rename (the
+    store lists the file in its manifest there, so a file under its final name is always
+    listed, even when the process is killed between the two)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     temporary = final.parent / f".{final.name}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         write(temporary)
         _sync_file(temporary)
+        if ready is not None:
+            ready(temporary)
         os.replace(temporary, final)
     except BaseException:
         temporary.unlink(missing_ok=True)

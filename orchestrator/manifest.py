@@ -1,15 +1,16 @@
 """The manifest: which result and score files are finished, and what their bytes are.
 
 `<sweep>/manifest.jsonl` holds one line per finished file, appended and flushed to the disk
-right after the file is put in place (jobs/durable.py): its path under the sweep folder, its
-row count, its size and the SHA-256 of its bytes. A file is done only when it is listed and
-its bytes still match, so a copy under another name, a file another tool put there, or one
-whose bytes changed since (a flipped bit, an edit, a copy cut short) is never counted: the
-store sets it aside and its shard runs again. Parquet's own page checksums do not cover
-this: a flip in the footer or in an uncompressed page's values can read back as other
-values with no error.
+once the file's bytes are on the disk and before it is renamed into place (jobs/durable.py):
+its path under the sweep folder, its row count, its size and the SHA-256 of its bytes. A
+file is done only when it is listed and its bytes still match, so a copy under another
+name, a file another tool put there, or one whose bytes changed since (a flipped bit, an
+edit, a copy cut short) is never counted: the store sets it aside and its shard runs
+again. Parquet's own page checksums do not cover this: a flip in the footer or in an
+uncompressed page's values can read back as other values with no error.
 
-A crash between the rename and the line leaves a file without a line: it is made again. A
+So a file under its final name always has its line; a kill between the line and the rename
+leaves a line without a file, which lists nothing that exists (the shard runs again). A
 torn last line is skipped, and the next line starts on a line of its own. A later line for
 the same file (it was made again) replaces the earlier one.
 
@@ -89,9 +90,13 @@ class Manifest:
         self._entries = found
         return found
 
-    def record(self, path: Path, rows: int) -> None:
-        """List a file just put in place."""
-        entry = Entry(rows, path.stat().st_size, digest(path))
+    def record(self, path: Path, rows: int, contents: Path | None = None) -> None:
+        """List the file `path`, whose bytes are those of `contents` (its temporary file,
+        about to be renamed to it; by default, `path` itself)."""
+        source = contents or path
+        entry = Entry(rows, source.stat().st_size, digest(source))
+        if contents is not None:  # the rename keeps size and time: the file is hashed once
+            _DIGESTS[(str(path), entry.size, contents.stat().st_mtime_ns)] = entry.sha256
         line = {"file": self._name(path), "rows": rows, "bytes": entry.size, "sha256": entry.sha256}
         torn = self.exists and self._ends_mid_line()
         with open(self.path, "a", encoding="utf-8") as f:

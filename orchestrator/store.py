@@ -190,13 +190,14 @@ class ResultStore:
     def write_table(self, folder: Path, name: str, table: pa.Table) -> Path:
         """A Parquet file put in place whole (with page checksums); a result or score file
         is then listed in the manifest."""
-        path = durable.write_file(
-            folder / name,
+        final = folder / name
+        listed = folder.parent in (self.results, self.root / "scores")
+        return durable.write_file(
+            final,
             lambda path: pq.write_table(table, path, compression="zstd", write_page_checksum=True),
+            # listed before the rename: a file under its final name always has its line
+            (lambda path: self.manifest.record(final, table.num_rows, path)) if listed else None,
         )
-        if folder.parent in (self.results, self.root / "scores"):
-            self.manifest.record(path, table.num_rows)
-        return path
 
     def shard_files(self, cell_ids: set[str]) -> list[Path]:
         """The generated shard files of these cells, in a stable order."""

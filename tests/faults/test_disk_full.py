@@ -9,6 +9,7 @@ import json
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyarrow.dataset as ds
 import pytest
@@ -31,12 +32,12 @@ def test_a_full_disk_is_one_line_and_the_rerun_resumes(
     real = durable.write_file
     results: list[Path] = []
 
-    def filling(final: Path, write: Callable[[Path], object]) -> Path:
+    def filling(final: Path, write: Callable[[Path], object], *ready: Any) -> Path:
         if final.suffix == ".parquet" and "results" in final.parts:
             if len(results) >= ROOM:
                 raise OSError(errno.ENOSPC, "No space left on device", str(final))
             results.append(final)
-        return real(final, write)
+        return real(final, write, *ready)
 
     monkeypatch.setattr(durable, "write_file", filling)
     args = sweep_args(tmp_path, "engine=fake", "tracker=none")
@@ -79,14 +80,14 @@ def test_a_full_disk_that_also_refuses_the_failure_record_names_where_it_went(
     real = durable.write_file
     room = [ROOM]
 
-    def full(final: Path, write: Callable[[Path], object]) -> Path:
+    def full(final: Path, write: Callable[[Path], object], *ready: Any) -> Path:
         if final.name == "failed_shards.json" and final.parent == sweep:
             raise OSError(errno.ENOSPC, "No space left on device", str(final))
         if final.suffix == ".parquet" and "results" in final.parts:
             if not room[0]:
                 raise OSError(errno.ENOSPC, "No space left on device", str(final))
             room[0] -= 1
-        return real(final, write)
+        return real(final, write, *ready)
 
     monkeypatch.setattr(durable, "write_file", full)
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "spare"))

@@ -3,10 +3,13 @@ line; a torn line lists nothing and the next line starts on its own; the last li
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from orchestrator.manifest import MANIFEST, Manifest
 from orchestrator.store import ResultStore
@@ -57,3 +60,22 @@ def test_a_folder_from_before_the_manifest_is_listed_once_as_found(tmp_path: Pat
     assert not (tmp_path / MANIFEST).exists()  # read-only: nothing written
     assert ResultStore(tmp_path).done_ranges() == {"aaaaaaaaaaaa": [(0, 2)]}
     assert len(Manifest(tmp_path).entries()) == 1
+
+
+def test_a_file_is_listed_before_it_takes_its_final_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill between the rename and the manifest line would leave a finished shard
+    unlisted, and a re-run would make it again: the line comes first."""
+    store = ResultStore(tmp_path)
+    seen: list[bool] = []
+    real = os.replace
+
+    def rename(source: Any, target: Any) -> None:
+        seen.append(f"results/model=m/{Path(target).name}" in Manifest(tmp_path).entries())
+        real(source, target)
+
+    monkeypatch.setattr(os, "replace", rename)
+    path = shard(store, "aaaaaaaaaaaa", 2)
+    assert seen == [True]
+    assert store.manifest.mismatch(path, Manifest(tmp_path).entries()) is None
