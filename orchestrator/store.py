@@ -11,11 +11,11 @@ Layout under `<output_root>/<sweep>/`:
 
 A shard file is written to a dot-prefixed temporary name, flushed to the disk and renamed
 into place (jobs/durable.py), so a file with a final name is complete even after a power
-loss (readers skip dot-files), and then listed in manifest.jsonl with its SHA-256
-(orchestrator/manifest.py). Which prompts of a cell are done is read from the names of the
-files whose bytes match their listing: a file that is not listed or does not match (a copy
-cut short, a flipped bit, an edit) is moved to `quarantine/` and said once, and its shard
-runs again. The cell id is in the file name, not a partition folder, so readers never
+loss (readers skip dot-files); just before the rename it is listed in manifest.jsonl with
+its SHA-256 (orchestrator/manifest.py). Which prompts of a cell are done is read from the
+names of the files whose bytes match their listing: a file that is not listed or does not
+match (a copy cut short, a flipped bit, an edit) is moved to `quarantine/` and said once,
+and its shard runs again. The cell id is in the file name, not a partition folder, so readers never
 type-infer a hex id as a number.
 """
 
@@ -60,21 +60,31 @@ def shard_paths(folder: Path) -> list[Path]:
     so no row is counted twice and no reader trips over it. Dot-files are unfinished
     writes, skipped silently."""
     found = []
-    partitions = sorted(p for p in folder.glob("model=*") if p.is_dir() and not p.is_symlink())
-    for partition in partitions:
-        for entry in sorted(os.scandir(partition), key=lambda e: e.name):
-            path = Path(entry.path)
-            if SHARD_FILE.match(entry.name) and entry.is_file(follow_symlinks=False):
-                found.append(path)
-            elif not entry.name.startswith(".") and path not in _NOT_SHARDS:
-                _NOT_SHARDS.add(path)
-                print(
-                    f"warning: {path} is not a shard file of this sweep (a copy, or put there "
-                    "by hand): not counted; move it out of the sweep folder",
-                    flush=True,
-                )
+    for entry in _partition_entries(folder):
+        path = Path(entry.path)
+        if SHARD_FILE.match(entry.name) and entry.is_file(follow_symlinks=False):
+            found.append(path)
+        elif not entry.name.startswith(".") and path not in _NOT_SHARDS:
+            _NOT_SHARDS.add(path)
+            print(
+                f"warning: {path} is not a shard file of this sweep (a copy, or put there "
+                "by hand): not counted; move it out of the sweep folder",
+                flush=True,
+            )
     # Only files whose bytes match their listing: the truth mode=status and the report read.
     return ResultStore(folder.parent, read_only=True).finished(found)
+
+
+def _partition_entries(folder: Path) -> list[os.DirEntry[str]]:
+    """Every entry of the `model=<name>` partitions of a results (or scores) folder, in a
+    stable order (a linked partition is refused before any mode runs: links.py)."""
+    partitions = sorted(p for p in folder.glob("model=*") if p.is_dir() and not p.is_symlink())
+    return [e for p in partitions for e in sorted(os.scandir(p), key=lambda e: e.name)]
+
+
+def _named_shards(folder: Path) -> list[Path]:
+    """The files of a results (or scores) folder named as a shard, unchecked."""
+    return [Path(e.path) for e in _partition_entries(folder) if SHARD_FILE.match(e.name)]
 
 
 class ResultStore:
@@ -98,19 +108,13 @@ class ResultStore:
             ) from None
 
     def done_ranges(self) -> dict[str, list[tuple[int, int]]]:
-        """Prompt index ranges already written, per cell id; a shard file that is not a whole
-        Parquet file is quarantined and its range left to run again."""
+        """Prompt index ranges already written, per cell id; a shard file that is not
+        finished (not whole, or not what the manifest lists) is quarantined and its range
+        left to run again."""
         done: dict[str, list[tuple[int, int]]] = defaultdict(list)
         if not self.results.is_dir():
             return done
-        named = [
-            Path(entry.path)
-            for partition in self.results.iterdir()
-            if partition.is_dir()
-            for entry in os.scandir(partition)
-            if SHARD_FILE.match(entry.name)
-        ]
-        for path in self.finished(named):
+        for path in self.finished(_named_shards(self.results)):
             match = SHARD_FILE.match(path.name)
             assert match is not None
             done[match[1]].append((int(match[2]), int(match[3])))
@@ -142,13 +146,8 @@ class ResultStore:
     def _adopt(self) -> None:
         """A folder from before the manifest: its whole result and score files are listed
         as found (once; the manifest exists from then on)."""
-        whole = [
-            path
-            for folder in (self.results, self.root / "scores")
-            for partition in (sorted(folder.glob("model=*")) if folder.is_dir() else [])
-            for path in sorted(partition.iterdir())
-            if SHARD_FILE.match(path.name) and whole_parquet(path)
-        ]
+        named = _named_shards(self.results) + _named_shards(self.root / "scores")
+        whole = [path for path in named if whole_parquet(path)]
         for path in whole:
             self.manifest.record(path, pq.read_metadata(path).num_rows)
         if whole:
@@ -189,7 +188,7 @@ class ResultStore:
 
     def write_table(self, folder: Path, name: str, table: pa.Table) -> Path:
         """A Parquet file put in place whole (with page checksums); a result or score file
-        is then listed in the manifest."""
+        is listed in the manifest as it is."""
         final = folder / name
         listed = folder.parent in (self.results, self.root / "scores")
         return durable.write_file(
