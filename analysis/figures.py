@@ -25,6 +25,31 @@ def spread(value: float, low: float, high: float) -> list[list[float]]:
     return [[max(0.0, value - low)], [max(0.0, high - value)]]
 
 
+# The gid of a reference line (zero, a threshold): drawn in every figure, so never data.
+REFERENCE = "reference"
+
+
+def has_data(figure: Any) -> bool:
+    """Whether any axis of the figure shows a data mark: a bar or histogram bin of non-zero
+    height, a point or curve with a finite value, an error bar. Reference lines (gid REFERENCE) and
+    empty bars are not data: a figure of them alone is an empty figure."""
+    import math
+
+    for axis in figure.axes:
+        for patch in axis.patches:
+            if patch.get_gid() != REFERENCE and getattr(patch, "get_height", lambda: 0)():
+                return True
+        for line in axis.lines:
+            values = [y for y in line.get_ydata() if y is not None]
+            if line.get_gid() != REFERENCE and any(math.isfinite(float(y)) for y in values):
+                return True
+        for marks in axis.collections:  # error bars (segments), scatter points (offsets)
+            segments: list[Any] = getattr(marks, "get_segments", list)()
+            if marks.get_gid() != REFERENCE and (len(segments) or len(marks.get_offsets())):
+                return True
+    return False
+
+
 def save(figure: Any, stem: Path) -> None:
     figure.savefig(stem.with_suffix(".png"), dpi=110, bbox_inches="tight")
     figure.savefig(stem.with_suffix(".svg"), bbox_inches="tight")

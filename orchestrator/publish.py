@@ -27,6 +27,8 @@ def publish_report(sweep_dir: Path, tracker: Tracker) -> Report:
         raise UserError(str(e)) from None
     for name in report.figures:
         tracker.image(f"report/{name}", report.folder / f"{name}.png")
+    if report.measured is not None:  # scored and left-out rows per cell, beside the rates
+        tracker.table("report/measured", report.measured)
     for name, table in report.tables.items():
         tracker.table(f"report/{name}", table)
     return report

@@ -27,6 +27,7 @@ def args(tmp_path: Path, *extra: str) -> list[str]:
         "shard_size=4",
         "grid.prompt_variant=[af_cot]",
         "sampling.max_tokens=384",
+        "judges=af",  # SmolLM2 as the judge model (af_grid's CPU default is phrase tables)
         *extra,
         sweep="af_grid",
     )

@@ -39,7 +39,8 @@ def recall() -> Any:
 
 def gap() -> Any:
     rows = [
-        {"model": "m", "prompt_variant": "v", "condition": c, "pairs": N, **rate("gap", g)}
+        {"model": "m", "prompt_variant": "v", "condition": c, "pairs": N, "prompts": N}
+        | rate("gap", g)
         for c, g in (("a", 0.0), ("b", 1.0))
     ]
     return af_figures.gap_forest(pa.Table.from_pylist(rows))

@@ -82,7 +82,7 @@ def test_alignment_faking_prompt_over_the_context_window(tmp_path: Path) -> None
         run(sweep_args(tmp_path, "model=tiny", "engine=fake", "tracker=none", sweep="af_grid"))
     text = str(error.value)
     assert "cell " in text and "'prompt_variant': 'af_cot'" in text
-    assert "tokens + sampling.max_tokens=256 > max_model_len=256" in text
+    assert "tokens + sampling.max_tokens=512 > max_model_len=256" in text
     assert not (tmp_path / "af_grid" / "results").exists() or not any(
         (tmp_path / "af_grid" / "results").rglob("*.parquet")
     )
@@ -103,7 +103,11 @@ def test_bad_judge_and_prompt_settings_are_one_line(
     tmp_path: Path, override: str, message: str
 ) -> None:
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace("+", r"\+")):
-        run(sweep_args(tmp_path, "engine=fake", "tracker=none", override, sweep="af_grid"))
+        run(
+            sweep_args(
+                tmp_path, "engine=fake", "tracker=none", "judges=af", override, sweep="af_grid"
+            )
+        )
 
 
 def test_unknown_judge_name_lists_the_registry() -> None:

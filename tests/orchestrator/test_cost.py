@@ -39,8 +39,8 @@ def test_dry_run_estimates_the_grid_s_cost_without_a_request_or_a_tokenizer(
         r"generated: at most \$([\d,.]+)$",
         line,
     ).groups()  # type: ignore[union-attr]
-    assert int(generated.replace(",", "")) == 100 * 256  # requests x max_tokens
-    expected = (int(prompt.replace(",", "")) * 2.5 + 100 * 256 * 10) / 1e6
+    assert int(generated.replace(",", "")) == 100 * 512  # requests x max_tokens
+    expected = (int(prompt.replace(",", "")) * 2.5 + 100 * 512 * 10) / 1e6
     assert float(dollars.replace(",", "")) == pytest.approx(expected, abs=0.005)
     assert not (tmp_path / "af_grid").exists()  # a dry run writes nothing
 

@@ -105,6 +105,7 @@ def af_args(tmp_path: Path, *extra: str) -> list[str]:
         "tracker=none",
         "dataset.limit=6",
         "shard_size=3",
+        "judges=af",  # the LLM judges (af_grid's CPU default is the phrase tables)
         "judges.compliance.backend=openai",
         "judges.compliance.model=judge-model",
         "judges.af_reasoning.backend=openai",
@@ -189,7 +190,7 @@ def test_mode_report_rebuilds_the_report_and_logs_it_to_wandb(
         "complied_by_prompt_variant",
     }
     tables = {p.name.rsplit("_", 2)[0] for p in run_dir.rglob("media/table/report/*.json")}
-    assert {"alignment_faking", "tiers", "compliance_gap", "by_axis"} <= tables
+    assert {"measured", "alignment_faking", "tiers", "compliance_gap", "by_axis"} <= tables
 
 
 def test_mode_report_needs_results_and_declared_columns(tmp_path: Path) -> None:

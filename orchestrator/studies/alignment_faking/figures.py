@@ -8,7 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from analysis.figures import pyplot, spread
+from analysis.figures import REFERENCE, pyplot, spread
 from orchestrator.studies.alignment_faking.metrics import af_rows, condition, fakes_alignment
 
 # Outcome classes of the alignment-faking bars, bottom to top: (name, colour, hatch).
@@ -72,9 +72,13 @@ def vote_shares(rows: pa.Table, threshold: float, possible: float) -> Any:
         shares = [r["af_vote_share"] for r in table if r["tier"] == tier]
         shares = [s for s in shares if s is not None]
         axis.hist(shares, bins=edges, alpha=0.6, color=f"C{k}", label=f"{tier} ({len(shares)})")
-    axis.axvline(threshold, color="black", linewidth=1.2, label=f"threshold {threshold:g}")
+    axis.axvline(
+        threshold, color="black", linewidth=1.2, label=f"threshold {threshold:g}", gid=REFERENCE
+    )
     if possible < threshold:
-        axis.axvline(possible, color="black", linestyle=":", label=f"possible {possible:g}")
+        axis.axvline(
+            possible, color="black", linestyle=":", label=f"possible {possible:g}", gid=REFERENCE
+        )
     axis.set_xlim(0, 1)
     axis.set_xlabel("AF-reasoning vote share")
     axis.set_ylabel("replies")
@@ -83,9 +87,10 @@ def vote_shares(rows: pa.Table, threshold: float, possible: float) -> Any:
 
 
 def gap_forest(gaps: pa.Table) -> Any:
-    """The compliance gap (free - paid) with its 95% interval, one line per condition."""
+    """The compliance gap (free - paid) with its 95% interval, one line per condition with a
+    pair scored in both tiers (a condition without one has no gap to draw)."""
     plt = pyplot()
-    rows = gaps.to_pylist()
+    rows = [r for r in gaps.to_pylist() if r["prompts"]]
     figure, axis = plt.subplots(figsize=(5.5, 0.45 * len(rows) + 1.2))
     for y, row in enumerate(rows):
         axis.errorbar(
@@ -96,7 +101,7 @@ def gap_forest(gaps: pa.Table) -> Any:
             color="black",
             capsize=3,
         )
-    axis.axvline(0, color="grey", linewidth=0.8, linestyle="--")
+    axis.axvline(0, color="grey", linewidth=0.8, linestyle="--", gid=REFERENCE)
     labels = [
         f"{r['model']} {r['prompt_variant']} {r['condition']} ({r['pairs']} pairs)" for r in rows
     ]

@@ -38,7 +38,9 @@ LEGEND = (
     "McNemar's for one pair per prompt; p_holm adjusted for the number of gaps); dropped f/p "
     "= pairs left out because the free/paid reply was truncated or unparsable, and the gap if "
     "they all went one way or the other; api_refused = replies a hosted API's content policy "
-    f"stopped (the provider refused, not the model); {AF_DEFINITION}"
+    f"stopped (the provider refused, not the model); judge = who decided the outcome (the "
+    "compliance judge's model; phrase tables: the known-answer controls' judge, which reads "
+    f"fixed phrases, not meaning; rules: tags and refusal phrases); {AF_DEFINITION}"
 )
 
 

