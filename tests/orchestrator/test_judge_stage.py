@@ -180,6 +180,7 @@ def test_mode_report_rebuilds_the_report_and_logs_it_to_wandb(
     assert again.shards_run == 0 and endpoint.calls == calls and page.is_file()
     out = capsys.readouterr().out
     assert f"report: {page}" in out and "compliance gap" in out and "W&B: offline" in out
+    assert f"report: {page}\n  measured: 24 of 24 rows scored (none left out)\n" in out
     (run_dir,) = (first.sweep_dir / "wandb").glob("offline-run-*")
     images = {p.name.rsplit("_", 2)[0] for p in run_dir.rglob("media/images/report/*.png")}
     assert images == {
