@@ -24,39 +24,35 @@ import pyarrow.compute as pc
 
 from analysis.summary import read_results
 from bench.common import Result, emit
+from orchestrator import models
 from orchestrator.plan import pending_shards, prepare_jobs
 from orchestrator.run import load_sweep, run
 from orchestrator.workers import engine_settings, worker_env
 
 
 def raw_vllm(overrides: list[str]) -> dict[str, float]:
-    """Every request of the sweep in one `LLM.generate` call, in this process."""
+    """Every request of the sweep in one `LLM.generate` call, in this process. End to end
+    counts the same work as the orchestrator's: composing the config, planning and
+    tokenizing the requests, loading the engine and generating (only Ray, the results'
+    Parquet files and the report are the orchestrator's own)."""
+    start = time.perf_counter()
     _, root, cells = load_sweep(overrides)
     prepared = prepare_jobs(root, pending_shards(cells, {}, root.shard_size))
-    jobs, paths = prepared.jobs, prepared.paths
     cell = cells[0].config
     os.environ.update(worker_env(cell, "cpu", "/tmp/mosweep-bench-cache"))
-    from vllm import LLM, SamplingParams
+    from vllm import LLM
     from vllm.inputs import TokensPrompt
 
-    from jobs.engines.vllm_engine import llm_kwargs
+    from jobs.engines.vllm_engine import llm_kwargs, sampling_params
 
     prompts, params = [], []
-    for job in jobs:
-        s = job.task.sampling
+    for job in prepared.jobs:
         for r in job.task.requests:
             prompts.append(TokensPrompt(prompt_token_ids=r.token_ids))
-            params.append(
-                SamplingParams(
-                    n=s["n"],
-                    temperature=s["temperature"],
-                    top_p=s["top_p"],
-                    max_tokens=s["max_tokens"],
-                    seed=r.seed,
-                )
-            )
-    start = time.perf_counter()
-    llm = LLM(**llm_kwargs(engine_settings(cell, "cpu", paths[cells[0].model])))
+            # the orchestrator's own parameters: its stop strings and per-request seed
+            params.append(sampling_params(job.task.sampling, r.seed))
+    path = prepared.paths[models.weights_key(cell.model)]
+    llm = LLM(**llm_kwargs(engine_settings(cell, "cpu", path)))
     ready = time.perf_counter()
     outputs = llm.generate(prompts, params, use_tqdm=False)
     done = time.perf_counter()

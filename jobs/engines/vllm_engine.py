@@ -28,6 +28,24 @@ class _Shard:
     completions: list[Completion] = field(default_factory=list)
 
 
+def sampling_params(sampling: dict[str, Any], seed: int) -> Any:
+    """vLLM's SamplingParams of one request (the benchmark's raw path uses the same)."""
+    from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind
+
+    return SamplingParams(
+        n=sampling["n"],
+        temperature=sampling["temperature"],
+        top_p=sampling["top_p"],
+        max_tokens=sampling["max_tokens"],
+        # kept in the text: the parser reads the tag a sample stopped at
+        stop=sampling.get("stop") or None,
+        include_stop_str_in_output=True,
+        seed=seed,
+        output_kind=RequestOutputKind.FINAL_ONLY,
+    )
+
+
 def llm_kwargs(settings: EngineSettings) -> dict[str, Any]:
     """Arguments of `vllm.LLM` for these settings (the benchmark builds its raw engine alike)."""
     kwargs: dict[str, Any] = {
@@ -121,24 +139,12 @@ class VLLMEngine:
                 return
 
     def _add(self, requests: list[Request], sampling: dict[str, Any], shard: _Shard) -> None:
-        from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
-        from vllm.sampling_params import RequestOutputKind
 
         added: list[str] = []
         try:
             for request in requests:
-                params = SamplingParams(
-                    n=sampling["n"],
-                    temperature=sampling["temperature"],
-                    top_p=sampling["top_p"],
-                    max_tokens=sampling["max_tokens"],
-                    # kept in the text: the parser reads the tag a sample stopped at
-                    stop=sampling.get("stop") or None,
-                    include_stop_str_in_output=True,
-                    seed=request.seed,
-                    output_kind=RequestOutputKind.FINAL_ONLY,
-                )
+                params = sampling_params(sampling, request.seed)
                 request_id = str(self._next_id)
                 self._next_id += 1
                 self._engine.add_request(

@@ -353,3 +353,25 @@ def test_a_section_that_fails_is_one_line_naming_it(
         "error: report section 'fact_recall' failed (ValueError: 'yerr' must not contain "
         "negative values)\n"
     )
+
+
+def test_rows_judged_by_phrase_tables_say_so_in_the_table_and_the_report(tmp_path: Path) -> None:
+    """af_grid on CPU is judged by the controls' phrase tables: its table's judge column and
+    a note at the top of the report name them, so the rates are never taken for an LLM's."""
+    sweep = af_sweep(tmp_path)
+    (path,) = (sweep / "scores" / "model=m").iterdir()
+    lexicon = {"backend": "lexicon", "model": "phrases", "threshold": 0.5, "possible": 0.25}
+    judges = json.dumps({"compliance": lexicon, "af_reasoning": lexicon})
+    table = pq.read_table(path)
+    table = table.set_column(
+        table.schema.get_field_index("judges"), "judges", pa.array([judges] * table.num_rows)
+    )
+    pq.write_table(table, path)
+    report = build_report(sweep)
+    (line,) = read_csv(report.folder / "alignment_faking.csv")
+    assert line["judge"] == "phrase tables"
+    assert report.notes[0].startswith("Judged by phrase tables (af_reasoning, compliance; ")
+    assert html.escape(report.notes[0]) in report.html.read_text()
+    plain = build_report(af_sweep(tmp_path / "rules"))  # no compliance judge: the rules
+    assert read_csv(plain.folder / "alignment_faking.csv")[0]["judge"] == "rules"
+    assert not any(note.startswith("Judged by phrase") for note in plain.notes)
