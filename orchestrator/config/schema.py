@@ -238,6 +238,20 @@ class JudgeEvalConfig:
 URI = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
+def file_path(uri: str) -> str:
+    """The local path of a file:// URI (file:///abs/path, or file://localhost/abs/path)."""
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    parts = urlparse(uri)
+    require(
+        parts.netloc in ("", "localhost"),
+        f"output_root={uri!r} names the host {parts.netloc!r}: a file:// URI is a path on "
+        "this machine, written file:///abs/path (three slashes)",
+    )
+    return url2pathname(parts.path)
+
+
 @dataclass
 class RootConfig:
     """The whole composed config. A cell is one of these with its axis values applied."""
@@ -280,12 +294,14 @@ class RootConfig:
         require(self.shard_size >= 1, "shard_size must be >= 1")
         require(self.max_retries >= 0, "max_retries must be >= 0")
         uri = URI.match(self.output_root)
+        if uri and uri[1].lower() == "file":  # this machine's files: a path by another name
+            self.output_root, uri = file_path(self.output_root), None
         require(
             uri is None,
             f"output_root={self.output_root!r} is a URI, and object stores ({uri and uri[1]}://) "
             "are not supported yet (it would be a local folder named "
-            f"'{uri and uri[1]}:'): set output_root to a local path or to a shared "
-            "filesystem every node mounts (NFS, Lustre, CephFS)",
+            f"'{uri and uri[1]}:'): set output_root to a local path (or file:///path) or to a "
+            "shared filesystem every node mounts (NFS, Lustre, CephFS)",
         )
         for axis, values in flatten_grid(self.grid).items():
             require(

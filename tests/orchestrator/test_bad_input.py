@@ -116,7 +116,7 @@ def test_unknown_judge_name_lists_the_registry() -> None:
         judge_specs(root, [])
 
 
-@pytest.mark.parametrize("uri", ["s3://bucket/runs", "gs://bucket/runs", "file:///tmp/runs"])
+@pytest.mark.parametrize("uri", ["s3://bucket/runs", "gs://bucket/runs"])
 def test_an_object_store_output_root_is_one_line_and_makes_no_local_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uri: str
 ) -> None:
@@ -126,6 +126,15 @@ def test_an_object_store_output_root_is_one_line_and_makes_no_local_folder(
     with pytest.raises(UserError, match=f"object stores \\({scheme}://\\) are not supported"):
         run(["+sweep=tiny", f"output_root={uri}", "tracker=none"])
     assert not list(tmp_path.iterdir())  # no `s3:` folder, nothing at all
+
+
+def test_a_file_uri_output_root_is_its_local_path(tmp_path: Path) -> None:
+    _, root, _ = load_sweep(["+sweep=tiny", f"output_root=file://{tmp_path}/my%20runs"])
+    assert root.output_root == f"{tmp_path}/my runs"
+    _, root, _ = load_sweep(["+sweep=tiny", f"output_root=file://localhost{tmp_path}"])
+    assert root.output_root == str(tmp_path)
+    with pytest.raises(UserError, match="names the host 'tmp': a file:// URI is a path on"):
+        load_sweep(["+sweep=tiny", "output_root=file://tmp/runs"])
 
 
 def test_a_relative_output_root_in_a_ray_job_working_dir_is_one_line(
