@@ -19,8 +19,9 @@ pytestmark = pytest.mark.slow
 
 def test_the_overhead_benchmark_compares_the_same_work(tmp_path: Path) -> None:
     out = tmp_path / "overhead.json"
+    command = ["bench.overhead", "--sweep", "tiny", "--pairs", "2", "--json", str(out)]
     done = subprocess.run(
-        [sys.executable, "-m", "bench.overhead", "--sweep", "tiny", "--json", str(out)],
+        [sys.executable, "-m", *command],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -28,10 +29,10 @@ def test_the_overhead_benchmark_compares_the_same_work(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     tokens = {
-        m[1]: int(m[2])
-        for m in re.finditer(r"^(raw LLM\.generate|orchestrator) +(\d+) ", done.stdout, re.M)
+        (int(m[1]), m[2]): int(m[3])
+        for m in re.finditer(r"^(\d) +(raw LLM\.generate|orchestrator) +(\d+) ", done.stdout, re.M)
     }
-    assert set(tokens) == {"raw LLM.generate", "orchestrator"}
-    assert tokens["raw LLM.generate"] == tokens["orchestrator"] > 0
+    assert len(tokens) == 4 and len(set(tokens.values())) == 1  # 2 pairs, the same work
+    assert "median of 2: orchestrator / raw" in done.stdout
     result = json.loads(out.read_text())
     assert result["name"] == "orchestrator vs raw vLLM" and result["ratio"] > 0
