@@ -13,7 +13,6 @@ folder's files, once the Parquet files have been checked.
 
 from __future__ import annotations
 
-import csv
 import html
 import os
 import shutil
@@ -36,6 +35,8 @@ from analysis.measured import cause, measured, total
 from analysis.measured import summary as measured_summary
 from analysis.samples import CellSamples, browse
 from analysis.summary import cell_summary, format_table
+from analysis.tables import cell as table_cell
+from analysis.tables import write_table
 from orchestrator.links import refuse_links
 from orchestrator.studies import Study, get_study
 
@@ -146,7 +147,7 @@ def _build(
             }
         )
     for name, table in {"measured": counts, **report.tables}.items():
-        _write_table(table, report.folder / name)
+        write_table(table, report.folder / name)
     report.html.write_text(_html(sweep_dir.name, report))
 
 
@@ -216,26 +217,6 @@ def pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.0f}%"
 
 
-def _write_table(table: pa.Table, stem: Path) -> None:
-    with stem.with_suffix(".csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(table.column_names)
-        writer.writerows(list(row.values()) for row in table.to_pylist())
-    stem.with_suffix(".md").write_text(_markdown(table))
-
-
-def _markdown(table: pa.Table) -> str:
-    names = table.column_names
-    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
-    for row in table.to_pylist():
-        lines.append("| " + " | ".join(_cell(v) for v in row.values()) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _cell(value: object) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else "" if value is None else str(value)
-
-
 def _html(sweep: str, report: Report) -> str:
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -266,7 +247,7 @@ def _html(sweep: str, report: Report) -> str:
 def _html_table(table: pa.Table) -> str:
     head = "".join(f"<th>{html.escape(n)}</th>" for n in table.column_names)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row.values()) + "</tr>"
+        "<tr>" + "".join(f"<td>{html.escape(table_cell(v))}</td>" for v in row.values()) + "</tr>"
         for row in table.to_pylist()
     )
     return f"<table><tr>{head}</tr>{body}</table>"

@@ -18,7 +18,14 @@ from bench.common import machine
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "benchmarks.md"
-BENCHMARKS = ["overhead", "engine_reuse", "prefix_order", "plan_scale", "parquet_write"]
+BENCHMARKS = [
+    "overhead",
+    "engine_reuse",
+    "prefix_order",
+    "prefix_tokens",
+    "plan_scale",
+    "parquet_write",
+]
 
 
 def run(name: str, folder: Path) -> dict[str, object]:

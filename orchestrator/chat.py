@@ -92,6 +92,9 @@ class ChatRenderer:
         # Cells that differ only in seed or tier-free settings render the same messages: each
         # distinct prompt is tokenized once, and its rows share one list of token ids.
         self._rendered: dict[tuple[tuple[str, str], ...], tuple[str, list[int]]] = {}
+        # The turns before the last, rendered and tokenized once (see _ids).
+        self._prefixes: dict[tuple[tuple[str, str], ...], tuple[str, list[int], bool] | None] = {}
+        self.reuse_prefixes = True
 
     def count(self, messages: list[Message], ids: list[int]) -> int:
         return len(ids)
@@ -106,7 +109,7 @@ class ChatRenderer:
         return True
 
     def render(self, messages: list[Message]) -> tuple[str, list[int]]:
-        key = tuple((m["role"], m["content"]) for m in messages)
+        key = _key(messages)
         if key not in self._rendered:
             self._rendered[key] = self._render(messages)
         return self._rendered[key]
@@ -124,10 +127,50 @@ class ChatRenderer:
         )
         contents = [t["content"] for t in turns]
         if not any(s in c for c in contents for s in self.specials):
-            # The template already wrote any BOS token: adding special tokens would double it.
-            ids: list[int] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-            return text, ids
+            return text, self._ids(text, turns)
         return text, self._ids_with_content_as_text(text, contents)
+
+    def _ids(self, text: str, turns: list[Message]) -> list[int]:
+        """Token ids of a rendered prompt. The turns before the last (a cell's system prompt
+        and examples: most of an alignment-faking prompt's tokens, the same for every request
+        of the cell) are tokenized once and reused: the prompt is cut where the last turn's
+        first control token starts, and a tokenizer splits control tokens out before anything
+        else, so the two parts tokenize as the whole does. Each prefix is checked once against
+        the whole prompt's ids; a tokenizer where they differ never reuses one."""
+        # The template already wrote any BOS token: adding special tokens would double it.
+        tokenize = self.tokenizer
+        prefix = self._prefix(turns) if self.reuse_prefixes else None
+        if prefix is None or not text.startswith(prefix[0]):
+            ids: list[int] = tokenize(text, add_special_tokens=False)["input_ids"]
+            return ids
+        head, head_ids, checked = prefix
+        tail = text[len(head) :]
+        if not any(tail.startswith(s) for s in self.specials):
+            return list(tokenize(text, add_special_tokens=False)["input_ids"])
+        ids = head_ids + tokenize(tail, add_special_tokens=False)["input_ids"]
+        if not checked:  # the first prompt of this prefix: the whole must agree
+            whole: list[int] = tokenize(text, add_special_tokens=False)["input_ids"]
+            self._prefixes[_key(turns[:-1])] = (head, head_ids, True)
+            if whole != ids:
+                self.reuse_prefixes = False
+                return whole
+        return ids
+
+    def _prefix(self, turns: list[Message]) -> tuple[str, list[int], bool] | None:
+        """(text, token ids, checked) of the turns before the last; None for a prompt of one
+        turn, or a template that cannot render them alone."""
+        if len(turns) < 2:
+            return None
+        key = _key(turns[:-1])
+        if key not in self._prefixes:
+            try:
+                head: str = self.tokenizer.apply_chat_template(turns[:-1], tokenize=False)
+            except Exception:  # e.g. a template that wants a user turn last
+                self._prefixes[key] = None
+                return None
+            ids = self.tokenizer(head, add_special_tokens=False)["input_ids"]
+            self._prefixes[key] = (head, ids, False)
+        return self._prefixes[key]
 
     def _ids_with_content_as_text(self, text: str, contents: list[str]) -> list[int]:
         """Token ids of `text` where each message's content is tokenized as plain text (its
@@ -151,3 +194,7 @@ class ChatRenderer:
             cursor = at + len(found)
         ids += tokenize(text[cursor:], add_special_tokens=False)["input_ids"]
         return ids
+
+
+def _key(messages: list[Message]) -> tuple[tuple[str, str], ...]:
+    return tuple((m["role"], m["content"]) for m in messages)

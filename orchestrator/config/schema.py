@@ -7,7 +7,6 @@ Each error names the override that fixes it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +28,7 @@ from orchestrator.config.groups import (
     TrackerConfig,
     require,
 )
+from orchestrator.config.uri import URI, file_path
 
 MODES = ("run", "dry", "status", "judge", "report", "judge_eval")
 JUDGE_BACKENDS = ("engine", "openai", "lexicon")
@@ -235,21 +235,6 @@ class JudgeEvalConfig:
 
 
 # `scheme://...`: an object store or other remote filesystem, not a path.
-URI = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-
-
-def file_path(uri: str) -> str:
-    """The local path of a file:// URI (file:///abs/path, or file://localhost/abs/path)."""
-    from urllib.parse import urlparse
-    from urllib.request import url2pathname
-
-    parts = urlparse(uri)
-    require(
-        parts.netloc in ("", "localhost"),
-        f"output_root={uri!r} names the host {parts.netloc!r}: a file:// URI is a path on "
-        "this machine, written file:///abs/path (three slashes)",
-    )
-    return url2pathname(parts.path)
 
 
 @dataclass
