@@ -11,6 +11,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,16 +62,27 @@ def head(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        up = [RAY, "status", f"--address=127.0.0.1:{port}"]
-        deadline = time.monotonic() + 180
-        while subprocess.run(up, env=env, capture_output=True).returncode != 0:
-            assert ray.poll() is None and time.monotonic() < deadline, "the Ray head did not start"
+        address = f"http://127.0.0.1:{dashboard}"
+        deadline = time.monotonic() + 240
+        while not answers(f"{address}/api/version"):  # the job API starts after the head
+            assert ray.poll() is None and time.monotonic() < deadline, "the job API did not start"
             time.sleep(3)
-        yield f"http://127.0.0.1:{dashboard}", env
+        yield address, env
     finally:
         ray.terminate()
         ray.wait(timeout=120)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def answers(url: str) -> bool:
+    """Whether an HTTP server answers at `url` (any status: a refusal is an answer too)."""
+    try:
+        urllib.request.urlopen(url, timeout=5).close()
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError):
+        return False
+    return True
 
 
 def submit(address: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
