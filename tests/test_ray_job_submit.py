@@ -54,6 +54,14 @@ def head(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
             "--node-ip-address=127.0.0.1",
             "--dashboard-host=127.0.0.1",
             f"--dashboard-port={dashboard}",
+            # Every port of its own: the test session's local cluster holds Ray's defaults
+            # (the dashboard agent's 52365 among them), and a head whose agent cannot bind
+            # takes no job ("No available agent to submit job").
+            f"--dashboard-agent-listen-port={free_port()}",
+            f"--dashboard-agent-grpc-port={free_port()}",
+            f"--runtime-env-agent-port={free_port()}",
+            f"--metrics-export-port={free_port()}",
+            f"--ray-client-server-port={free_port()}",
             "--num-cpus=2",
             f"--temp-dir={temp}",
         ],
