@@ -14,6 +14,25 @@ import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
+
+
+class Watcher(Protocol):
+    def published(self, path: Path) -> None: ...  # a file or folder now final
+    def removed(self, path: Path) -> None: ...  # a final file set aside or deleted
+
+
+WATCHERS: list[Watcher] = []
+
+
+def announce(path: Path) -> None:
+    for watcher in WATCHERS:
+        watcher.published(path)
+
+
+def announce_removed(path: Path) -> None:
+    for watcher in WATCHERS:
+        watcher.removed(path)
 
 
 def sync_folder(folder: Path) -> None:
@@ -51,6 +70,7 @@ def write_file(
         temporary.unlink(missing_ok=True)
         raise
     sync_folder(final.parent)
+    announce(final)
     return final
 
 
@@ -77,4 +97,5 @@ def publish_folder(staging: Path, final: Path) -> Path:
             _sync_file(path)
     os.replace(staging, final)
     sync_folder(final.parent)
+    announce(final)
     return final

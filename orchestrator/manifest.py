@@ -26,6 +26,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobs import durable
+
 MANIFEST = "manifest.jsonl"
 # SHA-256 of files already read in this process, by (path, size, mtime): a report reads the
 # same files more than once.
@@ -103,6 +105,7 @@ class Manifest:
             f.write(("\n" if torn else "") + json.dumps(line) + "\n")
             f.flush()
             os.fsync(f.fileno())
+        durable.announce(self.path)  # on an object store: listed before the file is there
         if self._entries is not None:
             self._entries[str(line["file"])] = entry
 

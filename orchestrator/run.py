@@ -27,6 +27,7 @@ from orchestrator.grid import Cell, expand
 from orchestrator.judges.evaluate import judge_eval_mode
 from orchestrator.links import refuse_links
 from orchestrator.lock import SweepLock
+from orchestrator.mirror import Mirror, is_remote
 from orchestrator.plan import count_shards
 from orchestrator.publish import publish_report, report_after_run
 from orchestrator.report import RunReport
@@ -71,13 +72,19 @@ def check_plugins(root: RootConfig) -> None:
     check_tracker(root.tracker)
 
 
-def run(overrides: list[str]) -> RunReport:
+READ_ONLY = ("status", "dry", "report")  # modes that write no result
+
+
+def run(overrides: list[str], local: Path | None = None) -> RunReport:
+    """One invocation; `local`: the sweep folder to use (a remote one's local copy)."""
     cfg, root, cells = load_sweep(overrides)
     check_plugins(root)
     study = get_study(root.study.name)
-    sweep_dir = output_folder(root.output_root) / root.sweep.name
+    if local is None and is_remote(root.output_root):  # an object store, via a local copy
+        return remote_run(root, overrides)
+    sweep_dir = local or output_folder(root.output_root) / root.sweep.name
     refuse_links(sweep_dir)  # before any mode reads, writes or deletes a file there
-    store = ResultStore(sweep_dir, read_only=root.mode in ("status", "dry", "report"))
+    store = ResultStore(sweep_dir, read_only=root.mode in READ_ONLY)
     if root.mode == "report":
         return report_mode(root, cfg, store, len(cells))
     report = RunReport(store.root, len(cells), count_shards(cells, root.shard_size))
@@ -135,6 +142,33 @@ def execute(ctx: RunContext, runner: StudyRun) -> RunReport:
             session.close()
     print(runner.summary())
     return report
+
+
+def remote_run(root: RootConfig, overrides: list[str]) -> RunReport:
+    """An invocation whose sweep folder is on an object store (orchestrator/mirror.py): a
+    writer holds the store's lease before it pulls (the local copy's lock is taken inside,
+    as for any folder), and sends what it wrote at the end, also when it fails."""
+    writer = root.mode not in READ_ONLY
+    mirror = Mirror(root.output_root, root.sweep.name, writer)  # unreachable: one line
+    try:
+        if writer:
+            mirror.acquire()
+        fetched = mirror.pull()
+        print(f"store: {mirror.uri} ({fetched} files fetched into {mirror.local})", flush=True)
+        if writer or root.mode == "report":
+            mirror.watch()
+        try:
+            return run(overrides, mirror.local)
+        finally:
+            sent = mirror.sync()
+            if writer or root.mode == "report":
+                print(
+                    f"store: {mirror.uri} up to date ({sent} more files sent): results at "
+                    f"{mirror.uri}/results, report at {mirror.uri}/report/report.html",
+                    flush=True,
+                )
+    finally:
+        mirror.release()
 
 
 def report_mode(root: RootConfig, cfg: DictConfig, store: ResultStore, cells: int) -> RunReport:

@@ -170,6 +170,8 @@ class ResultStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)
         durable.sync_folder(path.parent)
+        durable.announce_removed(path)
+        durable.announce(target)
         print(f"warning: {path} {why}: moved to {target}; it will be made again", flush=True)
         return target
 

@@ -63,6 +63,11 @@ def hosted_settings(cfg: RootConfig) -> HostedSettings | None:
 
 
 def sweep_folder(cfg: RootConfig) -> Path:
+    """The sweep folder on this machine (of a sweep on an object store: its local copy)."""
+    from orchestrator.mirror import is_remote, local_folder
+
+    if is_remote(cfg.output_root):
+        return local_folder(cfg.output_root, cfg.sweep.name)
     return Path(cfg.output_root).expanduser().resolve() / cfg.sweep.name
 
 

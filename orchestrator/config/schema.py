@@ -28,7 +28,7 @@ from orchestrator.config.groups import (
     TrackerConfig,
     require,
 )
-from orchestrator.config.uri import URI, file_path
+from orchestrator.config.uri import URI, check_store_uri, file_path
 
 MODES = ("run", "dry", "status", "judge", "report", "judge_eval")
 JUDGE_BACKENDS = ("engine", "openai", "lexicon")
@@ -280,14 +280,9 @@ class RootConfig:
         require(self.max_retries >= 0, "max_retries must be >= 0")
         uri = URI.match(self.output_root)
         if uri and uri[1].lower() == "file":  # this machine's files: a path by another name
-            self.output_root, uri = file_path(self.output_root), None
-        require(
-            uri is None,
-            f"output_root={self.output_root!r} is a URI, and object stores ({uri and uri[1]}://) "
-            "are not supported yet (it would be a local folder named "
-            f"'{uri and uri[1]}:'): set output_root to a local path (or file:///path) or to a "
-            "shared filesystem every node mounts (NFS, Lustre, CephFS)",
-        )
+            self.output_root = file_path(self.output_root)
+        elif uri:  # an object store: checked when it is opened (orchestrator/mirror.py)
+            self.output_root = check_store_uri(self.output_root)
         for axis, values in flatten_grid(self.grid).items():
             require(
                 isinstance(values, list) and len(values) > 0,

@@ -279,9 +279,16 @@ CASES = [
     ),
     BadInput(
         "output folder",
-        "an object store as output_root",
+        "an object store that cannot be read (nothing at its endpoint, no credentials)",
         ("output_root=s3://bucket/runs",),
-        "is a URI, and object stores (s3://) are not supported yet",
+        "cannot be read",
+        env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_REGION": "us-east-1"},
+    ),
+    BadInput(
+        "output folder",
+        "a URI of no object store as output_root",
+        ("output_root=ftp://host/runs",),
+        "ftp:// is no object store mosweep can write to",
     ),
     BadInput(
         "output folder",

@@ -117,15 +117,37 @@ def test_unknown_judge_name_lists_the_registry() -> None:
 
 
 @pytest.mark.parametrize("uri", ["s3://bucket/runs", "gs://bucket/runs"])
-def test_an_object_store_output_root_is_one_line_and_makes_no_local_folder(
+def test_an_object_store_that_cannot_be_read_is_one_line_and_makes_no_local_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uri: str
 ) -> None:
-    """Before: `output_root=s3://bucket/x` wrote every result to a local folder `s3:`."""
+    """Before: `output_root=s3://bucket/x` wrote every result to a local folder `s3:`. Now a
+    store that cannot be read (here: nothing listens at its endpoint; GCS: no credentials
+    and no network) is one line naming what to set, and nothing is written anywhere."""
+    from jobs import objstore
+
     monkeypatch.chdir(tmp_path)
-    scheme = uri.split(":")[0]
-    with pytest.raises(UserError, match=f"object stores \\({scheme}://\\) are not supported"):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MOSWEEP_CACHE", str(cache))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # the discard port: closed
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setattr(objstore, "REQUEST_TIMEOUT_S", 3.0)
+    what = "AWS_ACCESS_KEY_ID" if uri.startswith("s3") else "GOOGLE_APPLICATION_CREDENTIALS"
+    with pytest.raises(UserError, match=f"output_root {uri}/tiny cannot be read .*set {what}") as e:
         run(["+sweep=tiny", f"output_root={uri}", "tracker=none"])
-    assert not list(tmp_path.iterdir())  # no `s3:` folder, nothing at all
+    assert "\n" not in str(e.value)
+    assert not list(tmp_path.iterdir())  # no `s3:` folder, no local copy, nothing at all
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("ftp://host/runs", "ftp:// is no object store mosweep can write to: use s3://"),
+        ("s3:///runs", "names no bucket: write s3://bucket/prefix"),
+    ],
+)
+def test_an_output_root_uri_of_no_store_is_one_line(uri: str, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        load_sweep(["+sweep=tiny", f"output_root={uri}"])
 
 
 def test_a_file_uri_output_root_is_its_local_path(tmp_path: Path) -> None:
