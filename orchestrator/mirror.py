@@ -98,8 +98,22 @@ class Mirror:
             if sent(key) and key not in self.remote:
                 path.unlink()
                 self.state.pop(key, None)
+        _prune(self.local)  # an adapter folder emptied so would pass for a finished one
+        fetched = self._download(list(self.remote.values()))
+        self._save_state()
+        return fetched
+
+    def fetch(self, prefix: str) -> int:
+        """Bring what the store holds under `prefix` (an adapter a worker published) into
+        the local copy; returns the files downloaded."""
+        fetched = self._download(self.store.listing(prefix))
+        self._save_state()
+        return fetched
+
+    def _download(self, listing: list[Listed]) -> int:
         fetched = 0
-        for key, listed in list(self.remote.items()):
+        for listed in listing:
+            key = listed.key
             if not sent(key) or self._current(key, listed):
                 continue
             target = self.local / key
@@ -112,7 +126,6 @@ class Mirror:
                 temporary.unlink(missing_ok=True)
             self._remember(key, listed)
             fetched += 1
-        self._save_state()
         return fetched
 
     def _current(self, key: str, listed: Listed | None) -> bool:
@@ -238,6 +251,11 @@ class Mirror:
             self.store.delete(LEASE)
 
 
+def active() -> Mirror | None:
+    """The mirror of this invocation's sweep folder, when it is on an object store."""
+    return next((w for w in durable.WATCHERS if isinstance(w, Mirror)), None)
+
+
 def _live(holder: dict[str, Any]) -> bool:
     """Whether a lease found on the store still holds the sweep."""
     age = time.time() - float(holder.get("heartbeat", 0))
@@ -289,6 +307,16 @@ def _files(folder: Path) -> list[Path]:
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         found += [Path(parent) / f for f in files if not os.path.islink(os.path.join(parent, f))]
     return sorted(found)
+
+
+def _prune(folder: Path) -> None:
+    """Remove the empty folders under `folder` (not dot-folders, not `folder` itself)."""
+    for parent, dirs, _ in os.walk(folder, topdown=False):
+        for name in dirs:
+            path = Path(parent) / name
+            if not any(part.startswith(".") for part in path.relative_to(folder).parts):
+                with contextlib.suppress(OSError):  # not empty
+                    path.rmdir()
 
 
 def _read_state(path: Path) -> dict[str, Any]:

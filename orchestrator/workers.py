@@ -8,18 +8,40 @@ from pathlib import Path
 
 from jobs.engines import EngineSettings
 from jobs.engines.base import HostedSettings
+from jobs.published import ROOT_ENV, STORE_ENV
 from orchestrator.config.schema import RootConfig
+from orchestrator.mirror import is_remote, local_folder
 from orchestrator.models.adapters import adapter_rank, servable_rank
 from orchestrator.plan import max_model_len
 
 # The hub's cache location, the fault suite's poisoned-prompt switch (jobs/generate.py) and
 # a control's planted replies (jobs/engines/scripted.py): from the driver to the engines
 # through Ray's runtime_env.
-FORWARDED_ENV = ("HF_HOME", "HF_ENDPOINT", "MOSWEEP_FAULT_POISON", "MOSWEEP_SCRIPTED_REPLIES")
-# Hub credentials for gated models (Llama). Never in a runtime_env: Ray's runtime-env agent
-# writes those into its session logs. They travel as an argument of the engine or training
-# job instead, which sets them in its own process (jobs/generate.py, jobs/finetune.py).
-SECRET_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+FORWARDED_ENV = (
+    "HF_HOME",
+    "HF_ENDPOINT",
+    "MOSWEEP_FAULT_POISON",
+    "MOSWEEP_SCRIPTED_REPLIES",
+    # where an object store is and how to reach it (no secret: the keys travel below)
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_PROFILE",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+)
+# Credentials (hub tokens for gated models, an object store's keys). Never in a runtime_env:
+# Ray's runtime-env agent writes those into its session logs. They travel as an argument of
+# the engine or training job instead, which sets them in its own process (jobs/generate.py,
+# jobs/finetune.py).
+SECRET_ENV = (
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    # an object store's keys: workers publish and fetch adapters there (jobs/published.py)
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+)
 
 
 def worker_secrets(names: tuple[str, ...] = SECRET_ENV) -> dict[str, str]:
@@ -64,8 +86,6 @@ def hosted_settings(cfg: RootConfig) -> HostedSettings | None:
 
 def sweep_folder(cfg: RootConfig) -> Path:
     """The sweep folder on this machine (of a sweep on an object store: its local copy)."""
-    from orchestrator.mirror import is_remote, local_folder
-
     if is_remote(cfg.output_root):
         return local_folder(cfg.output_root, cfg.sweep.name)
     return Path(cfg.output_root).expanduser().resolve() / cfg.sweep.name
@@ -124,6 +144,9 @@ def worker_env(cfg: RootConfig, device: str, cache: str) -> dict[str, str]:
     for name in FORWARDED_ENV:  # workers on other nodes do not see the driver's shell
         if name in os.environ:
             env[name] = os.environ[name]
+    if is_remote(cfg.output_root):  # adapters of the driver's copy come from the store
+        env[STORE_ENV] = f"{cfg.output_root}/{cfg.sweep.name}"
+        env[ROOT_ENV] = str(local_folder(cfg.output_root, cfg.sweep.name))
     if cfg.model.source != "hub":  # local weights: never wait on a hub that may be unreachable
         env["HF_HUB_OFFLINE"] = "1"
     if device == "cpu":

@@ -17,6 +17,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobs import published
 from jobs.engines.base import EngineSettings
 from jobs.rows import Completion, Request
 
@@ -91,7 +92,7 @@ class VLLMEngine:
         self._inbox: queue.Queue[tuple[list[Request], dict[str, Any], _Shard]] = queue.Queue()
         self._active: dict[str, tuple[_Shard, Request, float]] = {}
         self._next_id = 0
-        self._adapters: dict[str, int] = {}
+        self._adapters: dict[str, tuple[int, str]] = {}  # adapter -> vLLM's id, local path
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="vllm-engine-loop", daemon=True)
         self._thread.start()
@@ -167,8 +168,11 @@ class VLLMEngine:
             return None
         from vllm.lora.request import LoRARequest
 
-        number = self._adapters.setdefault(adapter, len(self._adapters) + 1)
-        return LoRARequest(f"adapter-{number}", number, adapter)
+        if adapter not in self._adapters:
+            # A sweep on an object store: its adapters are fetched to this machine, once.
+            self._adapters[adapter] = (len(self._adapters) + 1, published.resolve(adapter))
+        number, path = self._adapters[adapter]
+        return LoRARequest(f"adapter-{number}", number, path)
 
     def _finish(self, output: Any) -> None:
         shard, request, started = self._active.pop(output.request_id)

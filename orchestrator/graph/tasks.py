@@ -14,11 +14,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from jobs.published import Placement, train_here
 from orchestrator import models
 from orchestrator.context import RunContext
 from orchestrator.events import EventLog
 from orchestrator.graph.curves import RL_CURVES
 from orchestrator.graph.node import Node, TaskWork
+from orchestrator.mirror import active, is_remote
 from orchestrator.scheduler import Failure, Scheduler
 from orchestrator.session import Session
 from orchestrator.workers import worker_env, worker_secrets
@@ -68,15 +70,33 @@ class TaskRunner:
             # Ray would set it to the CPUs asked, fewer than configured when an idle pool
             # holds some (an idle engine uses none).
             env["OMP_NUM_THREADS"] = str(max(1, round(work.cpus)))
-            task = ray.remote(work.function).options(
+            function, args = work.function, work.args
+            placement = self._placement()
+            if placement is not None:  # trained where it runs, published through the store
+                function, args = train_here, (work.function, placement, *work.args)
+            task = ray.remote(function).options(
                 num_cpus=want,
                 num_gpus=gpus,
                 max_retries=self.ctx.root.max_retries,  # a killed worker resumes (checkpoints)
                 runtime_env={"env_vars": env},
             )
             secrets = {**worker_secrets(), **worker_secrets(work.secret_env)}
-            self.running[task.remote(*work.args, secrets)] = (node, want)
+            self.running[task.remote(*args, secrets)] = (node, want)
             self.events("task_start", node.id, stage=node.stage, cpus=want, label=work.label)
+
+    def _placement(self) -> Placement | None:
+        """Where training output goes when the sweep folder is on an object store."""
+        root = self.ctx.root
+        if not is_remote(root.output_root):
+            return None
+        return Placement(f"{root.output_root}/{root.sweep.name}", str(self.ctx.store.root))
+
+    def _fetched(self, node: Node) -> None:
+        """A published adapter brought into the driver's copy (its training record and
+        curves are read there; `done` looks there)."""
+        mirror = active()
+        if mirror is not None and node.spec.output == "adapters":
+            mirror.fetch(f"artifacts/adapters/{node.id}")
 
     def poll(self, timeout: float) -> list[tuple[Node, dict[str, Any] | None]]:
         """Finished tasks: (node, its summary), or (node, None) when it failed (recorded)."""
@@ -90,7 +110,9 @@ class TaskRunner:
         for ref in ready:
             node, _ = self.running.pop(ref)
             try:
-                out.append((node, ray.get(ref)))
+                result = ray.get(ref)
+                self._fetched(node)
+                out.append((node, result))
             except (ray.exceptions.RayTaskError, ray.exceptions.WorkerCrashedError) as e:
                 message = str(e).strip().splitlines()[-1][:300]
                 self.events("failed", node.id, error=message)

@@ -79,11 +79,16 @@ def test_pull_makes_the_local_copy_what_the_store_holds(root: str) -> None:
     store.put_bytes("a.txt", b"ONE")
     store.delete("b.txt")
     (first.local / "c.txt").write_text("left by a driver killed before it was sent")
+    adapter = first.local / "artifacts" / "adapters" / "0123"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")  # trained, killed before it was sent
     again = Mirror(root, "s")
     assert again.pull() == 1
     assert (again.local / "a.txt").read_text() == "ONE"
     assert not (again.local / "b.txt").exists()
     assert not (again.local / "c.txt").exists()
+    # Its emptied folder is gone too: an adapter folder that exists counts as trained.
+    assert not (again.local / "artifacts").exists()
 
 
 def test_a_file_set_aside_leaves_the_store_and_sync_keeps_what_another_wrote(root: str) -> None:
@@ -133,3 +138,29 @@ def test_a_lease_left_by_a_dead_driver_is_taken_over(root: str, holder: dict[str
     finally:
         mirror.release()
     assert LEASE not in keys(f"{root}/s")
+
+
+def test_a_published_adapter_is_fetched_once_per_machine_and_checked(
+    root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jobs import published
+
+    store = ObjectStore(f"{root}/s")
+    trained = tmp_path / "trained"
+    (trained / "step-000002").mkdir(parents=True)
+    (trained / "step-000002" / "adapter_config.json").write_text('{"r": 8}')
+    (trained / "training.json").write_text("{}")
+    key = "artifacts/adapters/0123"
+    with pytest.raises(FileNotFoundError, match="is not published"):
+        published.fetch(store, key)  # files without their marker: a cut-short upload
+    digest = published.publish(store, key, trained)
+    monkeypatch.setenv("MOSWEEP_NODE_DIR", str(tmp_path / "node"))
+    step = published.fetch(store, f"{key}/step-000002")  # an RL step: its job's folder
+    assert step == tmp_path / "node" / "adapters" / digest / "step-000002"
+    assert (step / "adapter_config.json").read_text() == '{"r": 8}'
+    store.put_bytes(f"{key}/training.json", b"changed")  # not fetched again: keyed by digest
+    assert published.fetch(store, key) == step.parent
+    monkeypatch.setenv("MOSWEEP_NODE_DIR", str(tmp_path / "other-node"))
+    with pytest.raises(OSError, match="does not match its .published.json"):
+        published.fetch(store, key)
+    assert not (tmp_path / "other-node" / "adapters" / digest).exists()

@@ -1,0 +1,147 @@
+"""Outputs of training jobs on machines that share no folder, when the sweep folder is on
+an object store (orchestrator/mirror.py).
+
+A training job writes its adapter on the machine it runs on (`node_dir()`), then publishes
+it: every file goes to the store under the adapter's key, and last a marker,
+`<key>/.published.json`, naming each file's SHA-256 and the adapter's content hash. An
+adapter without its marker is not published (a job killed mid-upload left it): nothing
+reads it, and the job runs again.
+
+An engine that serves an adapter it does not have fetches it into this machine's cache,
+`node_dir()/adapters/<content hash>/`, once per machine: the files are checked against the
+marker and the folder is put in place whole (jobs/durable.py), so a second engine on the
+same machine finds it complete, or fetches it again and keeps the first.
+
+Each node's folder is `$MOSWEEP_NODE_DIR` (set it where a node starts: Slurm's `$TMPDIR`,
+a pod's `emptyDir`), else a folder of this user in the system's temporary folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from jobs import durable
+from jobs.objstore import ObjectStore
+
+MARKER = ".published.json"
+# The engines' environment (orchestrator/workers.py): the sweep's store, and the folder its
+# adapters' paths are under in the driver's copy.
+STORE_ENV, ROOT_ENV = "MOSWEEP_STORE", "MOSWEEP_STORE_ROOT"
+
+
+def node_dir() -> Path:
+    found = os.environ.get("MOSWEEP_NODE_DIR")
+    if found:
+        return Path(found).expanduser()
+    return Path(tempfile.gettempdir()) / f"mosweep-node-{os.getuid()}"
+
+
+def _sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def publish(store: ObjectStore, key: str, folder: Path) -> str:
+    """Send a finished output folder to the store, marker last; returns its content hash."""
+    files = {
+        p.relative_to(folder).as_posix(): _sha256(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
+    for name in files:
+        store.put(folder / name, f"{key}/{name}")
+    digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+    store.put_bytes(f"{key}/{MARKER}", json.dumps({"digest": digest, "files": files}).encode())
+    return digest
+
+
+def marker(store: ObjectStore, key: str) -> tuple[str, dict[str, Any]] | None:
+    """(the published folder's key, its marker) for `key` or the folder holding it (an RL
+    step's adapter is a subfolder of its job's output); None when nothing is published."""
+    path = PurePosixPath(key)
+    for folder in [path, *path.parents][:3]:
+        raw = store.get_bytes(f"{folder}/{MARKER}")
+        if raw is not None:
+            return str(folder), json.loads(raw)
+    return None
+
+
+def fetch(store: ObjectStore, key: str) -> Path:
+    """This machine's copy of a published adapter (or a subfolder of one), fetched once."""
+    found = marker(store, key)
+    if found is None:
+        raise FileNotFoundError(f"{store.uri}/{key} is not published (no {MARKER})")
+    folder, published = found
+    target = node_dir() / "adapters" / str(published["digest"])
+    if not target.is_dir():
+        staging = durable.staging_folder(target.with_name(f"{target.name}.{os.getpid()}"))
+        for name, sha in published["files"].items():
+            local = staging / name
+            local.parent.mkdir(parents=True, exist_ok=True)
+            store.get(f"{folder}/{name}", local)
+            if _sha256(local) != sha:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise OSError(f"{store.uri}/{folder}/{name} does not match its {MARKER}")
+        try:
+            durable.publish_folder(staging, target)
+        except OSError:  # another engine of this machine put it in place first
+            shutil.rmtree(staging, ignore_errors=True)
+            if not target.is_dir():
+                raise
+    return target / PurePosixPath(key).relative_to(folder)
+
+
+def resolve(adapter: str) -> str:
+    """An engine's path for an adapter: the driver's path of an adapter of a sweep on an
+    object store is fetched into this machine's cache; any other path is used as it is."""
+    uri, root = os.environ.get(STORE_ENV), os.environ.get(ROOT_ENV)
+    if not uri or not root or not Path(adapter).is_relative_to(root):
+        return adapter
+    return str(fetch(ObjectStore(uri), Path(adapter).relative_to(root).as_posix()))
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a training job's output goes when the sweep folder is on an object store: the
+    driver's copy of the sweep folder (`root`, which the job's paths are under) maps onto
+    the store (`uri`) and onto this machine's node folder."""
+
+    uri: str
+    root: str
+
+    def local(self, path: str) -> str:
+        relative = Path(path).relative_to(self.root)
+        tag = hashlib.sha256(self.uri.encode()).hexdigest()[:16]
+        return str(node_dir() / "sweeps" / tag / relative)
+
+    def key(self, path: str) -> str:
+        return Path(path).relative_to(self.root).as_posix()
+
+
+def train_here(
+    function: Any, placement: Placement, spec: Any, secrets: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run a training job (`function(spec, secrets)`, whose spec names `output`, `work` and
+    maybe `init_adapter` as the driver's paths) on this machine's folder: the adapter it
+    continues is fetched, its output written here and published to the store."""
+    os.environ.update(secrets or {})
+    store = ObjectStore(placement.uri)
+    changes: dict[str, Any] = {
+        "output": placement.local(spec.output),
+        "work": placement.local(spec.work),
+    }
+    if getattr(spec, "init_adapter", None):
+        changes["init_adapter"] = str(fetch(store, placement.key(spec.init_adapter)))
+    result: dict[str, Any] = function(replace(spec, **changes), secrets)
+    digest = publish(store, placement.key(spec.output), Path(changes["output"]))
+    return {**result, "published": digest}
