@@ -12,17 +12,22 @@ An engine that serves an adapter it does not have fetches it into this machine's
 marker and the folder is put in place whole (jobs/durable.py), so a second engine on the
 same machine finds it complete, or fetches it again and keeps the first.
 
+A training job's checkpoints go to the store too (`Checkpoints`): a job retried on another
+machine resumes from the last one sent.
+
 Each node's folder is `$MOSWEEP_NODE_DIR` (set it where a node starts: Slurm's `$TMPDIR`,
 a pod's `emptyDir`), else a folder of this user in the system's temporary folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -84,21 +89,31 @@ def fetch(store: ObjectStore, key: str) -> Path:
     folder, published = found
     target = node_dir() / "adapters" / str(published["digest"])
     if not target.is_dir():
-        staging = durable.staging_folder(target.with_name(f"{target.name}.{os.getpid()}"))
+        # FileExistsError: another engine of this machine put it in place first
+        with contextlib.suppress(FileExistsError):
+            download(store, folder, published, target)
+    return target / PurePosixPath(key).relative_to(folder)
+
+
+def download(store: ObjectStore, folder: str, published: dict[str, Any], target: Path) -> None:
+    """A published folder put in place whole at `target` (which must not exist), each
+    file checked against its marker; FileExistsError when `target` appeared meanwhile."""
+    staging = durable.staging_folder(target.with_name(f"{target.name}.{os.getpid()}"))
+    try:
         for name, sha in published["files"].items():
             local = staging / name
             local.parent.mkdir(parents=True, exist_ok=True)
             store.get(f"{folder}/{name}", local)
             if _sha256(local) != sha:
-                shutil.rmtree(staging, ignore_errors=True)
                 raise OSError(f"{store.uri}/{folder}/{name} does not match its {MARKER}")
         try:
             durable.publish_folder(staging, target)
-        except OSError:  # another engine of this machine put it in place first
-            shutil.rmtree(staging, ignore_errors=True)
-            if not target.is_dir():
-                raise
-    return target / PurePosixPath(key).relative_to(folder)
+        except OSError:
+            if target.is_dir():
+                raise FileExistsError(target) from None
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def resolve(adapter: str) -> str:
@@ -128,6 +143,57 @@ class Placement:
         return Path(path).relative_to(self.root).as_posix()
 
 
+class Checkpoints:
+    """A training job's checkpoints through the store, so a job retried on another machine
+    resumes where it stopped. Each time the job puts a checkpoint in place (durable
+    announces it), its whole work folder is sent as a new version, `<key>/<n>/` with its
+    marker, then the pointer `<key>/latest.json` names it, then the version before is
+    deleted: the pointer always names a complete version."""
+
+    def __init__(self, store: ObjectStore, key: str, work: Path) -> None:
+        self.store, self.key, self.work = store, key, work
+        self.sent = 0
+
+    def restore(self) -> bool:
+        """This machine's work folder from the latest version sent, if it has none."""
+        raw = self.store.get_bytes(f"{self.key}/latest.json")
+        if raw is None or self.work.exists():
+            return False
+        version = f"{self.key}/{json.loads(raw)['version']}"
+        found = marker(self.store, version)
+        if found is None:
+            return False
+        download(self.store, version, found[1], self.work)
+        return True
+
+    def published(self, path: Path) -> None:
+        if not path.is_relative_to(self.work) or not self.work.is_dir():
+            return
+        raw = self.store.get_bytes(f"{self.key}/latest.json")
+        before = json.loads(raw)["version"] if raw else None
+        version = uuid.uuid4().hex[:12]
+        staging = Path(tempfile.mkdtemp(prefix="mosweep-work-"))
+        try:  # a copy: the job goes on writing its folder (skipping unfinished dot-names)
+            shutil.copytree(
+                self.work, staging / "w", ignore=lambda _, names: [n for n in names if n[0] == "."]
+            )
+            publish(self.store, f"{self.key}/{version}", staging / "w")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        self.store.put_bytes(f"{self.key}/latest.json", json.dumps({"version": version}).encode())
+        self.sent += 1
+        if before:
+            self.drop(f"{self.key}/{before}")
+
+    def removed(self, path: Path) -> None:
+        return None
+
+    def drop(self, prefix: str | None = None) -> None:
+        """Delete a version (by default: every version and the pointer, once done)."""
+        for listed in self.store.listing(prefix or self.key):
+            self.store.delete(listed.key)
+
+
 def train_here(
     function: Any, placement: Placement, spec: Any, secrets: dict[str, str] | None = None
 ) -> dict[str, Any]:
@@ -142,6 +208,15 @@ def train_here(
     }
     if getattr(spec, "init_adapter", None):
         changes["init_adapter"] = str(fetch(store, placement.key(spec.init_adapter)))
-    result: dict[str, Any] = function(replace(spec, **changes), secrets)
+    checkpoints = Checkpoints(store, placement.key(spec.work), Path(changes["work"]))
+    restored = checkpoints.restore()
+    durable.WATCHERS.append(checkpoints)
+    try:
+        result: dict[str, Any] = function(replace(spec, **changes), secrets)
+    finally:
+        durable.WATCHERS.remove(checkpoints)
     digest = publish(store, placement.key(spec.output), Path(changes["output"]))
-    return {**result, "published": digest}
+    checkpoints.drop()  # the output is published: its checkpoints are no longer needed
+    return {**result, "published": digest, "checkpoints_sent": checkpoints.sent} | (
+        {"restored_from_store": True} if restored else {}
+    )

@@ -174,6 +174,11 @@ class RolloutWatch(TrainerCallback):
     def on_train_begin(self, args: Any, state: Any, control: Any, **_: Any) -> None:
         self.start = fingerprint(self.model)  # a resumed run: the checkpoint's weights
 
+    def on_save(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        # The trainer's checkpoint is complete on the disk: said to whoever sends the work
+        # folder on (a sweep in a bucket: jobs/published.py)
+        durable.announce(self.steps.parent)
+
     def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
         step = int(state.global_step)
         entry = {"step": step, "started": self.start, "generated": self.generated}

@@ -20,7 +20,8 @@ The guarantees of a local sweep folder, kept without a rename:
   on this host is taken over at once (its pid is gone); one from another host expires
   after LEASE_TTL_S. Two drivers starting within the same second could both write a lease:
   each reads it back after SETTLE_S and the one that is not the holder stops.
-Checkpoints of unfinished training (`artifacts/work/`) stay on the machine that trains.
+Checkpoints of unfinished training (`artifacts/work/`) are not in this copy: the training
+job sends them to the store itself (jobs/published.py).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ SETTLE_S = 1.0
 # What the local copy holds: key -> the object's size and version, and the local file's
 # modification time when it was pulled or sent (a local file changed since is sent again).
 STATE = ".mirror.json"
-NOT_SENT = ("artifacts/work",)  # checkpoints: on the machine that trains
+NOT_SENT = ("artifacts/work",)  # checkpoints: sent by the training job (jobs/published.py)
 
 
 def is_remote(output_root: str) -> bool:

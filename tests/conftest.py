@@ -43,3 +43,26 @@ def ray_cluster() -> Iterator[None]:
 def sweep_args(output_root: Path, *overrides: str, sweep: str = "tiny") -> list[str]:
     """A command line for a test sweep writing under `output_root`."""
     return [f"+sweep={sweep}", f"output_root={output_root}", *overrides]
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A real S3-compatible server on loopback (moto) with a bucket `sweeps`; its client
+    environment."""
+    from tests.s3_server import s3_server
+
+    with s3_server(tmp_path_factory.mktemp("moto") / "moto.log") as env:
+        yield env
+
+
+@pytest.fixture
+def bucket(s3: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An output_root in that bucket of this test's own, the environment set to reach it,
+    and MOSWEEP_CACHE in the test's folder; no store watcher is left behind."""
+    from jobs import durable
+
+    for key, value in s3.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MOSWEEP_CACHE", str(tmp_path / "cache"))
+    yield f"s3://sweeps/{tmp_path.name}"
+    durable.WATCHERS.clear()

@@ -7,8 +7,6 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -18,27 +16,6 @@ from orchestrator.errors import UserError
 from orchestrator.manifest import MANIFEST
 from orchestrator.mirror import LEASE, Mirror
 from orchestrator.store import ResultStore
-from tests.s3_server import s3_server
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    with s3_server(tmp_path_factory.mktemp("moto") / "moto.log") as env:
-        yield env
-
-
-@pytest.fixture(autouse=True)
-def no_watcher_left() -> Iterator[None]:
-    yield
-    durable.WATCHERS.clear()
-
-
-@pytest.fixture
-def root(s3: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    for key, value in s3.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("MOSWEEP_CACHE", str(tmp_path / "cache"))
-    return f"s3://sweeps/{tmp_path.name}"
 
 
 def keys(uri: str) -> dict[str, bytes]:
@@ -46,10 +23,10 @@ def keys(uri: str) -> dict[str, bytes]:
     return {o.key: store.get_bytes(o.key) or b"" for o in store.listing()}
 
 
-def test_a_shard_is_listed_on_the_store_before_it_is_there(root: str) -> None:
+def test_a_shard_is_listed_on_the_store_before_it_is_there(bucket: str) -> None:
     import pyarrow as pa
 
-    mirror = Mirror(root, "s")
+    mirror = Mirror(bucket, "s")
     mirror.pull()
     order: list[str] = []
     put = mirror.store.put
@@ -61,20 +38,20 @@ def test_a_shard_is_listed_on_the_store_before_it_is_there(root: str) -> None:
         mirror.sync()
     shard = "results/model=m/aaaaaaaaaaaa_000000-000002.parquet"
     assert order == [MANIFEST, shard]
-    on_store = keys(f"{root}/s")
+    on_store = keys(f"{bucket}/s")
     assert json.loads(on_store[MANIFEST])["file"] == shard
     assert on_store[shard] == (mirror.local / shard).read_bytes()
 
 
-def test_pull_makes_the_local_copy_what_the_store_holds(root: str) -> None:
-    first = Mirror(root, "s")
+def test_pull_makes_the_local_copy_what_the_store_holds(bucket: str) -> None:
+    first = Mirror(bucket, "s")
     first.pull()
     first.watch()
     durable.write_text(first.local / "a.txt", "one")
     durable.write_text(first.local / "b.txt", "two")
     first.sync()
     # Another machine rewrites a.txt with bytes of the same size and removes b.txt.
-    store = ObjectStore(f"{root}/s")
+    store = ObjectStore(f"{bucket}/s")
     time.sleep(1.1)  # the store's clock has one-second steps
     store.put_bytes("a.txt", b"ONE")
     store.delete("b.txt")
@@ -82,7 +59,7 @@ def test_pull_makes_the_local_copy_what_the_store_holds(root: str) -> None:
     adapter = first.local / "artifacts" / "adapters" / "0123"
     adapter.mkdir(parents=True)
     (adapter / "adapter_config.json").write_text("{}")  # trained, killed before it was sent
-    again = Mirror(root, "s")
+    again = Mirror(bucket, "s")
     assert again.pull() == 1
     assert (again.local / "a.txt").read_text() == "ONE"
     assert not (again.local / "b.txt").exists()
@@ -91,34 +68,34 @@ def test_pull_makes_the_local_copy_what_the_store_holds(root: str) -> None:
     assert not (again.local / "artifacts").exists()
 
 
-def test_a_file_set_aside_leaves_the_store_and_sync_keeps_what_another_wrote(root: str) -> None:
-    mirror = Mirror(root, "s")
+def test_a_file_set_aside_leaves_the_store_and_sync_keeps_what_another_wrote(bucket: str) -> None:
+    mirror = Mirror(bucket, "s")
     mirror.pull()
     mirror.watch()
     bad = mirror.local / "results" / "model=m" / "aaaaaaaaaaaa_000000-000002.parquet"
     durable.write_file(bad, lambda p: p.write_bytes(b"not parquet"))
-    ObjectStore(f"{root}/s").put_bytes("other.txt", b"sent by another writer since")
+    ObjectStore(f"{bucket}/s").put_bytes("other.txt", b"sent by another writer since")
     ResultStore(mirror.local).quarantine(bad, "is not a whole Parquet file")
     durable.write_text(mirror.local / "events.jsonl", "{}\n")
     mirror.sync()
-    on_store = keys(f"{root}/s")
+    on_store = keys(f"{bucket}/s")
     assert "results/model=m/aaaaaaaaaaaa_000000-000002.parquet" not in on_store
     assert any(k.startswith("quarantine/results/") for k in on_store)
     assert on_store["other.txt"] == b"sent by another writer since"
     assert on_store["events.jsonl"] == b"{}\n"
 
 
-def lease(root: str, **fields: object) -> None:
+def lease(bucket: str, **fields: object) -> None:
     holder = {"host": "gpu-node-7", "pid": 4242, "token": "t", "heartbeat": time.time()}
-    ObjectStore(f"{root}/s").put_bytes(LEASE, json.dumps({**holder, **fields}).encode())
+    ObjectStore(f"{bucket}/s").put_bytes(LEASE, json.dumps({**holder, **fields}).encode())
 
 
-def test_a_live_lease_is_one_line_naming_its_holder(root: str) -> None:
-    lease(root)
+def test_a_live_lease_is_one_line_naming_its_holder(bucket: str) -> None:
+    lease(bucket)
     with pytest.raises(
         UserError, match=r"in use by another invocation \(host gpu-node-7, pid 4242"
     ):
-        Mirror(root, "s").acquire()
+        Mirror(bucket, "s").acquire()
 
 
 @pytest.mark.parametrize(
@@ -128,39 +105,15 @@ def test_a_live_lease_is_one_line_naming_its_holder(root: str) -> None:
         {"host": socket.gethostname(), "pid": 2**22 + 1},  # this machine's, killed
     ],
 )
-def test_a_lease_left_by_a_dead_driver_is_taken_over(root: str, holder: dict[str, object]) -> None:
-    lease(root, **holder)
-    mirror = Mirror(root, "s")
+def test_a_lease_left_by_a_dead_driver_is_taken_over(
+    bucket: str, holder: dict[str, object]
+) -> None:
+    lease(bucket, **holder)
+    mirror = Mirror(bucket, "s")
     mirror.acquire()
     try:
-        found = json.loads(ObjectStore(f"{root}/s").get_bytes(LEASE) or b"{}")
+        found = json.loads(ObjectStore(f"{bucket}/s").get_bytes(LEASE) or b"{}")
         assert (found["host"], found["pid"]) == (socket.gethostname(), os.getpid())
     finally:
         mirror.release()
-    assert LEASE not in keys(f"{root}/s")
-
-
-def test_a_published_adapter_is_fetched_once_per_machine_and_checked(
-    root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from jobs import published
-
-    store = ObjectStore(f"{root}/s")
-    trained = tmp_path / "trained"
-    (trained / "step-000002").mkdir(parents=True)
-    (trained / "step-000002" / "adapter_config.json").write_text('{"r": 8}')
-    (trained / "training.json").write_text("{}")
-    key = "artifacts/adapters/0123"
-    with pytest.raises(FileNotFoundError, match="is not published"):
-        published.fetch(store, key)  # files without their marker: a cut-short upload
-    digest = published.publish(store, key, trained)
-    monkeypatch.setenv("MOSWEEP_NODE_DIR", str(tmp_path / "node"))
-    step = published.fetch(store, f"{key}/step-000002")  # an RL step: its job's folder
-    assert step == tmp_path / "node" / "adapters" / digest / "step-000002"
-    assert (step / "adapter_config.json").read_text() == '{"r": 8}'
-    store.put_bytes(f"{key}/training.json", b"changed")  # not fetched again: keyed by digest
-    assert published.fetch(store, key) == step.parent
-    monkeypatch.setenv("MOSWEEP_NODE_DIR", str(tmp_path / "other-node"))
-    with pytest.raises(OSError, match="does not match its .published.json"):
-        published.fetch(store, key)
-    assert not (tmp_path / "other-node" / "adapters" / digest).exists()
+    assert LEASE not in keys(f"{bucket}/s")
