@@ -50,7 +50,7 @@ def raw_vllm(overrides: list[str]) -> dict[str, float]:
     prompts, params = [], []
     for job in prepared.jobs:
         for r in job.task.requests:
-            prompts.append(TokensPrompt(prompt_token_ids=r.token_ids))
+            prompts.append(TokensPrompt(prompt_token_ids=list(r.token_ids)))
             # the orchestrator's own parameters: its stop strings and per-request seed
             params.append(sampling_params(job.task.sampling, r.seed))
     path = prepared.paths[models.weights_key(cell.model)]

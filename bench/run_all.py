@@ -23,6 +23,7 @@ BENCHMARKS = [
     "engine_reuse",
     "prefix_order",
     "prefix_tokens",
+    "transport",
     "plan_scale",
     "parquet_write",
 ]

@@ -7,6 +7,8 @@ kept in `axes` as JSON, and the common ones (prompt_variant, tier, trigger) as c
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,11 +82,13 @@ SCORED_SCHEMA = pa.schema([*SCHEMA, *(pa.field(n, t) for n, t in SCORE_FIELDS)])
 
 @dataclass(frozen=True)
 class Request:
-    """One prompt of a shard, rendered and tokenized by the driver."""
+    """One prompt of a shard, rendered and tokenized by the driver. Its token ids are kept
+    as a compact array (`compact_ids`), not a list of Python ints (8 bytes a token for the
+    list's pointers alone, and 3 or 5 bytes a token pickled)."""
 
     prompt_id: str
     text: str
-    token_ids: list[int]
+    token_ids: Sequence[int]
     prompt_hash: str
     seed: int
     adapter: str | None = None  # a LoRA adapter folder to serve this request with
@@ -92,6 +96,16 @@ class Request:
     messages: list[dict[str, str]] = field(default_factory=list)
     # prompt tokens as the driver counted them (estimated from characters for hosted models)
     prompt_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.token_ids, array):
+            object.__setattr__(self, "token_ids", compact_ids(self.token_ids))
+
+
+def compact_ids(ids: Sequence[int]) -> array:
+    """Token ids as one buffer: 2 bytes a token for vocabularies of up to 65,536 (SmolLM2,
+    Llama 2), else 4 (Llama 3's 128k)."""
+    return array("H" if not ids or max(ids) < 1 << 16 else "i", ids)
 
 
 @dataclass
@@ -120,7 +134,9 @@ class Completion:
 
 
 def shard_table(task: ShardTask, completions: list[Completion], engine: str) -> pa.Table:
-    """The shard's rows as an Arrow table with exactly SCHEMA's columns."""
+    """The shard's rows as an Arrow table with exactly SCHEMA's columns, as a worker returns
+    them: without the rendered prompt, which the driver has (`with_prompts`), so the prompt
+    text does not travel back with every row (most of a returned shard's bytes)."""
     by_id = {r.prompt_id: r for r in task.requests}
     rows = []
     for c in completions:
@@ -136,7 +152,7 @@ def shard_table(task: ShardTask, completions: list[Completion], engine: str) -> 
                 "temperature": task.sampling["temperature"],
                 "top_p": task.sampling["top_p"],
                 "max_tokens": task.sampling["max_tokens"],
-                "rendered_prompt": request.text,
+                "rendered_prompt": None,
                 "completion": c.text,
                 "finish_reason": c.finish_reason,
                 "prompt_tokens": c.prompt_tokens,
@@ -148,3 +164,12 @@ def shard_table(task: ShardTask, completions: list[Completion], engine: str) -> 
             }
         )
     return pa.Table.from_pylist(rows, schema=SCHEMA)
+
+
+def with_prompts(task: ShardTask, table: pa.Table) -> pa.Table:
+    """A returned shard's rows with their rendered prompts, from the driver's own task."""
+    texts = {r.prompt_id: r.text for r in task.requests}
+    column = pa.array([texts[p] for p in table["prompt_id"].to_pylist()], pa.string())
+    return table.set_column(
+        table.schema.get_field_index("rendered_prompt"), "rendered_prompt", column
+    )

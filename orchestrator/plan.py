@@ -225,7 +225,7 @@ def prefix_order(jobs: list[Job]) -> list[Job]:
         jobs,
         key=lambda j: (
             j.shard.cell.config.model.name,
-            j.task.requests[0].token_ids[:PREFIX_TOKENS] if j.task.requests else [],
+            list(j.task.requests[0].token_ids[:PREFIX_TOKENS]) if j.task.requests else [],
             j.shard.cell.id,
             j.shard.start,
         ),

@@ -23,7 +23,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import pyarrow as pa
 
 from jobs.engines import EngineSettings
-from jobs.rows import ShardTask
+from jobs.rows import ShardTask, with_prompts
 from orchestrator.config.schema import RootConfig
 from orchestrator.events import EventLog
 from orchestrator.pools import EnginePools, Pool, Replica, pool_key
@@ -258,7 +258,7 @@ class Scheduler(Generic[J]):
             self._retry(job, pool, _one_line(e))
             return
         try:
-            self.on_result(job, table)
+            self.on_result(job, with_prompts(job.task, table))
         except OSError as e:  # its rows came back but could not be written: not done
             self.failures.append(Failure(job.id, job.cell_id, job.attempts, f"not written: {e}"))
             raise

@@ -150,7 +150,7 @@ class VLLMEngine:
                 self._next_id += 1
                 self._engine.add_request(
                     request_id,
-                    TokensPrompt(prompt_token_ids=request.token_ids),
+                    TokensPrompt(prompt_token_ids=list(request.token_ids)),
                     params,
                     lora_request=self._lora(request.adapter),
                 )

@@ -93,6 +93,9 @@ def test_samples_per_prompt_make_rows(tmp_path: Path) -> None:
     rows = ds.dataset(report.results, format="parquet", partitioning="hive").to_table()
     assert rows.num_rows == report.rows_written == 4 * 6 * 3
     assert sorted(set(rows["sample_idx"].to_pylist())) == [0, 1, 2]
+    # every row has its rendered prompt, filled in by the driver (workers no longer send it)
+    prompts = rows.select(["prompt_id", "rendered_prompt"]).to_pylist()
+    assert all(f"question {r['prompt_id'][1:]}" in r["rendered_prompt"] for r in prompts)
 
 
 def test_a_sample_ends_at_its_first_stop_string(tmp_path: Path) -> None:
