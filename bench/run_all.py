@@ -25,6 +25,7 @@ BENCHMARKS = [
     "prefix_tokens",
     "transport",
     "plan_scale",
+    "driver_scale",
     "parquet_write",
 ]
 

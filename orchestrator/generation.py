@@ -7,8 +7,11 @@ with what happens after generation (alignment_faking adds its judge stage).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,6 +25,8 @@ from orchestrator.plan import Job, Prepared, Shard, pending_shards, prefix_order
 from orchestrator.progress import Progress
 from orchestrator.report import end_summary, plan_summary, status_table, sweep_rows
 from orchestrator.scheduler import Scheduler
+
+T = TypeVar("T")
 
 # The columns of the W&B sample table: enough to read what a cell answered.
 SAMPLE_COLUMNS = [
@@ -65,8 +70,15 @@ class GenerationRun:
 
     def check(self) -> None:
         self._plan()
-        # Renders and checks every prompt (and prepares every model) before Ray starts.
-        self.prepared = prepare_jobs(self.ctx.root, self.shards, self.trained())
+        # Renders and checks every prompt (and prepares every model) before any job is
+        # submitted; with shards to run, Ray starts meanwhile (it waits on its processes,
+        # the rendering on the CPU), so the first shard is not held up by both in turn.
+        trained = self.trained()
+        prepare = lambda: prepare_jobs(self.ctx.root, self.shards, trained)  # noqa: E731
+        if self.shards and self.ctx.root.mode == "run":
+            self.prepared = while_starting(prepare, self.ctx.session.device)
+        else:
+            self.prepared = prepare()
         if self.ctx.root.mode == "run":  # hosted models answer, with their key and name
             check_endpoints(self.prepared.jobs)
 
@@ -152,6 +164,28 @@ class GenerationRun:
             scheduler.shutdown()
             events.close()
             report.seconds = time.monotonic() - recorder.started
+
+
+def while_starting(work: Callable[[], T], start: Callable[[], object]) -> T:
+    """`work()` in a thread while `start()` runs here, on the main thread (Ray's processes
+    must be started from the thread that lives as long as they do); `work`'s error (a
+    prompt too long for the context window) is raised as if it had run here."""
+    result: list[T] = []
+    error: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(work())
+        except BaseException as e:  # re-raised on the main thread
+            error.append(e)
+
+    thread = threading.Thread(target=run, name="mosweep-prepare", daemon=True)
+    thread.start()
+    start()  # on Ctrl-C or a cluster that cannot start, the thread is left to end alone
+    thread.join()
+    if error:
+        raise error[0]
+    return result[0]
 
 
 class ShardRecorder:

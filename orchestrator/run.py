@@ -122,7 +122,11 @@ def execute(ctx: RunContext, runner: StudyRun) -> RunReport:
     root, store, session, report = ctx.root, ctx.store, ctx.session, ctx.report
     cluster.check_address(root.ray)
     store.remove_temporaries()  # safe: no other invocation writes here (the lock)
-    runner.check()  # every prompt, plan, judge and data file, before anything is written
+    try:  # every prompt, plan, judge and data file, before anything is written
+        runner.check()
+    except BaseException:  # a cluster it started meanwhile is stopped
+        session.close()
+        raise
     store.write_text("config.yaml", OmegaConf.to_yaml(ctx.cfg))
     store.write_json("versions.json", versions())
     store.write_json(GRID_FILE, {"cells": runner.grid_ids()})

@@ -127,3 +127,34 @@ def test_a_run_whose_report_fails_exits_1_with_one_line(
         f"wrong); the results are saved; rebuild it with python -m analysis {tmp_path / 'tiny'}"
     )
     assert len(list((tmp_path / "tiny" / "results").rglob("*.parquet"))) == 12  # all kept
+
+
+def test_prompts_are_prepared_in_a_thread_while_the_cluster_starts_on_the_main_one() -> None:
+    import threading
+    import time
+
+    from orchestrator.errors import UserError
+    from orchestrator.generation import while_starting
+
+    seen: dict[str, object] = {}
+
+    def prepare() -> str:
+        seen["prepare"] = threading.current_thread().name
+        time.sleep(0.3)
+        seen["prepared_while_starting"] = "start" in seen and "started" not in seen
+        return "jobs"
+
+    def start() -> None:
+        seen["start"] = threading.current_thread() is threading.main_thread()
+        time.sleep(0.6)
+        seen["started"] = True
+
+    assert while_starting(prepare, start) == "jobs"
+    assert seen["start"] is True and seen["prepare"] == "mosweep-prepare"
+    assert seen["prepared_while_starting"] is True
+
+    def too_long() -> str:
+        raise UserError("prompt 'p1' has 9000 tokens")
+
+    with pytest.raises(UserError, match="9000 tokens"):
+        while_starting(too_long, lambda: None)
