@@ -175,9 +175,7 @@ class RolloutWatch(TrainerCallback):
         self.start = fingerprint(self.model)  # a resumed run: the checkpoint's weights
 
     def on_save(self, args: Any, state: Any, control: Any, **_: Any) -> None:
-        # The trainer's checkpoint is complete on the disk: said to whoever sends the work
-        # folder on (a sweep in a bucket: jobs/published.py)
-        durable.announce(self.steps.parent)
+        durable.announce(self.steps.parent)  # a whole checkpoint: jobs/published.py sends it
 
     def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
         step = int(state.global_step)

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -51,18 +52,24 @@ def kill_after(output_root: Path, shards: int) -> dict[str, tuple[int, int]]:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    kill_when(driver, lambda: len(shard_files(output_root)) >= shards, output_root / "first.log")
+    return shard_files(output_root)
+
+
+def kill_when(driver: subprocess.Popen[bytes], ready: Callable[[], bool], log: Path) -> None:
+    """SIGKILL a driver started in a session of its own (and its local Ray) once `ready()`;
+    the driver must not end first, and `ready()` must come within 300 s."""
     try:
         deadline = time.monotonic() + 300
-        while len(shard_files(output_root)) < shards:
-            assert driver.poll() is None, (output_root / "first.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, f"{shards} shards not written in 300 s"
+        while not ready():
+            assert driver.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, f"not ready in 300 s: {log.read_text()[-2000:]}"
             time.sleep(0.01)
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait()
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(driver.pid, signal.SIGKILL)
-    return shard_files(output_root)
 
 
 def test_driver_killed_at_random_points_then_rerun_completes(tmp_path: Path) -> None:

@@ -13,8 +13,9 @@ import pytest
 from jobs import durable
 from jobs.objstore import ObjectStore
 from orchestrator.errors import UserError
+from orchestrator.lease import LEASE
 from orchestrator.manifest import MANIFEST
-from orchestrator.mirror import LEASE, Mirror
+from orchestrator.mirror import Mirror
 from orchestrator.store import ResultStore
 
 
