@@ -11,9 +11,10 @@ between invocations so a resume downloads only what changed; deleting it loses n
 The guarantees of a local sweep folder, kept without a rename:
 - *Complete or absent.* A PUT is atomic: an object appears whole, under its final key.
 - *Listed before it exists.* A shard's line in manifest.jsonl is sent before the shard
-  (the manifest is announced before the rename that announces the shard), so a kill
-  between the two leaves a line without a file, which lists nothing (the shard runs again),
-  and never a file without its line.
+  (the manifest is announced before the rename that announces the shard; its new lines go
+  as a part: orchestrator/mirror_manifest.py), so a kill between the two leaves a line
+  without a file, which lists nothing (the shard runs again), and never a file without
+  its line.
 - *One writer.* Object stores have no file locks: the driver holds a lease object
   (orchestrator/lease.py).
 Checkpoints of unfinished training (`artifacts/work/`) are not in this copy: the training
@@ -35,11 +36,15 @@ from jobs import durable
 from jobs.objstore import Listed, ObjectStore
 from orchestrator.errors import UserError
 from orchestrator.lease import Lease
+from orchestrator.manifest import MANIFEST
+from orchestrator.mirror_manifest import PARTS, ManifestParts
 
 # What the local copy holds: key -> the object's size and version, and the local file's
 # modification time when it was pulled or sent (a local file changed since is sent again).
 STATE = ".mirror.json"
-NOT_SENT = ("artifacts/work",)  # checkpoints: sent by the training job (jobs/published.py)
+# Not sent file by file: checkpoints (the training job sends them: jobs/published.py), and
+# the manifest's new lines (sent as parts: ManifestParts)
+NOT_SENT = ("artifacts/work", f"{PARTS}/")
 
 
 def is_remote(output_root: str) -> bool:
@@ -64,7 +69,7 @@ def sent(key: str) -> bool:
     return not any(p.startswith(".") for p in parts) and not key.startswith(NOT_SENT)
 
 
-class Mirror(Lease):
+class Mirror(Lease, ManifestParts):
     def __init__(self, output_root: str, sweep: str, writer: bool = True) -> None:
         self.uri = f"{output_root.rstrip('/')}/{sweep}"
         self.local = local_folder(output_root, sweep, writer)
@@ -76,6 +81,8 @@ class Mirror(Lease):
         except (OSError, ValueError) as e:
             raise UserError(unreachable(self.uri, e)) from None
         self.state: dict[str, Any] = {}
+        self.parts: list[str] = []  # the manifest's parts on the store, merged by sync()
+        self.manifest_sent = 0  # bytes of the local manifest on the store
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -92,6 +99,7 @@ class Mirror(Lease):
                 self.state.pop(key, None)
         _prune(self.local)  # an adapter folder emptied so would pass for a finished one
         fetched = self._download(list(self.remote.values()))
+        self.merge_parts()
         self._save_state()
         return fetched
 
@@ -154,6 +162,8 @@ class Mirror(Lease):
         if path.is_dir():
             for file in _files(path):
                 self.published(file)
+        elif key == MANIFEST:
+            self.send_lines()
         elif path.is_file() and not path.is_symlink() and sent(key):
             self.store.put(path, key)
             self._remember(key)
@@ -195,6 +205,7 @@ class Mirror(Lease):
             self.store.delete(key)
             self.remote.pop(key, None)
             self.state.pop(key)
+        self.drop_parts()  # the whole manifest is on the store now
         self._save_state()
         return count
 

@@ -88,8 +88,10 @@ def test_a_sweep_on_a_bucket_resumes_after_a_kill_and_reports_from_the_bucket(
     kill_when(driver, lambda: len(objects()) >= 10, log)
     before = objects()
     assert 10 <= len(before) < SHARDS, "the kill must land mid-sweep"
-    manifest = (ObjectStore(SWEEP).get_bytes("manifest.jsonl") or b"").decode()
-    listed = {json.loads(line)["file"] for line in manifest.splitlines()}
+    store = ObjectStore(SWEEP)  # the manifest as sent: its last whole copy and its parts
+    parts = [o.key for o in store.listing() if o.key.startswith("manifest.")]
+    lines = b"".join(store.get_bytes(key) or b"" for key in parts).decode().splitlines()
+    listed = {json.loads(line)["file"] for line in lines}
     assert set(before) <= listed, "a shard reached the bucket before its manifest line"
 
     # 2. The same command on machine B (an empty local copy): only what is missing runs.
@@ -107,8 +109,9 @@ def test_a_sweep_on_a_bucket_resumes_after_a_kill_and_reports_from_the_bucket(
     assert len(rows) == table.num_rows == SHARDS  # no row lost or doubled
     assert not (tmp_path / "s3:").exists() and not (REPO / "s3:").exists()
 
+    assert not [o for o in store.listing() if o.key.startswith("manifest.parts/")]
+
     # 3. The report, rebuilt on machine C from the bucket alone, read back from the bucket.
-    store = ObjectStore(SWEEP)
     store.delete("report/cells.csv")
     drive(tmp_path, s3, "machine-c", "mode=report")
     cells = list(csv.DictReader(io.StringIO((store.get_bytes("report/cells.csv") or b"").decode())))

@@ -24,24 +24,62 @@ def keys(uri: str) -> dict[str, bytes]:
     return {o.key: store.get_bytes(o.key) or b"" for o in store.listing()}
 
 
-def test_a_shard_is_listed_on_the_store_before_it_is_there(bucket: str) -> None:
+def test_a_shard_is_listed_on_the_store_before_it_is_there_and_the_manifest_sent_once(
+    bucket: str,
+) -> None:
+    """Each shard's manifest line reaches the store (as a part) before the shard, and the
+    manifest's bytes sent grow with its lines: before, the whole manifest went again with
+    every shard (quadratic in the number of shards)."""
     import pyarrow as pa
 
     mirror = Mirror(bucket, "s")
     mirror.pull()
-    order: list[str] = []
-    put = mirror.store.put
-    mirror.store.put = lambda local, key: (order.append(key), put(local, key))[1]  # type: ignore[method-assign]
+    order: list[tuple[str, int]] = []
+    put, put_bytes = mirror.store.put, mirror.store.put_bytes
+    mirror.store.put = lambda local, key: (
+        order.append((key, local.stat().st_size)),
+        put(local, key),
+    )[1]  # type: ignore[method-assign]
+    mirror.store.put_bytes = lambda key, data: (
+        order.append((key, len(data))),
+        put_bytes(key, data),
+    )[1]  # type: ignore[method-assign]
     mirror.watch()
+    store = ResultStore(mirror.local)
     try:
-        ResultStore(mirror.local).write_shard("m", "a" * 12, 0, 2, pa.table({"x": [1, 2]}))
+        for i in range(40):
+            store.write_shard("m", "a" * 12, 2 * i, 2 * i + 2, pa.table({"x": [1, 2]}))
     finally:
         mirror.sync()
-    shard = "results/model=m/aaaaaaaaaaaa_000000-000002.parquet"
-    assert order == [MANIFEST, shard]
+    shards = [
+        f"results/model=m/aaaaaaaaaaaa_{2 * i:06d}-{2 * i + 2:06d}.parquet" for i in range(40)
+    ]
+    sent = [key for key, _ in order]
+    for shard in shards:  # the part before it holds its line
+        before = sent[: sent.index(shard)]
+        assert before and before[-1].startswith("manifest.parts/")
+    manifest = (mirror.local / MANIFEST).stat().st_size
+    manifest_bytes = sum(n for key, n in order if key == MANIFEST or key.startswith("manifest."))
+    assert manifest_bytes <= 2 * manifest + 100  # the lines once as parts, once whole
     on_store = keys(f"{bucket}/s")
-    assert json.loads(on_store[MANIFEST])["file"] == shard
-    assert on_store[shard] == (mirror.local / shard).read_bytes()
+    assert not [k for k in on_store if k.startswith("manifest.parts/")]  # merged at the end
+    listed = [json.loads(line)["file"] for line in on_store[MANIFEST].decode().splitlines()]
+    assert listed == shards
+    assert on_store[shards[0]] == (mirror.local / shards[0]).read_bytes()
+
+
+def test_a_killed_drivers_manifest_parts_are_merged_by_the_next_pull(bucket: str) -> None:
+    import pyarrow as pa
+
+    first = Mirror(bucket, "s")
+    first.pull()
+    first.watch()
+    ResultStore(first.local).write_shard("m", "b" * 12, 0, 2, pa.table({"x": [1, 2]}))
+    durable.WATCHERS.clear()  # killed: no sync, its parts stay on the store
+    assert any(k.startswith("manifest.parts/") for k in keys(f"{bucket}/s"))
+    again = Mirror(bucket, "s", writer=False)  # another machine's copy
+    again.pull()
+    assert ResultStore(again.local, read_only=True).done_ranges() == {"b" * 12: [(0, 2)]}
 
 
 def test_pull_makes_the_local_copy_what_the_store_holds(bucket: str) -> None:
