@@ -164,8 +164,8 @@ def remote_run(root: RootConfig, overrides: list[str]) -> RunReport:
         try:
             return run(overrides, mirror.local)
         finally:
-            sent = mirror.sync()
-            if writer or root.mode == "report":
+            if writer or root.mode == "report":  # status and dry send nothing
+                sent = mirror.sync()
                 print(
                     f"store: {mirror.uri} up to date ({sent} more files sent): results at "
                     f"{mirror.uri}/results, report at {mirror.uri}/report/report.html",

@@ -94,6 +94,12 @@ def test_a_sweep_on_a_bucket_resumes_after_a_kill_and_reports_from_the_bucket(
     listed = {json.loads(line)["file"] for line in lines}
     assert set(before) <= listed, "a shard reached the bucket before its manifest line"
 
+    # mode=status from machine D reads the bucket and leaves it as it is (the killed
+    # driver's manifest parts included)
+    listing = [(o.key, o.size, o.mtime_ns) for o in store.listing()]
+    drive(tmp_path, s3, "machine-d", "mode=status")
+    assert [(o.key, o.size, o.mtime_ns) for o in store.listing()] == listing
+
     # 2. The same command on machine B (an empty local copy): only what is missing runs.
     out = drive(tmp_path, s3, "machine-b")
     redone = SHARDS - len(before)
