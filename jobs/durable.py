@@ -9,6 +9,7 @@ and the workers (LoRA jobs) both write through here.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import uuid
@@ -33,6 +34,16 @@ def announce(path: Path) -> None:
 def announce_removed(path: Path) -> None:
     for watcher in WATCHERS:
         watcher.removed(path)
+
+
+def sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks (what a manifest, a weights identity
+    and a published adapter's marker record)."""
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
 
 
 def sync_folder(folder: Path) -> None:

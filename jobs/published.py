@@ -48,18 +48,10 @@ def node_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"mosweep-node-{os.getuid()}"
 
 
-def _sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()
-
-
 def publish(store: ObjectStore, key: str, folder: Path) -> str:
     """Send a finished output folder to the store, marker last; returns its content hash."""
     files = {
-        p.relative_to(folder).as_posix(): _sha256(p)
+        p.relative_to(folder).as_posix(): durable.sha256(p)
         for p in sorted(folder.rglob("*"))
         if p.is_file() and not p.is_symlink()
     }
@@ -104,7 +96,7 @@ def download(store: ObjectStore, folder: str, published: dict[str, Any], target:
             local = staging / name
             local.parent.mkdir(parents=True, exist_ok=True)
             store.get(f"{folder}/{name}", local)
-            if _sha256(local) != sha:
+            if durable.sha256(local) != sha:
                 raise OSError(f"{store.uri}/{folder}/{name} does not match its {MARKER}")
         try:
             durable.publish_folder(staging, target)

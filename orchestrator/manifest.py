@@ -20,7 +20,6 @@ once, as found, and that is said in one line.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -46,11 +45,7 @@ def digest(path: Path) -> str:
     info = path.stat()
     key = (str(path), info.st_size, info.st_mtime_ns)
     if key not in _DIGESTS:
-        sha = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                sha.update(block)
-        _DIGESTS[key] = sha.hexdigest()
+        _DIGESTS[key] = durable.sha256(path)
     return _DIGESTS[key]
 
 

@@ -9,23 +9,12 @@ is hashed again, an unchanged one never is.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from functools import cache
 from pathlib import Path
 
 from jobs import durable
 from orchestrator.ids import stable_hash
-
-CHUNK = 1 << 24
-
-
-def _digest(file: Path) -> str:
-    sha = hashlib.sha256()
-    with file.open("rb") as f:
-        while block := f.read(CHUNK):
-            sha.update(block)
-    return sha.hexdigest()
 
 
 def _files(folder: Path) -> list[Path]:
@@ -51,7 +40,7 @@ def weights_hash(folder: Path, cache_root: Path) -> str:
         name = str(file.relative_to(folder))
         stat = file.stat()
         key = f"{name}|{stat.st_size}|{stat.st_mtime_ns}"
-        seen[key] = known.get(key) or _digest(file)
+        seen[key] = known.get(key) or durable.sha256(file)
         entries.append([name, seen[key]])
     if seen != known:
         durable.write_text(store, json.dumps(seen, indent=1))
