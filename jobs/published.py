@@ -145,13 +145,15 @@ class Checkpoints:
     def __init__(self, store: ObjectStore, key: str, work: Path) -> None:
         self.store, self.key, self.work = store, key, work
         self.sent = 0
+        # the version latest.json names (this job is its only writer)
+        raw = store.get_bytes(f"{key}/latest.json")
+        self.version: str | None = json.loads(raw)["version"] if raw else None
 
     def restore(self) -> bool:
         """This machine's work folder from the latest version sent, if it has none."""
-        raw = self.store.get_bytes(f"{self.key}/latest.json")
-        if raw is None or self.work.exists():
+        if self.version is None or self.work.exists():
             return False
-        version = f"{self.key}/{json.loads(raw)['version']}"
+        version = f"{self.key}/{self.version}"
         found = marker(self.store, version)
         if found is None:
             return False
@@ -161,9 +163,7 @@ class Checkpoints:
     def published(self, path: Path) -> None:
         if not path.is_relative_to(self.work) or not self.work.is_dir():
             return
-        raw = self.store.get_bytes(f"{self.key}/latest.json")
-        before = json.loads(raw)["version"] if raw else None
-        version = uuid.uuid4().hex[:12]
+        before, version = self.version, uuid.uuid4().hex[:12]
         staging = Path(tempfile.mkdtemp(prefix="mosweep-work-"))
         try:  # a copy: the job goes on writing its folder (skipping unfinished dot-names)
             shutil.copytree(
@@ -173,6 +173,7 @@ class Checkpoints:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         self.store.put_bytes(f"{self.key}/latest.json", json.dumps({"version": version}).encode())
+        self.version = version
         self.sent += 1
         if before:
             self.drop(f"{self.key}/{before}")
