@@ -48,7 +48,7 @@ def raw_vllm(overrides: list[str]) -> dict[str, float]:
     from jobs.engines.vllm_engine import llm_kwargs, sampling_params
 
     prompts, params = [], []
-    for job in prepared.jobs:
+    for job in prepared.jobs():
         for r in job.task.requests:
             prompts.append(TokensPrompt(prompt_token_ids=list(r.token_ids)))
             # the orchestrator's own parameters: its stop strings and per-request seed

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
+import orchestrator.plan as plan_module
 import orchestrator.run as run_module
 from analysis.summary import read_results
 from bench.common import Result, emit
-from orchestrator.plan import Job
+from orchestrator.plan import Prepared, Shard
 
 OVERRIDES = [
     "+sweep=af_grid",
@@ -32,8 +33,8 @@ OVERRIDES = [
 ]
 
 
-def shuffled(jobs: list[Job]) -> list[Job]:
-    order = list(jobs)
+def shuffled(shards: list[Shard], prepared: Prepared) -> list[Shard]:
+    order = list(shards)
     random.Random(0).shuffle(order)
     return order
 
@@ -58,7 +59,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mosweep-bench-") as folder:
         ordered, rows = throughput(Path(folder) / "ordered")
-        run_module.prefix_order = shuffled  # type: ignore[assignment]
+        plan_module.prefix_order = shuffled  # type: ignore[assignment]
         mixed, _ = throughput(Path(folder) / "shuffled")
     print(f"{'order':<28}{'tok/s (prompt + generated)':>28}")
     print(f"{'prefix-aware (default)':<28}{ordered:>28.0f}")

@@ -51,11 +51,11 @@ def prepare(overrides: list[str], reuse: bool) -> tuple[float, list[list[int]]]:
     chat.ChatRenderer.__init__ = renderer  # type: ignore[method-assign]
     try:
         started = time.perf_counter()
-        prepared = prepare_jobs(root, pending_shards(cells, {}, root.shard_size))
+        jobs = prepare_jobs(root, pending_shards(cells, {}, root.shard_size)).jobs()
         seconds = time.perf_counter() - started
     finally:
         chat.ChatRenderer.__init__ = init  # type: ignore[method-assign]
-    return seconds, [r.token_ids for job in prepared.jobs for r in job.task.requests]
+    return seconds, [r.token_ids for job in jobs for r in job.task.requests]
 
 
 def main() -> int:

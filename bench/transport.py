@@ -65,7 +65,7 @@ def measure(count: int) -> dict[str, Any]:
                 "sampling.max_tokens=64",
             ]
         )
-        jobs = prepare_jobs(root, pending_shards(cells, {}, root.shard_size)).jobs
+        jobs = prepare_jobs(root, pending_shards(cells, {}, root.shard_size)).jobs()
     figures = dict.fromkeys(("sent_before", "sent_after", "back_before", "back_after"), 0)
     figures |= {"ids_list": 0, "ids_array": 0, "requests": 0, "shards": len(jobs)}
     for job in jobs:

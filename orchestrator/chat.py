@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import OrderedDict
 from typing import Any, Protocol
 
 from orchestrator.config.groups import ModelConfig
@@ -26,6 +27,9 @@ def renderer_for(cfg: ModelConfig, path: str) -> Renderer:
     """A hosted model's renderer needs no tokenizer (a closed model has none to load)."""
     return MessageRenderer(cfg) if cfg.hosted else ChatRenderer(cfg, path)
 
+
+# Rendered prompts a ChatRenderer keeps for reuse: several shards' worth.
+KEPT_PROMPTS = 2048
 
 # Tokens a chat API adds per message (role markers); a rough, documented allowance.
 MESSAGE_OVERHEAD = 4
@@ -89,9 +93,13 @@ class ChatRenderer:
             str(t.content) for t in decoder.values() if getattr(t, "special", False)
         }
         self.specials.discard("")
-        # Cells that differ only in seed or tier-free settings render the same messages: each
-        # distinct prompt is tokenized once, and its rows share one list of token ids.
-        self._rendered: dict[tuple[tuple[str, str], ...], tuple[str, list[int]]] = {}
+        # Cells that differ only in seed or tier-free settings render the same messages, and
+        # their shards are prepared one after another (plan.prefix_order): the prompts
+        # rendered last are kept, so each is tokenized once and its rows share one list of
+        # token ids, in memory bounded however big the grid.
+        self._rendered: OrderedDict[tuple[tuple[str, str], ...], tuple[str, list[int]]] = (
+            OrderedDict()
+        )
         # The turns before the last, rendered and tokenized once (see _ids).
         self._prefixes: dict[tuple[tuple[str, str], ...], tuple[str, list[int], bool] | None] = {}
         self.reuse_prefixes = True
@@ -110,21 +118,40 @@ class ChatRenderer:
 
     def render(self, messages: list[Message]) -> tuple[str, list[int]]:
         key = _key(messages)
-        if key not in self._rendered:
-            self._rendered[key] = self._render(messages)
-        return self._rendered[key]
+        if key in self._rendered:
+            self._rendered.move_to_end(key)
+            return self._rendered[key]
+        self._rendered[key] = rendered = self._render(messages)
+        if len(self._rendered) > KEPT_PROMPTS:
+            self._rendered.popitem(last=False)
+        return rendered
+
+    def turns(self, messages: list[Message]) -> list[Message]:
+        """The turns the template gets: the system turn folded into the first user turn
+        where the template has no system role."""
+        if self.system_role or not messages or messages[0]["role"] != "system":
+            return messages
+        system, first, *rest = messages
+        return [
+            {"role": first["role"], "content": f"{system['content']}\n\n{first['content']}"},
+            *rest,
+        ]
+
+    def template(self, messages: list[Message]) -> str:
+        """The prompt's text: the chat template applied, ready for the model's answer."""
+        text: str = self.tokenizer.apply_chat_template(
+            self.turns(messages), tokenize=False, add_generation_prompt=True
+        )
+        return text
+
+    def tokens(self, text: str) -> list[int]:
+        """Token ids of text the template wrote (it wrote any BOS token already)."""
+        ids: list[int] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return ids
 
     def _render(self, messages: list[Message]) -> tuple[str, list[int]]:
-        turns = messages
-        if not self.system_role and turns and turns[0]["role"] == "system":
-            system, first, *rest = turns
-            turns = [
-                {"role": first["role"], "content": f"{system['content']}\n\n{first['content']}"}
-            ]
-            turns += rest
-        text: str = self.tokenizer.apply_chat_template(
-            turns, tokenize=False, add_generation_prompt=True
-        )
+        turns = self.turns(messages)
+        text = self.template(messages)
         contents = [t["content"] for t in turns]
         if not any(s in c for c in contents for s in self.specials):
             return text, self._ids(text, turns)

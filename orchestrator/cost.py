@@ -8,10 +8,12 @@ Prices are per million tokens, from `model.api.price_input` / `price_output`.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from orchestrator.config.groups import ModelConfig
-from orchestrator.plan import Job
+from orchestrator.grid import Cell
+from orchestrator.plan import Shard
 
 
 @dataclass
@@ -29,25 +31,30 @@ class Tokens:
         return (self.prompt * price_in + self.generated * price_out) / 1e6
 
 
-def estimate(jobs: list[Job]) -> dict[str, tuple[ModelConfig, Tokens]]:
-    """Per hosted model: prompt tokens (estimated from characters) and at most the tokens
-    the grid can generate."""
+def estimate(
+    cells: dict[str, Cell], prompt_tokens: dict[str, int], shards: list[Shard]
+) -> dict[str, tuple[ModelConfig, Tokens]]:
+    """Per hosted model: prompt tokens (estimated from characters; `prompt_tokens`: cell id
+    -> its requests' tokens) and at most the tokens the grid can generate."""
     out: dict[str, tuple[ModelConfig, Tokens]] = {}
-    for job in jobs:
-        cfg = job.config
+    requests = Counter(s.cell.id for s in shards for _ in range(s.size))
+    for cell_id, cell in cells.items():
+        cfg = cell.config
         if not cfg.model.hosted:
             continue
         _, tokens = out.setdefault(cfg.model.name, (cfg.model, Tokens()))
         n = cfg.sampling.n
-        tokens.prompt += n * sum(r.prompt_tokens for r in job.task.requests)
-        tokens.generated += n * len(job.task.requests) * cfg.sampling.max_tokens
+        tokens.prompt += n * prompt_tokens[cell_id]
+        tokens.generated += n * requests[cell_id] * cfg.sampling.max_tokens
     return out
 
 
-def estimate_lines(jobs: list[Job]) -> list[str]:
+def estimate_lines(
+    cells: dict[str, Cell], prompt_tokens: dict[str, int], shards: list[Shard]
+) -> list[str]:
     """One line per hosted model: what the grid left to run will cost at most."""
     lines = []
-    for name, (model, tokens) in estimate(jobs).items():
+    for name, (model, tokens) in estimate(cells, prompt_tokens, shards).items():
         dollars = tokens.dollars(model)
         price = (
             f"at most ${dollars:,.2f}"

@@ -4,33 +4,35 @@ left to do asks nothing. Each problem is one line that says what to change."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from orchestrator.config.schema import RootConfig
 from orchestrator.errors import UserError
-from orchestrator.plan import Job
 from orchestrator.workers import engine_settings
 
 
-def check_endpoints(jobs: list[Job]) -> None:
+def check_endpoints(configs: Iterable[RootConfig]) -> None:
+    """`configs`: the cells with work left."""
     seen: set[tuple[str, str, str]] = set()
-    for job in jobs:
-        model = job.config.model
+    for cfg in configs:
+        model = cfg.model
         key = (model.source, str(model.base_url), model.path)
         if not model.hosted or key in seen:
             continue
         seen.add(key)
-        (_check_openai if model.source == "openai" else _check_anthropic)(job)
+        (_check_openai if model.source == "openai" else _check_anthropic)(cfg)
 
 
-def _check_anthropic(job: Job) -> None:
+def _check_anthropic(cfg: RootConfig) -> None:
     import anthropic
 
     from jobs.engines.anthropic_chat import DEFAULT_KEY_ENV, client
 
-    model = job.config.model
+    model = cfg.model
     where = f"model '{model.name}' (anthropic)"
     key = f"${model.api_key_env or DEFAULT_KEY_ENV}"
-    settings = engine_settings(job.config, "api", model.path)
+    settings = engine_settings(cfg, "api", model.path)
     try:
         client(_once(settings)).models.retrieve(model.path)
     except anthropic.APIConnectionError as e:
@@ -47,15 +49,15 @@ def _check_anthropic(job: Job) -> None:
         ) from None
 
 
-def _check_openai(job: Job) -> None:
+def _check_openai(cfg: RootConfig) -> None:
     import openai
 
     from jobs.engines.openai_chat import client
 
-    model = job.config.model
+    model = cfg.model
     where = f"model '{model.name}' at model.base_url={model.base_url}"
     key = f"${model.api_key_env}" if model.api_key_env else "no key (model.api_key_env is null)"
-    settings = engine_settings(job.config, "api", model.path)
+    settings = engine_settings(cfg, "api", model.path)
     try:
         served = [m.id for m in client(_once(settings)).models.list()]
     except openai.APIConnectionError as e:

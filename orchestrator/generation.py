@@ -21,10 +21,11 @@ from orchestrator import cost, models
 from orchestrator.context import RunContext
 from orchestrator.endpoints import check_endpoints
 from orchestrator.events import EventLog
-from orchestrator.plan import Job, Prepared, Shard, pending_shards, prefix_order, prepare_jobs
+from orchestrator.plan import Job, Prepared, Shard, pending_shards, prepare_jobs
+from orchestrator.pools import pool_key
 from orchestrator.progress import Progress
 from orchestrator.report import end_summary, plan_summary, status_table, sweep_rows
-from orchestrator.scheduler import Scheduler
+from orchestrator.scheduler import Failure, Scheduler
 
 T = TypeVar("T")
 
@@ -80,7 +81,7 @@ class GenerationRun:
         else:
             self.prepared = prepare()
         if self.ctx.root.mode == "run":  # hosted models answer, with their key and name
-            check_endpoints(self.prepared.jobs)
+            check_endpoints({s.cell.id: s.cell.config for s in self.prepared.shards}.values())
 
     def grid_ids(self) -> list[str]:
         return sorted(c.id for c in self.ctx.cells)
@@ -93,8 +94,8 @@ class GenerationRun:
             "models.json", {**store.read_json("models.json", {}), **self.prepared.chat}
         )
         print(plan_summary(ctx.root, ctx.cells, self.shards, dry=False))
-        if self.prepared.jobs:
-            self.generate(self.prepared.jobs, self.prepared.paths)
+        if self.prepared.shards:
+            self.generate(self.prepared)
         elif ctx.root.mode == "run":
             print(
                 f"nothing to run: all {report.shards_total} shards of {len(ctx.cells)} cells "
@@ -131,39 +132,81 @@ class GenerationRun:
     def summary(self) -> str:
         return end_summary(self.ctx.report, self.ctx.cells)
 
-    def generate(self, jobs: list[Job], paths: dict[str, str]) -> None:
-        """Run every generation job on Ray; engines are released whatever happens."""
+    def generate(self, prepared: Prepared) -> None:
+        """Run every shard's generation job on Ray, each built just before it is queued;
+        engines are released whatever happens."""
         ctx, report = self.ctx, self.ctx.report
         device = ctx.session.device()
-        rows = sum(j.shard.size for j in jobs) * ctx.root.sampling.n
-        progress = Progress(ctx.root.sweep.name, shards=len(jobs), rows=rows)
-        recorder = ShardRecorder(jobs, ctx, progress)
+        shards = prepared.shards
+        rows = sum(s.size for s in shards) * ctx.root.sampling.n
+        progress = Progress(ctx.root.sweep.name, shards=len(shards), rows=rows)
+        recorder = ShardRecorder(shards, ctx, progress)
         events = EventLog(ctx.store.root / "events.jsonl")
+        feed = Feed(prepared, device)
         keep = self.later_pools(device)
-        scheduler = Scheduler(
+        scheduler: Scheduler[Job] = Scheduler(
             device,
             str(models.cache_dir()),
             recorder,
             ctx.root.max_retries,
             events,
-            needed=keep.__contains__,
+            needed=lambda key: key in keep or feed.left[key] > 0,
             shared=ctx.session.pools,
         )
         try:
-            for job in prefix_order(jobs):
-                scheduler.add(job, paths[models.weights_key(job.shard.cell.config.model)])
-            failures = scheduler.run()
+            failures = scheduler.run(lambda: feed.top_up(scheduler))
             report.failures += failures  # after any stage before generation's
             for _ in failures:
                 progress.update(failed=1)
         except (KeyboardInterrupt, OSError):  # also a full disk: nothing more dispatched
-            report.failures += scheduler.failures  # with the interrupted shards
+            report.failures += scheduler.failures + feed.unstarted()  # with the interrupted
             raise
         finally:
             progress.close()
             scheduler.shutdown()
             events.close()
             report.seconds = time.monotonic() - recorder.started
+
+
+# Shards rendered and queued ahead of dispatch: enough to keep every replica fed between two
+# turns of the dispatch loop, few enough that the driver's memory does not grow with the grid.
+AHEAD = 16
+
+
+class Feed:
+    """Builds the shards' jobs in order, at most AHEAD queued at a time, and counts the
+    shards each engine pool has still to come (a pool with more to come stays up)."""
+
+    def __init__(self, prepared: Prepared, device: str) -> None:
+        self.prepared = prepared
+        self.order = iter(prepared.shards)
+        self.keys: dict[str, str] = {}  # cell id -> the pool that serves it
+        for shard in prepared.shards:
+            cell = shard.cell
+            if cell.id not in self.keys:
+                self.keys[cell.id] = pool_key(cell.config, device, prepared.path(shard))
+        self.left = Counter(self.keys[s.cell.id] for s in prepared.shards)
+        self.taken: list[Shard] = []
+
+    def top_up(self, scheduler: Scheduler[Job]) -> bool:
+        """Queue jobs until AHEAD wait; False once every shard is queued."""
+        while scheduler.queued() < AHEAD:
+            shard = next(self.order, None)
+            if shard is None:
+                return False
+            self.taken.append(shard)
+            job = self.prepared.job(shard)
+            self.left[self.keys[shard.cell.id]] -= 1
+            scheduler.add(job, self.prepared.path(shard))
+            self.taken.pop()
+        return True
+
+    def unstarted(self) -> list[Failure]:
+        """The shards never queued, recorded as interrupted (a re-run plans them again)."""
+        return [
+            Failure(s.id, s.cell.id, 0, "interrupted before it started")
+            for s in [*self.taken, *self.order]
+        ]
 
 
 def while_starting(work: Callable[[], T], start: Callable[[], object]) -> T:
@@ -191,10 +234,10 @@ def while_starting(work: Callable[[], T], start: Callable[[], object]) -> T:
 class ShardRecorder:
     """Called for each finished shard: write it, then count it in progress and the tracker."""
 
-    def __init__(self, jobs: list[Job], ctx: RunContext, progress: Progress) -> None:
+    def __init__(self, shards: list[Shard], ctx: RunContext, progress: Progress) -> None:
         self.store, self.tracker, self.report = ctx.store, ctx.session.tracker, ctx.report
         self.progress = progress
-        self.left = Counter(j.shard.cell.id for j in jobs)
+        self.left = Counter(s.cell.id for s in shards)
         self.cells: dict[str, list[int]] = {}  # cell id -> [rows, tokens, truncated] this run
         self.started = time.monotonic()
 

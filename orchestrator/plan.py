@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from jobs.rows import Request, ShardTask
 from orchestrator import models
+from orchestrator.budget import check_cell, too_long, window
 from orchestrator.chat import Renderer, renderer_for
 from orchestrator.config.schema import RootConfig
-from orchestrator.errors import UserError
+from orchestrator.datasets import Prompt
 from orchestrator.grid import Cell
 from orchestrator.ids import request_seed, text_hash
 from orchestrator.models.adapters import adapter_folder
@@ -35,10 +36,6 @@ class Shard:
     @property
     def size(self) -> int:
         return self.end - self.start
-
-
-def max_model_len(cfg: RootConfig) -> int:
-    return cfg.engine.max_model_len or cfg.model.max_model_len
 
 
 def done_indices(ranges: Iterable[tuple[int, int]]) -> set[int]:
@@ -106,23 +103,18 @@ def build_task(
     """Render and tokenize a shard's prompts; refuse any that cannot fit the context window.
     `trained`: the adapter the study trained for this cell. A hosted model's requests carry
     their messages, and their tokens are estimated from characters."""
-    cfg = shard.cell.config
-    adapter = served_adapter(shard.cell, trained)
+    cell = shard.cell
+    cfg = cell.config
+    adapter = served_adapter(cell, trained)
     study = get_study(cfg.study.name)
-    limit = max_model_len(cfg)
+    budget = window(cell) - cfg.sampling.max_tokens
     requests = []
-    for prompt in shard.cell.dataset.prompts[shard.start : shard.end]:
+    for prompt in cell.dataset.prompts[shard.start : shard.end]:
         messages = study.messages(cfg, prompt)
         text, ids = renderer.render(messages)
         tokens = renderer.count(messages, ids)
-        if tokens + cfg.sampling.max_tokens > limit:
-            about = "about " if renderer.estimated else ""
-            how = " (estimated from characters)" if renderer.estimated else ""
-            raise UserError(
-                f"cell {shard.cell.id} {shard.cell.axes}: prompt '{prompt.id}' has {about}"
-                f"{tokens} tokens{how} + sampling.max_tokens={cfg.sampling.max_tokens} > "
-                f"max_model_len={limit}: lower sampling.max_tokens or raise model.max_model_len"
-            )
+        if tokens > budget:  # budget.check_cell refused it before any job started
+            raise too_long(cell, prompt.id, tokens, renderer)
         requests.append(
             Request(
                 prompt_id=prompt.id,
@@ -146,7 +138,7 @@ def build_task(
         shard_id=shard.id,
         requests=requests,
         sampling=sampling,
-        labels=labels(shard.cell, sweep, model_path, trained),
+        labels=labels(cell, sweep, model_path, trained),
     )
 
 
@@ -177,37 +169,68 @@ def count_shards(cells: list[Cell], shard_size: int) -> int:
 
 @dataclass
 class Prepared:
-    """Rendered, budget-checked jobs, with what each model needed to render them."""
+    """Each model's weights and renderer, every request checked against its context window,
+    and the shards in the order they run. A shard's job (its prompts rendered and tokenized)
+    is built when asked, a few shards ahead of dispatch, so the driver's memory does not
+    grow with the grid."""
 
-    jobs: list[Job]
+    sweep: str
+    shards: list[Shard]  # in prefix order
     paths: dict[str, str]  # models.weights_key -> local weights folder
     chat: dict[str, dict[str, str]]  # model name -> how its prompts were rendered
+    renderers: dict[str, Renderer]  # models.weights_key -> its renderer
+    trained: dict[str, str]  # cell id -> the adapter its study trains before generation
+    counted: int = 0  # requests the context-window check rendered and tokenized
+
+    def path(self, shard: Shard) -> str:
+        return self.paths[models.weights_key(shard.cell.config.model)]
+
+    def job(self, shard: Shard) -> Job:
+        key = models.weights_key(shard.cell.config.model)
+        adapter = self.trained.get(shard.cell.id)
+        task = build_task(shard, self.sweep, self.renderers[key], self.paths[key], adapter)
+        return Job(shard, task)
+
+    def jobs(self) -> list[Job]:
+        """Every shard's job at once (tests and benchmarks; a run builds them as it goes)."""
+        return [self.job(shard) for shard in self.shards]
+
+    def renderer(self, cell: Cell) -> Renderer:
+        return self.renderers[models.weights_key(cell.config.model)]
 
 
 def prepare_jobs(
     root: RootConfig, shards: list[Shard], trained: dict[str, str] | None = None
 ) -> Prepared:
-    """Model paths (prepared once each), and a rendered, budget-checked job per shard.
+    """Model paths and renderers (prepared once each), every pending request checked against
+    its context window (orchestrator.budget), and the shards in prefix order.
     `trained`: cell id -> the adapter its study trains for it before generation."""
-    trained = trained or {}
-    prepared = Prepared([], {}, {})
-    renderers: dict[str, Renderer] = {}
+    prepared = Prepared(root.sweep.name, [], {}, {}, {}, trained or {})
     for shard in shards:
         model = shard.cell.config.model
         # By weights, not name: cells of one name may hold other weights (grid.model.path).
         key = models.weights_key(model)
-        if key not in renderers:
+        if key not in prepared.renderers:
             prepared.paths[key] = path = models.prepare_model(model)
-            renderers[key] = renderer = renderer_for(model, path)
+            prepared.renderers[key] = renderer = renderer_for(model, path)
             prepared.chat[model.name] = {
                 "path": path,
                 # Templates without a system role get it folded into the first user turn.
                 "system_prompt": "system role" if renderer.system_role else "folded into user",
             }
-        adapter = trained.get(shard.cell.id)
-        task = build_task(shard, root.sweep.name, renderers[key], prepared.paths[key], adapter)
-        prepared.jobs.append(Job(shard, task))
+    for cell, prompts in pending_prompts(shards):
+        prepared.counted += check_cell(cell, prompts, prepared.renderer(cell))
+    prepared.shards = prefix_order(shards, prepared)
     return prepared
+
+
+def pending_prompts(shards: list[Shard]) -> list[tuple[Cell, list[Prompt]]]:
+    """Each cell with its prompts in these shards."""
+    out: dict[str, tuple[Cell, list[Prompt]]] = {}
+    for shard in shards:
+        prompts = shard.cell.dataset.prompts[shard.start : shard.end]
+        out.setdefault(shard.cell.id, (shard.cell, []))[1].extend(prompts)
+    return list(out.values())
 
 
 # Enough leading tokens to tell prompt variants apart; requests agreeing on all of them
@@ -215,18 +238,22 @@ def prepare_jobs(
 PREFIX_TOKENS = 1024
 
 
-def prefix_order(jobs: list[Job]) -> list[Job]:
-    """Jobs in an order that keeps prompts sharing a prefix (a cell's system prompt, the same
-    variant across tiers and seeds) back to back, whatever the order of the grid's axes: with
-    prefix caching the shared part is computed once and is still cached when the next shard
-    of that prefix arrives. Sorting by the token ids themselves puts the longest shared
-    prefixes next to each other."""
+def prefix_order(shards: list[Shard], prepared: Prepared) -> list[Shard]:
+    """Shards in an order that keeps prompts sharing a prefix (a cell's system prompt, the
+    same variant across tiers and seeds) back to back, whatever the order of the grid's axes:
+    with prefix caching the shared part is computed once and is still cached when the next
+    shard of that prefix arrives. Sorting by the token ids of each cell's first pending
+    prompt puts the longest shared prefixes next to each other; cells with the same prompts
+    (seeds) take turns shard by shard, so each prompt is rendered once for all of them."""
+    first: dict[str, list[int]] = {}
+    for shard in shards:
+        cell = shard.cell
+        if cell.id not in first:
+            prompt = cell.dataset.prompts[shard.start]
+            messages = get_study(cell.config.study.name).messages(cell.config, prompt)
+            ids = prepared.renderer(cell).render(messages)[1]
+            first[cell.id] = list(ids[:PREFIX_TOKENS])
     return sorted(
-        jobs,
-        key=lambda j: (
-            j.shard.cell.config.model.name,
-            list(j.task.requests[0].token_ids[:PREFIX_TOKENS]) if j.task.requests else [],
-            j.shard.cell.id,
-            j.shard.start,
-        ),
+        shards,
+        key=lambda s: (s.cell.config.model.name, first[s.cell.id], s.start, s.cell.id),
     )

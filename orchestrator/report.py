@@ -15,7 +15,7 @@ from orchestrator.config.schema import RootConfig
 from orchestrator.errors import UserError
 from orchestrator.grid import Cell
 from orchestrator.judges.spec import JudgeReport
-from orchestrator.plan import Shard, count_shards, done_indices, prepare_jobs
+from orchestrator.plan import Shard, count_shards, done_indices, pending_prompts, prepare_jobs
 from orchestrator.progress import clock
 from orchestrator.scheduler import Failure
 from orchestrator.store import ResultStore
@@ -71,19 +71,35 @@ def plan_summary(root: RootConfig, cells: list[Cell], shards: list[Shard], dry: 
 
 
 def _token_estimate(root: RootConfig, shards: list[Shard]) -> str:
+    """Prompt tokens of the shards to run, every request checked against its context window
+    (orchestrator.budget); a big cell's tokens are estimated from a sample, and it says so."""
     try:
-        jobs = prepare_jobs(root, shards).jobs
+        prepared = prepare_jobs(root, shards)
     except UserError as e:
         # Hub models: the tokenizer may be out of reach from this machine; not an error here.
         if any(s.cell.config.model.source == "hub" for s in shards):
             return f"tokens: no estimate here ({e})"
         raise
+    from orchestrator.budget import SAMPLED, estimate
     from orchestrator.cost import estimate_lines
 
-    prompt_tokens = sum(r.prompt_tokens for j in jobs for r in j.task.requests)
-    generated = sum(len(j.task.requests) * root.sampling.n * root.sampling.max_tokens for j in jobs)
-    lines = [f"tokens: {prompt_tokens} prompt tokens, at most {generated} generated"]
-    return "\n".join(lines + estimate_lines(jobs))
+    counts, sampled = {}, 0
+    for cell, prompts in pending_prompts(shards):
+        counts[cell.id], was_sampled = estimate(cell, prompts, prepared.renderer(cell))
+        sampled += was_sampled
+    prompt_tokens = sum(counts.values())
+    requests = sum(s.size for s in shards)
+    generated = requests * root.sampling.n * root.sampling.max_tokens
+    about = "about " if sampled else ""
+    lines = [f"tokens: {about}{prompt_tokens} prompt tokens, at most {generated} generated"]
+    if sampled:
+        lines.append(
+            f"  ({sampled} cells estimated from {SAMPLED} of their requests each; every "
+            f"request was checked against its context window, {prepared.counted} of "
+            f"{requests} tokenized to tell)"
+        )
+    cells = {s.cell.id: s.cell for s in shards}
+    return "\n".join(lines + estimate_lines(cells, counts, shards))
 
 
 def status_table(

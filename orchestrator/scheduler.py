@@ -157,11 +157,18 @@ class Scheduler(Generic[J]):
     def busy(self) -> bool:
         return bool(self.in_flight) or any(pool.pending for pool in self.pools.values())
 
-    def run(self) -> list[Failure]:
-        """Run every added job; returns the shards that failed after their retries."""
+    def queued(self) -> int:
+        """Jobs added and not dispatched yet."""
+        return sum(len(pool.pending) for pool in self.pools.values())
+
+    def run(self, top_up: Callable[[], bool] = lambda: False) -> list[Failure]:
+        """Run every added job, and those `top_up` adds as it goes (it returns whether it
+        has more to add); returns the shards that failed after their retries."""
         try:
-            while self.busy():
+            more = top_up()
+            while more or self.busy():
                 self.step()
+                more = top_up()
         except (KeyboardInterrupt, OSError):  # Ctrl-C, SIGTERM, a full or read-only disk:
             self.interrupted()  # say what did not finish, dispatch nothing more, stop
             raise

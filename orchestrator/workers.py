@@ -9,10 +9,10 @@ from pathlib import Path
 from jobs.engines import EngineSettings
 from jobs.engines.base import HostedSettings
 from jobs.published import ROOT_ENV, STORE_ENV
+from orchestrator.budget import max_model_len
 from orchestrator.config.schema import RootConfig
 from orchestrator.mirror import is_remote, local_folder
 from orchestrator.models.adapters import adapter_rank, servable_rank
-from orchestrator.plan import max_model_len
 
 # The hub's cache location, the fault suite's poisoned-prompt switch (jobs/generate.py) and
 # a control's planted replies (jobs/engines/scripted.py): from the driver to the engines

@@ -17,6 +17,7 @@ from jobs.judges.lexicon import LEXICON
 from jobs.judges.llm import valid
 from jobs.rows import Request, ShardTask
 from orchestrator import models
+from orchestrator.budget import max_model_len
 from orchestrator.chat import ChatRenderer
 from orchestrator.config.groups import SamplingConfig
 from orchestrator.config.schema import RootConfig
@@ -25,7 +26,6 @@ from orchestrator.ids import request_seed
 from orchestrator.judges.cache import JudgeCache
 from orchestrator.judges.endpoint import run_on_endpoint
 from orchestrator.judges.spec import JudgeReport, JudgeSpec
-from orchestrator.plan import max_model_len
 from orchestrator.pools import pool_key
 from orchestrator.progress import Progress
 from orchestrator.scheduler import BatchJob, Failure, Scheduler

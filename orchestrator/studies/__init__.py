@@ -41,7 +41,10 @@ class Study(Protocol):
         """Everything of this study's config that changes a cell's outputs."""
 
     def messages(self, cfg: RootConfig, prompt: Prompt) -> list[Message]:
-        """The chat turns sent to the model for one dataset item."""
+        """The chat turns sent to the model for one dataset item. A study may also set
+        `inserts_item_text = True` when these turns only insert the item's text (nothing
+        else of it): the context-window check then renders each cell once, not each
+        request (orchestrator/budget.py)."""
 
     def labels(self, cfg: RootConfig) -> dict[str, str | None]:
         """Row columns that name this cell's condition: prompt_variant, tier, trigger."""

@@ -7,7 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
-from orchestrator.plan import Job, pending_shards, prefix_order, prepare_jobs
+from orchestrator.plan import Shard, pending_shards, prefix_order, prepare_jobs
 from orchestrator.run import load_sweep
 from tests.orchestrator.test_grid import cells_for
 
@@ -44,15 +44,19 @@ def test_prefix_order_keeps_each_system_prompt_together_whatever_the_axis_order(
     # The variant axis moved after seed: in grid order, shards alternate system prompts.
     axes = ["~grid.prompt_variant", "+grid.prompt_variant=[plain,concise]", "grid.seed=[0,1,2]"]
     _, root, cells = load_sweep(["+sweep=tiny", *axes, "shard_size=6"])
-    jobs = prepare_jobs(root, pending_shards(cells, {}, 6)).jobs
+    shards = pending_shards(cells, {}, 6)
+    prepared = prepare_jobs(root, shards)
 
-    def switches(order: list[Job]) -> int:
-        variants = [j.shard.cell.config.prompt_variant.name for j in order]
+    def switches(order: list[Shard]) -> int:
+        variants = [s.cell.config.prompt_variant.name for s in order]
         return sum(a != b for a, b in itertools.pairwise(variants))
 
-    assert switches(jobs) == 5 and len(jobs) == 3 * 2 * 2
-    assert switches(prefix_order(jobs)) == 1  # one block per system prompt
-    assert sorted(map(id, prefix_order(jobs))) == sorted(map(id, jobs))
+    assert switches(shards) == 5 and len(shards) == 3 * 2 * 2
+    assert switches(prepared.shards) == 1  # one block per system prompt
+    assert sorted(map(id, prepared.shards)) == sorted(map(id, shards))
+    # the seeds of a variant (the same prompts) take turns shard by shard
+    assert [s.start for s in prepared.shards[:6]] == [0, 0, 0, 6, 6, 6]
+    assert prefix_order(shards, prepared) == prepared.shards
 
 
 def test_cells_of_one_model_name_with_other_weights_are_each_served_their_own(
@@ -73,6 +77,6 @@ def test_cells_of_one_model_name_with_other_weights_are_each_served_their_own(
     prepared = prepare_jobs(root, pending_shards(cells, {}, 4))
     served = {
         json.loads(job.task.labels["axes"])["model.path"]: job.task.labels["model_path"]
-        for job in prepared.jobs
+        for job in prepared.jobs()
     }
     assert served == {str(f): str(f.resolve()) for f in folders}

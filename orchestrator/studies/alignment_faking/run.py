@@ -11,7 +11,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from analysis.summary import format_table
-from orchestrator import models
 from orchestrator.generation import GenerationRun
 from orchestrator.graph.runner import GraphRunner, stage_lines
 from orchestrator.graph.study import launches, stage_table
@@ -81,11 +80,8 @@ class AlignmentFakingRun(GenerationRun):
         runner = GraphRunner(ctx, nodes)
         if runner.todo():  # the pools generation and judging use stay up after the graph
             device = ctx.session.device()
-            paths = self.prepared.paths
-            keep = {
-                pool_key(j.config, device, paths[models.weights_key(j.config.model)])
-                for j in self.prepared.jobs
-            }
+            prepared = self.prepared
+            keep = {pool_key(s.cell.config, device, prepared.path(s)) for s in prepared.shards}
             runner.keep = frozenset(keep | self.later_pools(device))
         ctx.report.stages = runner.report  # what ran and what was reused (tests read it)
         try:
@@ -95,9 +91,9 @@ class AlignmentFakingRun(GenerationRun):
         if graph.ran:
             print(stage_lines(graph, started), flush=True)
         missing = {c for c, node in self.training.trained.items() if node not in runner.finished}
-        waiting = [j for j in self.prepared.jobs if j.cell_id in missing]
+        waiting = [s for s in self.prepared.shards if s.cell.id in missing]
         if waiting:
-            self.prepared.jobs = [j for j in self.prepared.jobs if j.cell_id not in missing]
+            self.prepared.shards = [s for s in self.prepared.shards if s.cell.id not in missing]
             print(
                 f"{len(waiting)} shards of {len(missing)} cells wait for their fine-tune, which "
                 "failed (failed_shards.json): re-run the same command"

@@ -33,6 +33,9 @@ def sources(variant: PromptVariantConfig) -> tuple[str | None, str]:
 
 class PromptedStudy:
     name = "prompted"
+    # The item's text fills the user template and nothing else of the item is used: the
+    # context-window check bounds each request from one rendering per cell (budget.py).
+    inserts_item_text = True
 
     def cell_payload(self, cfg: RootConfig) -> dict[str, Any]:
         variant = cfg.prompt_variant

