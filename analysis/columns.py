@@ -36,6 +36,17 @@ def read_rows(folder: Path, scored: bool = False, columns: list[str] | None = No
     return dataset.to_table(columns=columns)
 
 
+# Read by no report section, and most of a row's bytes (an alignment-faking system prompt is
+# ~5 KB): a report of a million rows leaves it on disk.
+UNREPORTED = frozenset({"rendered_prompt"})
+
+
+def report_columns(scored: bool) -> list[str]:
+    """The columns a report reads."""
+    schema = SCORED_SCHEMA if scored else SCHEMA
+    return [name for name in schema.names if name not in UNREPORTED]
+
+
 def check_columns(path: Path, schema: pa.Schema) -> None:
     names = pq.read_schema(path).names
     foreign = [n for n in names if n not in schema.names]

@@ -31,7 +31,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from analysis import figures
 from analysis.breakdown import breakdown
-from analysis.columns import ReportError, current_grid, read_rows, split_grid
+from analysis.columns import ReportError, current_grid, read_rows, report_columns, split_grid
 from analysis.judge_eval import calibration, judge_metrics, read_items
 from analysis.measured import cause, measured, total
 from analysis.measured import summary as measured_summary
@@ -114,7 +114,8 @@ def build_report(sweep_dir: Path) -> Report:
     refuse_links(sweep_dir)
     study = get_study(study_name(sweep_dir))
     folder = study.report_rows(sweep_dir)
-    rows = read_rows(sweep_dir / folder, scored=folder == "scores")
+    scored = folder == "scores"
+    rows = read_rows(sweep_dir / folder, scored, report_columns(scored))
     rows, earlier = split_grid(rows, current_grid(sweep_dir))
     for stale in sweep_dir.glob(f"{BUILD_PREFIX}*"):  # a build a crash or full disk cut short
         if stale.is_dir() and not stale.is_symlink():

@@ -11,19 +11,18 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from analysis.summary import cell_summary
-from orchestrator import cost, models
+from orchestrator import models
 from orchestrator.context import RunContext
 from orchestrator.endpoints import check_endpoints
 from orchestrator.events import EventLog
 from orchestrator.plan import Job, Prepared, Shard, pending_shards, prepare_jobs
 from orchestrator.pools import pool_key
 from orchestrator.progress import Progress
+from orchestrator.recorder import ShardRecorder
 from orchestrator.report import end_summary, plan_summary, status_table, sweep_rows
 from orchestrator.scheduler import Failure, Scheduler
 
@@ -111,6 +110,10 @@ class GenerationRun:
     def after_generation(self) -> None:
         """A judged study's stages after generation (none here)."""
 
+    def shard_written(self, path: Path) -> None:
+        """A generated shard file was written (on the writer's thread): a judged study may
+        judge it now, while generation goes on."""
+
     def later_pools(self, device: str) -> set[str]:
         """The engine pools a later stage of this invocation needs (a judge that is the model
         under test): kept up after generation instead of loaded again."""
@@ -140,7 +143,7 @@ class GenerationRun:
         shards = prepared.shards
         rows = sum(s.size for s in shards) * ctx.root.sampling.n
         progress = Progress(ctx.root.sweep.name, shards=len(shards), rows=rows)
-        recorder = ShardRecorder(shards, ctx, progress)
+        recorder = ShardRecorder(shards, ctx, progress, self.shard_written)
         events = EventLog(ctx.store.root / "events.jsonl")
         feed = Feed(prepared, device)
         keep = self.later_pools(device)
@@ -155,13 +158,17 @@ class GenerationRun:
         )
         try:
             failures = scheduler.run(lambda: feed.top_up(scheduler))
+            recorder.close()  # the last shards written; a write that failed raises here
             report.failures += failures  # after any stage before generation's
             for _ in failures:
                 progress.update(failed=1)
         except (KeyboardInterrupt, OSError):  # also a full disk: nothing more dispatched
-            report.failures += scheduler.failures + feed.unstarted()  # with the interrupted
+            recorder.stop()  # what came back is written, unless the disk refused it
+            # with the interrupted, those not written, and those never queued
+            report.failures += scheduler.failures + recorder.failures + feed.unstarted()
             raise
         finally:
+            recorder.stop()
             progress.close()
             scheduler.shutdown()
             events.close()
@@ -229,55 +236,3 @@ def while_starting(work: Callable[[], T], start: Callable[[], object]) -> T:
     if error:
         raise error[0]
     return result[0]
-
-
-class ShardRecorder:
-    """Called for each finished shard: write it, then count it in progress and the tracker."""
-
-    def __init__(self, shards: list[Shard], ctx: RunContext, progress: Progress) -> None:
-        self.store, self.tracker, self.report = ctx.store, ctx.session.tracker, ctx.report
-        self.progress = progress
-        self.left = Counter(s.cell.id for s in shards)
-        self.cells: dict[str, list[int]] = {}  # cell id -> [rows, tokens, truncated] this run
-        self.started = time.monotonic()
-
-    def __call__(self, job: Job, table: pa.Table) -> None:
-        shard = job.shard
-        expected = shard.size * shard.cell.config.sampling.n
-        if table.num_rows != expected:
-            raise RuntimeError(f"shard {shard.id} returned {table.num_rows} rows, not {expected}")
-        self.store.write_shard(shard.cell.model, shard.cell.id, shard.start, shard.end, table)
-        tokens = int(pc.sum(table["completion_tokens"]).as_py() or 0)
-        truncated = int(pc.sum(pc.equal(table["finish_reason"], "length")).as_py() or 0)
-        self.report.shards_run += 1
-        self.report.rows_written += table.num_rows
-        self.report.tokens += tokens
-        prompt = int(pc.sum(table["prompt_tokens"]).as_py() or 0)
-        cost.record(self.report.spent, shard.cell.config.model, prompt, tokens)
-        self.progress.update(rows=table.num_rows, tokens=tokens)
-        sums = self.cells.setdefault(shard.cell.id, [0, 0, 0])
-        sums[0], sums[1], sums[2] = sums[0] + table.num_rows, sums[1] + tokens, sums[2] + truncated
-        self.left[shard.cell.id] -= 1
-        if self.left[shard.cell.id] == 0:  # the cell's last shard of this run
-            self._log_cell(sums)
-        elapsed = time.monotonic() - self.started
-        self.tracker.log(
-            {
-                "shards_done": self.report.shards_run,
-                "rows_done": self.report.rows_written,
-                "rows_per_s": self.report.rows_written / elapsed,
-                "tokens_per_s": self.report.tokens / elapsed,
-                **cost.spent_metrics(self.report.spent),
-            }
-        )
-
-    def _log_cell(self, sums: list[int]) -> None:
-        rows, tokens, truncated = sums
-        self.tracker.log(
-            {
-                "cells_done": sum(1 for n in self.left.values() if n == 0),
-                "cell/rows": rows,
-                "cell/mean_completion_tokens": tokens / rows,
-                "cell/truncation_rate": truncated / rows,
-            }
-        )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,9 @@ class Manifest:
         # the sweep lock), then kept up to date by record(): a judge stage checks every
         # scores file, and must not parse the whole manifest for each.
         self._entries: dict[str, Entry] | None = None
+        # The shard writer and judging along with generation record from their own threads:
+        # one line at a time, whole, and announced in the order written.
+        self._lock = threading.Lock()
 
     @property
     def exists(self) -> bool:
@@ -95,6 +99,10 @@ class Manifest:
         if contents is not None:  # the rename keeps size and time: the file is hashed once
             _DIGESTS[(str(path), entry.size, contents.stat().st_mtime_ns)] = entry.sha256
         line = {"file": self._name(path), "rows": rows, "bytes": entry.size, "sha256": entry.sha256}
+        with self._lock:
+            self._append(line, entry)
+
+    def _append(self, line: dict[str, object], entry: Entry) -> None:
         torn = self.exists and self._ends_mid_line()
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(("\n" if torn else "") + json.dumps(line) + "\n")

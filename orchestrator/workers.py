@@ -22,6 +22,7 @@ FORWARDED_ENV = (
     "HF_ENDPOINT",
     "MOSWEEP_FAULT_POISON",
     "MOSWEEP_SCRIPTED_REPLIES",
+    "MOSWEEP_FAKE_LATENCY_S",  # the fake engine's seconds a request (tests, benchmarks)
     # where an object store is and how to reach it (no secret: the keys travel below)
     "AWS_REGION",
     "AWS_DEFAULT_REGION",

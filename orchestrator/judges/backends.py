@@ -7,6 +7,7 @@ the next run). Both show a progress line with an ETA, like generation.
 from __future__ import annotations
 
 import dataclasses
+import io
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -82,8 +83,10 @@ def run_on_engines(
     cache: JudgeCache,
     batch: int,
     max_retries: int,
+    more: bool = False,
 ) -> BackendReport:
-    """Serve every engine judge's pending prompts through Ray, one pool per judge model."""
+    """Serve every engine judge's pending prompts through Ray, one pool per judge model
+    (kept loaded for the next batch when `more` follow)."""
     report = BackendReport()
     judges = {f"judge:{s.name}": s.judge for s in specs}
     total = sum(len(pending.get(s.name, {})) for s in specs)
@@ -111,6 +114,7 @@ def run_on_engines(
         on_result,
         max_retries,
         events,
+        needed=lambda key: more,
         shared=session.pools,  # a judge that is the model under test: its loaded engine
     )
     try:
@@ -165,10 +169,17 @@ def answer_prompts(
     cache: JudgeCache,
     session: Session,
     report: JudgeReport,
+    quiet: bool = False,
+    more: bool = False,
 ) -> None:
+    """Ask each judge the prompts the cache lacks; `quiet`: no progress line (judging that
+    goes along with generation, in batches, under generation's own line); `more`: another
+    batch follows, so engine judges stay loaded."""
     engine = [s for s in specs if s.cfg.backend == "engine" and pending.get(s.name)]
     if engine:
-        done = run_on_engines(session, engine, pending, cache, root.shard_size, root.max_retries)
+        done = run_on_engines(
+            session, engine, pending, cache, root.shard_size, root.max_retries, more
+        )
         report.calls += done.calls
         report.clipped += done.clipped
         report.failures += done.failures
@@ -177,7 +188,10 @@ def answer_prompts(
             report.calls += run_on_lexicon(spec, pending[spec.name], cache).calls
         if spec.cfg.backend == "openai" and pending.get(spec.name):
             prompts = pending[spec.name]
-            progress = Progress(f"{root.sweep.name} judge {spec.name}", len(prompts), len(prompts))
+            name = f"{root.sweep.name} judge {spec.name}"
+            progress = Progress(name, len(prompts), len(prompts))
+            if quiet:
+                progress.stream, progress.tty = io.StringIO(), False
             try:
                 asked = run_on_endpoint(spec, prompts, cache, progress)
             finally:

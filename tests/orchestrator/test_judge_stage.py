@@ -358,3 +358,32 @@ def test_judge_eval_scores_the_labelled_set_and_prints_auroc(
     calls = endpoint.calls
     run(af_args(tmp_path, "mode=judge_eval"))
     assert endpoint.calls == calls
+
+
+def test_judging_goes_along_with_generation_and_scores_as_lockstep_does(
+    tmp_path: Path, endpoint: type[Judge], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.studies.alignment_faking import streaming
+
+    monkeypatch.setenv("MOSWEEP_FAKE_LATENCY_S", "0.3")  # 0.9 s a shard of 3 requests
+    one = "engine.shards_in_flight=1"  # one shard after another
+    report = run(af_args(tmp_path / "streamed", one))
+    listed = (report.sweep_dir / "manifest.jsonl").read_text().splitlines()
+    files = [json.loads(line)["file"].split("/")[0] for line in listed]
+    results = [i for i, f in enumerate(files) if f == "results"]
+    scores = [i for i, f in enumerate(files) if f == "scores"]
+    assert len(results) == len(scores) == 8  # 4 cells x 6 prompts in shards of 3
+    assert scores[0] < results[-1]  # a shard was judged before the last one was generated
+    assert report.judging is not None and (report.judging.files, report.judging.rows) == (8, 24)
+    monkeypatch.setattr(streaming, "STREAMED", False)
+    lockstep = run(af_args(tmp_path / "lockstep", one))
+    listed = (lockstep.sweep_dir / "manifest.jsonl").read_text().splitlines()
+    files = [json.loads(line)["file"].split("/")[0] for line in listed]
+    assert files == ["results"] * 8 + ["scores"] * 8
+
+    def key(r: dict[str, object]) -> tuple[object, ...]:
+        return tuple(r[c] for c in ("cell_id", "prompt_id", *SCORE_COLUMNS))
+
+    assert sorted(map(key, scored(report.sweep_dir))) == sorted(
+        map(key, scored(lockstep.sweep_dir))
+    )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,31 +47,83 @@ class ShardRows:
     keys: list[dict[str, str]]  # per row: judge name -> cache key
 
 
-def run_judge_stage(ctx: RunContext, specs: list[JudgeSpec], everything: bool) -> JudgeReport:
+@dataclass
+class Judged:
+    """What this invocation's judging has done so far: judging along with generation, then
+    the judge stage, which goes on from it."""
+
+    report: JudgeReport = field(default_factory=JudgeReport)
+    scored: set[Path] = field(default_factory=set)  # generated files whose scores it wrote
+    # judge prompts it asked: one that failed is asked again by the next run, not this one
+    asked: set[str] = field(default_factory=set)
+
+
+def run_judge_stage(
+    ctx: RunContext, specs: list[JudgeSpec], everything: bool, judged: Judged | None = None
+) -> JudgeReport:
     """Score this grid's generated shards (all of them if `everything` or the judges
-    changed) and write them under scores/."""
-    root, cells, store = ctx.root, ctx.cells, ctx.store
-    report = JudgeReport()
+    changed; else those not scored yet, and not by `judged`) and write them under
+    scores/."""
+    cells, store = ctx.cells, ctx.store
+    judged = judged or Judged()
+    report, scored = judged.report, judged.scored
     current = judges_id(specs)
     recorded = store.read_json("judges.json", {}).get("id")
     files = store.shard_files({c.id for c in cells})
     if not (everything or recorded != current):
-        files = [f for f in files if _unscored(store.scores_path(f), store)]
-    if not files:
+        files = [f for f in files if f not in scored and _unscored(store.scores_path(f), store)]
+    if files:
+        cache = JudgeCache(store.root / "judge_cache", store.quarantine)
+        judge_files(ctx, specs, files, requests_of(ctx), cache, judged)
+    elif not report.files:
         return report
-    cache = JudgeCache(store.root / "judge_cache", store.quarantine)
-    requests = {c.id: {p.id: p.text for p in c.dataset.prompts} for c in cells}
-    shards, pending = _read_and_plan(files, specs, requests, cache, report)
-    answer_prompts(root, specs, pending, cache, ctx.session, report)
-    for shard in shards:
-        table = _score(shard, specs, cache)
-        store.write_table(store.root / "scores" / shard.partition, shard.name, table)
-        report.rows += table.num_rows
-        report.failed_rows += table.num_rows - table["judge_failed"].null_count
-    report.files = len(shards)
-    described = {"id": current, "judges": describe(specs), "failed_rows": report.failed_rows}
-    store.write_json("judges.json", described)
+    record_judges(ctx, specs, report.failed_rows)
     return report
+
+
+def record_judges(ctx: RunContext, specs: list[JudgeSpec], failed_rows: int) -> None:
+    """judges.json: which judges scored the files under scores/ (a change re-scores all)."""
+    described = {"id": judges_id(specs), "judges": describe(specs), "failed_rows": failed_rows}
+    ctx.store.write_json("judges.json", described)
+
+
+def requests_of(ctx: RunContext) -> dict[str, dict[str, str]]:
+    """cell id -> prompt id -> the request's text (what a judge reads beside the reply)."""
+    return {c.id: {p.id: p.text for p in c.dataset.prompts} for c in ctx.cells}
+
+
+# Generated shard files judged together: their rows and judge prompts are in memory at
+# once (a judge stage over a million rows would otherwise hold them all).
+FILES_AT_ONCE = 64
+
+
+def judge_files(
+    ctx: RunContext,
+    specs: list[JudgeSpec],
+    files: list[Path],
+    requests: dict[str, dict[str, str]],
+    cache: JudgeCache,
+    judged: Judged,
+    quiet: bool = False,
+) -> None:
+    """Score these generated shard files, FILES_AT_ONCE at a time, and write each one's
+    scores file (an engine judge stays loaded from one batch of files to the next)."""
+    store, report = ctx.store, judged.report
+    for start in range(0, len(files), FILES_AT_ONCE):
+        batch = files[start : start + FILES_AT_ONCE]
+        more = start + FILES_AT_ONCE < len(files)
+        shards, pending = _read_and_plan(batch, specs, requests, cache, report)
+        for name, prompts in pending.items():  # each prompt asked once per invocation
+            pending[name] = {k: p for k, p in prompts.items() if k not in judged.asked}
+            judged.asked.update(prompts)
+        answer_prompts(ctx.root, specs, pending, cache, ctx.session, report, quiet, more)
+        for path, shard in zip(batch, shards, strict=True):
+            table = _score(shard, specs, cache)
+            store.write_table(store.root / "scores" / shard.partition, shard.name, table)
+            report.rows += table.num_rows
+            report.failed_rows += table.num_rows - table["judge_failed"].null_count
+            report.files += 1
+            judged.scored.add(path)
 
 
 def _unscored(scores: Path, store: ResultStore) -> bool:

@@ -6,6 +6,7 @@ saved, mirrored."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -17,6 +18,7 @@ from orchestrator.graph.study import launches, stage_table
 from orchestrator.grid import Cell
 from orchestrator.judges.backends import engine_pools
 from orchestrator.judges.spec import JudgeSpec, judge_specs, summary
+from orchestrator.plan import Prepared
 from orchestrator.pools import pool_key
 from orchestrator.report import sweep_rows
 from orchestrator.store import ResultStore
@@ -29,6 +31,7 @@ from orchestrator.studies.alignment_faking.metrics import (
     headline,
     tier_metrics,
 )
+from orchestrator.studies.alignment_faking.streaming import StreamedJudging, streams
 from orchestrator.studies.alignment_faking.training import TrainingNodes
 
 LEGEND = (
@@ -50,6 +53,7 @@ class AlignmentFakingRun(GenerationRun):
     specs: list[JudgeSpec]
     training: TrainingNodes
     recall: pa.Table | None = None
+    streamed: StreamedJudging | None = None
 
     def check(self) -> None:
         # Judge models, templates and endpoints resolve before any generation starts, and
@@ -104,11 +108,26 @@ class AlignmentFakingRun(GenerationRun):
         # A judge that is the model under test keeps the engine generation loaded.
         return engine_pools(self.specs, device)
 
+    def generate(self, prepared: Prepared) -> None:
+        """Generation, with judging along when the judges run elsewhere (streaming.py)."""
+        if streams(self.ctx, self.specs):
+            self.streamed = StreamedJudging(self.ctx, self.specs)
+        try:
+            super().generate(prepared)
+        finally:
+            if self.streamed is not None:
+                self.streamed.close()
+
+    def shard_written(self, path: Path) -> None:
+        if self.streamed is not None:
+            self.streamed.add(path)
+
     def after_generation(self) -> None:
         ctx, report = self.ctx, self.ctx.report
         started = time.monotonic()
         everything = ctx.root.mode == "judge"
-        judged = run_judge_stage(ctx, self.specs, everything)
+        along = self.streamed.judged if self.streamed is not None else None
+        judged = run_judge_stage(ctx, self.specs, everything, along)
         report.judging = judged
         report.failures += judged.failures
         print(summary(judged, time.monotonic() - started))
