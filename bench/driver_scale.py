@@ -3,9 +3,8 @@ tiers, N/4 prompts each, ~1,230-token system prompts) on the fake engine with no
 so every second and byte measured is the driver's: `mode=dry` (plan, render, check every
 budget) and a whole run (plus Ray, the fake engine, Parquet, the report).
 
-    .venv/bin/python -m bench.driver_scale                     # 100,000 requests
-    .venv/bin/python -m bench.driver_scale --requests 1000000 --run-for 120
-    .venv/bin/python -m bench.driver_scale --before REV   # REV's code first, then this
+    .venv/bin/python -m bench.driver_scale               # 1,000,000 requests, run for 60 s
+    .venv/bin/python -m bench.driver_scale --requests 100000 --run-for 0 --before REV
 
 Each side is its own process (`/usr/bin/time`-style peak RSS from the kernel's rusage of
 the child); first dispatch is the first `dispatch` event in events.jsonl, counted from the
@@ -142,8 +141,8 @@ def print_before(revision: str, requests: int, run_for: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=100_000)
-    parser.add_argument("--run-for", type=float, default=0, help="stop the run after S s")
+    parser.add_argument("--requests", type=int, default=1_000_000)
+    parser.add_argument("--run-for", type=float, default=60, help="stop the run after S s")
     parser.add_argument("--before", help="a git revision to measure first (a worktree of it)")
     parser.add_argument("--json")
     args = parser.parse_args()

@@ -26,6 +26,7 @@ BENCHMARKS = [
     "transport",
     "plan_scale",
     "driver_scale",
+    "streaming",
     "parquet_write",
 ]
 

@@ -164,8 +164,11 @@ class GenerationRun:
                 progress.update(failed=1)
         except (KeyboardInterrupt, OSError):  # also a full disk: nothing more dispatched
             recorder.stop()  # what came back is written, unless the disk refused it
+            never = feed.unstarted()
+            for failure in never:
+                events("interrupted", failure.shard_id)
             # with the interrupted, those not written, and those never queued
-            report.failures += scheduler.failures + recorder.failures + feed.unstarted()
+            report.failures += scheduler.failures + recorder.failures + never
             raise
         finally:
             recorder.stop()
