@@ -1,7 +1,8 @@
 """The driver is SIGKILLed at random points in N trials, each followed by the same command
 again: every trial ends with the complete dataset (no row missing or doubled), no shard
 written before the kill is rewritten, and the rework after each kill is exactly the shards
-the event log shows in flight at that moment."""
+the event log shows in flight at that moment (dispatched and not written: on an engine, or
+back and waiting for the shard writer)."""
 
 from __future__ import annotations
 
@@ -98,7 +99,9 @@ def test_driver_killed_at_random_points_then_rerun_completes(tmp_path: Path) -> 
             if e["event"] == "dispatch"
         }
         rework = dispatched_again & {e["job"] for e in events if e["event"] == "dispatch"}
-        assert rework == in_flight and len(rework) <= 4
+        # In flight: on an engine (at most 4) or back and waiting for the shard writer.
+        returned = {e["job"] for e in events if e["event"] == "done"}
+        assert rework == in_flight and len(in_flight - returned) <= 4
         table = ds.dataset(root / "tiny" / "results", format="parquet").to_table(
             ["cell_id", "prompt_id", "sample_idx"]
         )
