@@ -114,9 +114,12 @@ class AlignmentFakingRun(GenerationRun):
             self.streamed = StreamedJudging(self.ctx, self.specs)
         try:
             super().generate(prepared)
-        finally:
+        except BaseException:
             if self.streamed is not None:
-                self.streamed.close()
+                self.streamed.abandon()
+            raise
+        if self.streamed is not None:
+            self.streamed.close()
 
     def shard_written(self, path: Path) -> None:
         if self.streamed is not None:

@@ -27,6 +27,9 @@ from orchestrator.studies.alignment_faking.judging import (
     requests_of,
 )
 
+# Seconds an interrupted run waits for the batch being judged.
+ABANDON_WAIT_S = 2.0
+
 # bench/streaming.py turns this off to measure the lockstep way (judging after generation).
 STREAMED = True
 
@@ -50,7 +53,9 @@ class StreamedJudging:
         self.judged = Judged()
         self.written: queue.Queue[Path | None] = queue.Queue()
         self.stopped: str | None = None  # why judging along stopped (the judge stage goes on)
-        self.thread = threading.Thread(target=self._judge_all, name="mosweep-judge")
+        # A daemon: a run interrupted mid-batch does not wait for the endpoint's answers (a
+        # scores file is put in place whole, or not at all).
+        self.thread = threading.Thread(target=self._judge_all, name="mosweep-judge", daemon=True)
         self.thread.start()
 
     def add(self, path: Path) -> None:
@@ -65,6 +70,13 @@ class StreamedJudging:
         if self.stopped:
             print(f"judging along with generation stopped ({self.stopped}): judging the rest now")
         return self.judged
+
+    def abandon(self) -> None:
+        """The run was interrupted: judge nothing more, and wait a moment at most for the
+        batch being judged (the next run judges what is left)."""
+        self.stopped = "interrupted"
+        self.written.put(None)
+        self.thread.join(timeout=ABANDON_WAIT_S)
 
     def _judge_all(self) -> None:
         ctx = self.ctx
