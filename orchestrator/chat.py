@@ -61,7 +61,8 @@ class ChatRenderer:
     """A model's tokenizer and chat template, loaded once per model in the driver.
 
     Rendering in the driver (not the workers) lets every prompt be counted against the
-    context window before any job starts, and gives each row its exact rendered prompt.
+    context window before any job starts (orchestrator/budget.py, mostly from one rendering
+    per cell), and gives each row its exact rendered prompt.
     """
 
     estimated = False

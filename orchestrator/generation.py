@@ -70,9 +70,10 @@ class GenerationRun:
 
     def check(self) -> None:
         self._plan()
-        # Renders and checks every prompt (and prepares every model) before any job is
-        # submitted; with shards to run, Ray starts meanwhile (it waits on its processes,
-        # the rendering on the CPU), so the first shard is not held up by both in turn.
+        # Prepares every model and checks every request against its context window before
+        # any job is submitted (orchestrator/budget.py; jobs are rendered later, as they are
+        # dispatched); with shards to run, Ray starts meanwhile (it waits on its processes,
+        # the check on the CPU), so the first shard is not held up by both in turn.
         trained = self.trained()
         prepare = lambda: prepare_jobs(self.ctx.root, self.shards, trained)  # noqa: E731
         if self.shards and self.ctx.root.mode == "run":
