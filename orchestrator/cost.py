@@ -8,12 +8,10 @@ Prices are per million tokens, from `model.api.price_input` / `price_output`.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 from orchestrator.config.groups import ModelConfig
 from orchestrator.grid import Cell
-from orchestrator.plan import Shard
 
 
 @dataclass
@@ -31,30 +29,25 @@ class Tokens:
         return (self.prompt * price_in + self.generated * price_out) / 1e6
 
 
-def estimate(
-    cells: dict[str, Cell], prompt_tokens: dict[str, int], shards: list[Shard]
-) -> dict[str, tuple[ModelConfig, Tokens]]:
-    """Per hosted model: prompt tokens (estimated from characters; `prompt_tokens`: cell id
-    -> its requests' tokens) and at most the tokens the grid can generate."""
+def estimate(cells: list[tuple[Cell, int, int]]) -> dict[str, tuple[ModelConfig, Tokens]]:
+    """Per hosted model: prompt tokens (estimated from characters) and at most the tokens
+    the grid can generate. `cells`: (cell, its requests to run, their prompt tokens)."""
     out: dict[str, tuple[ModelConfig, Tokens]] = {}
-    requests = Counter(s.cell.id for s in shards for _ in range(s.size))
-    for cell_id, cell in cells.items():
+    for cell, requests, prompt_tokens in cells:
         cfg = cell.config
         if not cfg.model.hosted:
             continue
         _, tokens = out.setdefault(cfg.model.name, (cfg.model, Tokens()))
         n = cfg.sampling.n
-        tokens.prompt += n * prompt_tokens[cell_id]
-        tokens.generated += n * requests[cell_id] * cfg.sampling.max_tokens
+        tokens.prompt += n * prompt_tokens
+        tokens.generated += n * requests * cfg.sampling.max_tokens
     return out
 
 
-def estimate_lines(
-    cells: dict[str, Cell], prompt_tokens: dict[str, int], shards: list[Shard]
-) -> list[str]:
+def estimate_lines(cells: list[tuple[Cell, int, int]]) -> list[str]:
     """One line per hosted model: what the grid left to run will cost at most."""
     lines = []
-    for name, (model, tokens) in estimate(cells, prompt_tokens, shards).items():
+    for name, (model, tokens) in estimate(cells).items():
         dollars = tokens.dollars(model)
         price = (
             f"at most ${dollars:,.2f}"

@@ -20,7 +20,6 @@ from orchestrator.context import RunContext
 from orchestrator.endpoints import check_endpoints
 from orchestrator.events import EventLog
 from orchestrator.plan import Job, Prepared, Shard, pending_shards, prepare_jobs
-from orchestrator.pools import pool_key
 from orchestrator.progress import Progress
 from orchestrator.recorder import ShardRecorder
 from orchestrator.report import end_summary, plan_summary, status_table, sweep_rows
@@ -191,11 +190,7 @@ class Feed:
     def __init__(self, prepared: Prepared, device: str) -> None:
         self.prepared = prepared
         self.order = iter(prepared.shards)
-        self.keys: dict[str, str] = {}  # cell id -> the pool that serves it
-        for shard in prepared.shards:
-            cell = shard.cell
-            if cell.id not in self.keys:
-                self.keys[cell.id] = pool_key(cell.config, device, prepared.path(shard))
+        self.keys = prepared.pool_keys(device)  # cell id -> the pool that serves it
         self.left = Counter(self.keys[s.cell.id] for s in prepared.shards)
         self.taken: list[Shard] = []
 

@@ -20,6 +20,7 @@ from orchestrator.datasets import Prompt
 from orchestrator.grid import Cell
 from orchestrator.ids import request_seed, text_hash
 from orchestrator.models.adapters import adapter_folder
+from orchestrator.pools import pool_key
 from orchestrator.studies import get_study
 
 
@@ -197,6 +198,14 @@ class Prepared:
 
     def renderer(self, cell: Cell) -> Renderer:
         return self.renderers[models.weights_key(cell.config.model)]
+
+    def pool_keys(self, device: str) -> dict[str, str]:
+        """cell id -> the engine pool that serves its shards."""
+        keys: dict[str, str] = {}
+        for shard in self.shards:
+            if shard.cell.id not in keys:
+                keys[shard.cell.id] = pool_key(shard.cell.config, device, self.path(shard))
+        return keys
 
 
 def prepare_jobs(

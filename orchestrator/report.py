@@ -83,11 +83,12 @@ def _token_estimate(root: RootConfig, shards: list[Shard]) -> str:
     from orchestrator.budget import SAMPLED, estimate
     from orchestrator.cost import estimate_lines
 
-    counts, sampled = {}, 0
+    cells, sampled = [], 0  # (cell, requests, prompt tokens)
     for cell, prompts in pending_prompts(shards):
-        counts[cell.id], was_sampled = estimate(cell, prompts, prepared.renderer(cell))
+        tokens, was_sampled = estimate(cell, prompts, prepared.renderer(cell))
+        cells.append((cell, len(prompts), tokens))
         sampled += was_sampled
-    prompt_tokens = sum(counts.values())
+    prompt_tokens = sum(tokens for _, _, tokens in cells)
     requests = sum(s.size for s in shards)
     generated = requests * root.sampling.n * root.sampling.max_tokens
     about = "about " if sampled else ""
@@ -98,8 +99,7 @@ def _token_estimate(root: RootConfig, shards: list[Shard]) -> str:
             f"request was checked against its context window, {prepared.counted} of "
             f"{requests} tokenized to tell)"
         )
-    cells = {s.cell.id: s.cell for s in shards}
-    return "\n".join(lines + estimate_lines(cells, counts, shards))
+    return "\n".join(lines + estimate_lines(cells))
 
 
 def status_table(

@@ -189,9 +189,11 @@ def answer_prompts(
         if spec.cfg.backend == "openai" and pending.get(spec.name):
             prompts = pending[spec.name]
             name = f"{root.sweep.name} judge {spec.name}"
-            progress = Progress(name, len(prompts), len(prompts))
-            if quiet:
-                progress.stream, progress.tty = io.StringIO(), False
+            progress = (
+                Progress(name, len(prompts), len(prompts), stream=io.StringIO())
+                if quiet
+                else Progress(name, len(prompts), len(prompts))
+            )
             try:
                 asked = run_on_endpoint(spec, prompts, cache, progress)
             finally:

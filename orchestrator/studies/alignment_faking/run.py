@@ -19,7 +19,6 @@ from orchestrator.grid import Cell
 from orchestrator.judges.backends import engine_pools
 from orchestrator.judges.spec import JudgeSpec, judge_specs, summary
 from orchestrator.plan import Prepared
-from orchestrator.pools import pool_key
 from orchestrator.report import sweep_rows
 from orchestrator.store import ResultStore
 from orchestrator.studies.alignment_faking import probe
@@ -84,8 +83,7 @@ class AlignmentFakingRun(GenerationRun):
         runner = GraphRunner(ctx, nodes)
         if runner.todo():  # the pools generation and judging use stay up after the graph
             device = ctx.session.device()
-            prepared = self.prepared
-            keep = {pool_key(s.cell.config, device, prepared.path(s)) for s in prepared.shards}
+            keep = set(self.prepared.pool_keys(device).values())
             runner.keep = frozenset(keep | self.later_pools(device))
         ctx.report.stages = runner.report  # what ran and what was reused (tests read it)
         try:
