@@ -1,4 +1,5 @@
-"""Reading a sweep's Parquet files by their declared columns (jobs/rows.py) and nothing else.
+"""Reading a sweep's Parquet files by their declared columns and nothing else: the engine's
+core columns and the study's own (jobs/rows.py, `Study.columns`).
 
 Before a report reads a folder, every file's footer is checked against the declared schema:
 a file with a missing or a foreign column (written by another tool, an older mosweep, or a
@@ -16,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from jobs.rows import SCHEMA, SCORED_SCHEMA
+from jobs.rows import CORE
 from orchestrator.store import shard_paths
 
 
@@ -24,9 +25,9 @@ class ReportError(ValueError):
     """Bad input to the report: one line that says what to change."""
 
 
-def read_rows(folder: Path, scored: bool = False, columns: list[str] | None = None) -> pa.Table:
-    """All rows of a results (or scores) folder, after checking each file's columns."""
-    schema = SCORED_SCHEMA if scored else SCHEMA
+def read_rows(folder: Path, schema: pa.Schema = CORE, columns: list[str] | None = None) -> pa.Table:
+    """All rows of a results (or scores) folder, after checking each file's columns against
+    `schema` (a study's: `orchestrator.studies.row_schema`)."""
     files = shard_paths(folder)  # not a copy, a stray file or an unfinished write
     if not files:
         raise ReportError(f"no Parquet files under {folder}: run the sweep first")
@@ -41,15 +42,19 @@ def read_rows(folder: Path, scored: bool = False, columns: list[str] | None = No
 UNREPORTED = frozenset({"rendered_prompt"})
 
 
-def report_columns(scored: bool) -> list[str]:
+def report_columns(schema: pa.Schema) -> list[str]:
     """The columns a report reads."""
-    schema = SCORED_SCHEMA if scored else SCHEMA
     return [name for name in schema.names if name not in UNREPORTED]
+
+
+# Core columns of every row before each study declared its own columns: a file of an
+# earlier run still has them, null where its study had no such label; they are left unread.
+RETIRED = frozenset({"tier", "trigger"})
 
 
 def check_columns(path: Path, schema: pa.Schema) -> None:
     names = pq.read_schema(path).names
-    foreign = [n for n in names if n not in schema.names]
+    foreign = [n for n in names if n not in schema.names and n not in RETIRED]
     missing = [n for n in schema.names if n not in names]
     if not foreign and not missing:
         return

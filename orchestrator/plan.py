@@ -21,7 +21,7 @@ from orchestrator.grid import Cell
 from orchestrator.ids import request_seed, text_hash
 from orchestrator.models.adapters import adapter_folder
 from orchestrator.pools import pool_key
-from orchestrator.studies import get_study
+from orchestrator.studies import get_study, row_schema
 
 
 @dataclass(frozen=True)
@@ -140,6 +140,7 @@ def build_task(
         requests=requests,
         sampling=sampling,
         labels=labels(cell, sweep, model_path, trained),
+        schema=row_schema(study),
     )
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("orchestrator", "jobs", "analysis")
+PACKAGES = ("orchestrator", "jobs", "analysis", "mosweep")
 STUDIES = "orchestrator.studies"
 
 
@@ -158,6 +158,64 @@ def test_jobs_import_nothing_of_the_driver() -> None:
         if not target.startswith("jobs")
     ]
     assert breaks == []
+
+
+def on_the_row_path(module: str) -> bool:
+    """The engine that makes, writes and checks rows for every study: orchestrator/'s engine
+    modules, the worker's generation and engines, the report's reader and frame. (The
+    report's helpers in analysis/ that a study's sections call read a judged `outcome`
+    where one exists; a judge stage's worker code in jobs/judges is the study's.)"""
+    if module.startswith("orchestrator"):
+        return is_engine(module)
+    return module in ("jobs.rows", "jobs.generate", "analysis.columns", "analysis.report") or (
+        module.startswith("jobs.engines")
+    )
+
+
+# (module, name): strings that are not a study's column where they appear
+NOT_COLUMNS = {
+    ("orchestrator.config.compose", "judges"): "the config group of that name",
+    ("orchestrator.grid", "judges"): "the config group, which is never an axis",
+    ("orchestrator.config.schema", "af_reasoning"): "judge_eval's default judge's name",
+    ("orchestrator.config.schema", "scratchpad"): "judge_eval's labelled file's field",
+    ("analysis.columns", "tier"): "a column of older files, left unread",
+    ("analysis.columns", "trigger"): "a column of older files, left unread",
+}
+
+
+def study_columns() -> set[str]:
+    """Every column a built-in or test study declares on top of the engine's core."""
+    from jobs.rows import CORE
+    from orchestrator.studies import STUDIES, get_study, row_schema
+
+    names = [*STUDIES, "tests.studies.tutor", "tests.studies.shouting"]
+    declared = {n for name in names for n in row_schema(get_study(name), "scores").names}
+    return declared - set(CORE.names)
+
+
+def named_columns(module: str, path: Path, columns: set[str]) -> list[str]:
+    tree = ast.parse(path.read_text())
+    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)}
+    return sorted(c for c in columns & strings if (module, c) not in NOT_COLUMNS)
+
+
+def test_no_engine_module_names_a_study_column() -> None:
+    """A study declares its own columns (Study.columns); the engine that writes and reads
+    rows names none of them, so a new study stores a label without an engine edit."""
+    columns = study_columns()
+    assert {"tier", "trigger", "outcome", "tone"} <= columns  # the check sees them
+    named = {
+        module: found
+        for module, path in modules().items()
+        if on_the_row_path(module) and (found := named_columns(module, path, columns))
+    }
+    assert named == {}
+
+
+def test_the_column_check_sees_a_study_column(tmp_path: Path) -> None:
+    path = tmp_path / "planted.py"
+    path.write_text('ROW = {"tier": "free"}\n')
+    assert named_columns("orchestrator.planted", path, study_columns()) == ["tier"]
 
 
 def test_modules_stay_small() -> None:

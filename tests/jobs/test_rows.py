@@ -6,8 +6,17 @@ import pickle
 from array import array
 
 import pyarrow as pa
+import pytest
 
-from jobs.rows import Completion, Request, ShardTask, shard_table, with_prompts
+from jobs.rows import (
+    CORE,
+    Completion,
+    Request,
+    ShardTask,
+    results_schema,
+    shard_table,
+    with_prompts,
+)
 
 IDS = list(range(40_000, 41_370))  # a long prompt's ids in a 49k vocabulary (SmolLM2)
 LARGE = [i + 90_000 for i in IDS]  # and in a 128k one (Llama 3)
@@ -42,3 +51,27 @@ def test_a_returned_shard_carries_no_prompt_text_and_the_driver_puts_it_back() -
         "<system prompt> question 0",
     ]
     assert isinstance(rows, pa.Table)
+
+
+def test_a_study_s_own_column_is_stored_after_the_core_ones() -> None:
+    """A study declares its label column; the engine's core names it nowhere."""
+    label = pa.field("refused", pa.bool_())
+    schema = results_schema([label])
+    task = ShardTask(
+        "c_000000-000001",
+        [Request("p0", "text", IDS, "h", 0)],
+        {"temperature": 0.0, "top_p": 1.0, "max_tokens": 8},
+        {"study": "refusal", "refused": True},
+        schema,
+    )
+    rows = shard_table(task, [Completion("p0", 0, "no", "stop", 3, 1, 0.1, 0.0, 0.1)], "fake")
+    assert rows.schema == schema and rows.schema.names[-1] == "refused"
+    assert rows.to_pylist()[0]["refused"] is True
+    assert CORE.names == schema.names[:-1]
+
+
+def test_a_label_no_column_declares_is_refused_not_dropped() -> None:
+    with pytest.raises(ValueError, match="row label 'tier' is not a declared column"):
+        ShardTask("c", [], {}, {"tier": "free"})
+    with pytest.raises(ValueError, match="'cell_id' is one of the engine's core columns"):
+        results_schema([pa.field("cell_id", pa.string())])

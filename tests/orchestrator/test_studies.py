@@ -73,6 +73,8 @@ def test_a_study_with_its_own_stage_graph_runs_end_to_end(
     assert len(rows) == 2 * 2 * 12
     cells = {(r["cell_id"], r["axes"]) for r in rows}
     assert {json.loads(axes)["study.vars.tone"] for _, axes in cells} == {"kind", "blunt"}
+    # the study's own column, declared in its package: each row's tone, typed and stored
+    assert all(r["tone"] == json.loads(r["axes"])["study.vars.tone"] for r in rows)
     assert len(cells) == 2 and {r["stage"] for r in rows} == {"answer", "answer_tuned"}
     art = report.sweep_dir / "artifacts"
     adapters = {str(art / "adapters" / a) for a in graph.ran["finetune"]}

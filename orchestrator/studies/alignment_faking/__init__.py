@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.config.schema import RootConfig
 from orchestrator.errors import UserError
+from orchestrator.studies.alignment_faking.columns import COLUMNS, SCORED_COLUMNS
 from orchestrator.studies.alignment_faking.config import AlignmentFakingConfig
 from orchestrator.studies.prompted import PromptedStudy
 
@@ -31,6 +32,8 @@ SUFFIXES = (True, False, "decision")
 class AlignmentFakingStudy(PromptedStudy):
     name = "alignment_faking"
     schema = AlignmentFakingConfig
+    columns = COLUMNS
+    scored_columns = SCORED_COLUMNS
 
     def cell_payload(self, cfg: RootConfig) -> dict[str, Any]:
         from orchestrator.studies.alignment_faking.training import finetune_id
@@ -57,6 +60,9 @@ class AlignmentFakingStudy(PromptedStudy):
                 "use true, false or decision"
             )
         return values
+
+    def labels(self, cfg: RootConfig) -> dict[str, str | None]:
+        return {**super().labels(cfg), "tier": str(cfg.study.vars["tier"])}
 
     def runner(self, ctx: RunContext) -> StudyRun:
         from orchestrator.studies.alignment_faking.run import AlignmentFakingRun

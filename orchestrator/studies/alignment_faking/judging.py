@@ -27,13 +27,13 @@ import pyarrow.parquet as pq
 from jobs.judges.llm import JUDGE_FAILED, aggregate, band, outcome
 from jobs.judges.parse import OK, parse
 from jobs.judges.rules import SCORED, refusal_phrase, rule_label
-from jobs.rows import SCORED_SCHEMA
 from orchestrator.context import RunContext
 from orchestrator.ids import stable_hash
 from orchestrator.judges.backends import answer_prompts
 from orchestrator.judges.cache import JudgeCache
 from orchestrator.judges.spec import JudgeReport, JudgeSpec, describe, judges_id
 from orchestrator.store import ResultStore
+from orchestrator.studies.alignment_faking.columns import SCORED_SCHEMA
 from orchestrator.templates import render
 
 

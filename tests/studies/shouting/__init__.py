@@ -19,6 +19,7 @@ from orchestrator.studies import Message
 
 class ShoutingStudy:
     name = "shouting"
+    columns = ()  # none of its own
 
     def cell_payload(self, cfg: RootConfig) -> dict[str, Any]:
         return {"shouting": cfg.prompt_variant.name}  # its messages read nothing else
@@ -28,7 +29,7 @@ class ShoutingStudy:
         return [{"role": "user", "content": text.upper()}]
 
     def labels(self, cfg: RootConfig) -> dict[str, str | None]:
-        return {"prompt_variant": cfg.prompt_variant.name, "tier": None, "trigger": None}
+        return {"prompt_variant": cfg.prompt_variant.name}
 
     def runner(self, ctx: RunContext) -> StudyRun:
         return GenerationRun(ctx)

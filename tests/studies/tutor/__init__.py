@@ -39,6 +39,8 @@ def verdict(reply: str) -> bool:
 
 class TutorStudy:
     name = "tutor"
+    # a column of its own on every row, declared here: no engine file names it
+    columns = (pa.field("tone", pa.string()),)
 
     def cell_payload(self, cfg: RootConfig) -> dict[str, Any]:
         return {"tutor": dict(cfg.study.vars)}
@@ -47,7 +49,7 @@ class TutorStudy:
         return [{"role": "user", "content": f"({cfg.study.vars['tone']}) {prompt.text}"}]
 
     def labels(self, cfg: RootConfig) -> dict[str, str | None]:
-        return {"prompt_variant": None, "tier": None, "trigger": None}
+        return {"prompt_variant": None, "tone": str(cfg.study.vars["tone"])}
 
     def runner(self, ctx: RunContext) -> StudyRun:
         return GraphRun(ctx, plan)
