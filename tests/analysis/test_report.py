@@ -17,7 +17,7 @@ import pytest
 from analysis.__main__ import main
 from analysis.columns import ReportError, read_rows
 from analysis.report import build_report
-from tests.analysis.declared import AF_SCORED, PROMPTED, SA_RESULTS, declared
+from tests.analysis.declared import AF_RESULTS, AF_SCORED, PROMPTED, SA_RESULTS, declared
 from tests.analysis.test_af_metrics import rows as af_rows
 
 JUDGES = json.dumps({"af_reasoning": {"threshold": 0.5, "possible": 0.25}})
@@ -119,6 +119,30 @@ def test_sample_browser_shows_each_outcome_class_of_each_cell(tmp_path: Path) ->
         "thinking about p0 (free)" in page
         and build_report(af_sweep(tmp_path / "again")).samples == report.samples
     )
+
+
+def test_each_sample_shows_the_end_of_its_prompt(tmp_path: Path) -> None:
+    """The report reads rows without their prompts; the few samples shown get theirs back
+    from their shard files, the end first (the request, after a long system prompt)."""
+    sweep = af_sweep(tmp_path)
+    name = "000000000000_000000-000010"
+    scores = sweep / "scores" / "model=m" / f"{name}.parquet"
+    table = pq.read_table(scores)
+    table = table.set_column(
+        table.schema.get_field_index("shard_id"), "shard_id", pa.array([name] * table.num_rows)
+    )
+    pq.write_table(table, scores)
+    # (a shard is one cell's: the fixture's one file of both tiers shares each prompt id)
+    prompts = [f"{'system prompt. ' * 400}request {p}" for p in table["prompt_id"].to_pylist()]
+    results = table.select(AF_RESULTS.names).set_column(
+        AF_RESULTS.get_field_index("rendered_prompt"), "rendered_prompt", pa.array(prompts)
+    )
+    pq.write_table(results, sweep / "results" / "model=m" / f"{name}.parquet")
+    report = build_report(sweep)
+    shown = [s for cell in report.samples for _, picked in cell.classes.values() for s in picked]
+    assert shown and all(s.prompt.endswith(f"request {s.prompt_id}") for s in shown)
+    page = report.html.read_text()
+    assert "<b>prompt</b><pre>[...] " in page and re.search(r"request p\d</pre>", page)
 
 
 def test_several_gaps_get_holm_adjusted_p_values_and_a_note(tmp_path: Path) -> None:
