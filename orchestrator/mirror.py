@@ -86,19 +86,21 @@ class Mirror(Lease, ManifestParts):
 
     # -- reading ---------------------------------------------------------------------------
 
-    def pull(self) -> int:
+    def pull(self, only: tuple[str, ...] = ("",)) -> int:
         """Make the local copy what the store holds; returns the files downloaded. A local
         file the store does not have (removed there, or written by a driver killed before
-        it was sent) is deleted: the store is the truth, and its shard runs again."""
+        it was sent) is deleted: the store is the truth, and its shard runs again. `only`:
+        the keys' prefixes to pull (a reader of rows leaves the adapters on the store)."""
         self.local.mkdir(parents=True, exist_ok=True)
         self.state = _read_state(self.local / STATE)
         for path in _files(self.local):
             key = path.relative_to(self.local).as_posix()
-            if sent(key) and key not in self.remote:
+            if sent(key) and key.startswith(only) and key not in self.remote:
                 path.unlink()
                 self.state.pop(key, None)
         _prune(self.local)  # an adapter folder emptied so would pass for a finished one
-        fetched = self._download(list(self.remote.values()))
+        wanted = [listed for key, listed in self.remote.items() if key.startswith(only)]
+        fetched = self._download(wanted)
         self.merge_parts()
         self._save_state()
         return fetched

@@ -17,6 +17,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
+import mosweep
 from jobs.objstore import ObjectStore
 from tests.conftest import REPO
 from tests.faults.test_driver_killed import kill_when
@@ -124,3 +125,11 @@ def test_a_sweep_on_a_bucket_resumes_after_a_kill_and_reports_from_the_bucket(
     html = (store.get_bytes("report/report.html") or b"").decode()
     assert sum(int(c["rows"]) for c in cells) == SHARDS and len(cells) == 4
     assert "measured" in html
+
+    # 4. mosweep.load on machine E reads the rows from the bucket: config, grid and rows only.
+    monkeypatch.setenv("MOSWEEP_CACHE", str(tmp_path / "machine-e"))
+    loaded = mosweep.load(SWEEP)
+    assert loaded.num_rows == SHARDS and set(loaded["seed"].to_pylist()) == {0, 1}
+    copy = tmp_path / "machine-e"
+    assert {f.parent.parent.name for f in copy.rglob("*.parquet")} == {"results"}
+    assert not list(copy.rglob("report.html"))  # the rows, not the whole folder
