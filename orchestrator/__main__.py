@@ -8,6 +8,7 @@ import signal
 import sys
 from types import FrameType
 
+from orchestrator.cli import Command, parse
 from orchestrator.errors import NotWritten, UserError
 
 # A disk that filled up or turned read-only mid-run: one line, not a traceback.
@@ -42,23 +43,10 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
-USAGE = """usage: python -m orchestrator +sweep=NAME [key=value ...]
-
-Runs a sweep (conf/sweep/NAME.yaml): expands its grid into cells, runs the missing shards
-on Ray + vLLM, writes Parquet under output_root/NAME/results. Re-run to resume.
-
-  mode=run (default) | mode=dry (print the plan) | mode=status (progress on disk)
-  mode=judge (re-score saved rows) | mode=report (tables, figures, report.html)
-  mode=judge_eval (each judge against human-labelled items: AUROC, accuracy)
-  key=value           override any config key, e.g. sampling.temperature=0
-  '+grid.KEY=[a,b]'   add a grid axis; ray.address=auto joins a running cluster
-
-Sweeps, models and the rest: see conf/ and README.md."""
-
-
-def usage() -> int:
+def say(text: str) -> int:
+    """Print an informational flag's answer (--help, --cfg, --info)."""
     try:
-        print(USAGE, flush=True)
+        print(text, flush=True)
     except BrokenPipeError:
         # The reader stopped early (`--help | head`): not an error. Stdout goes to devnull
         # so the interpreter's last flush at exit does not raise it again.
@@ -66,9 +54,32 @@ def usage() -> int:
     return 0
 
 
+def informational(command: Command) -> int | None:
+    """The answer to a flag that runs nothing, or None when the command runs a sweep."""
+    from orchestrator import cli_output
+
+    if command.has("--help"):
+        return say(cli_output.help_text(command))
+    if command.has("--shell-completion"):
+        return say(cli_output.completion_script(command.flags["--shell-completion"]))
+    if command.has("--complete"):
+        return say("\n".join(cli_output.complete(command, command.flags["--complete"])))
+    if command.has("--info"):
+        return say(cli_output.info_text(command))
+    if command.has("--cfg"):
+        return say(cli_output.cfg_text(command).rstrip("\n"))
+    return None
+
+
 def main(argv: list[str]) -> int:
-    if argv and argv[0] in ("-h", "--help"):
-        return usage()
+    try:
+        command = parse(argv)
+        answered = informational(command)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if answered is not None:
+        return answered
     # Handlers for this invocation only: a caller that runs main() in its own process (a
     # test, a notebook) gets its own back, and a signal it sends later is not ignored.
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -76,7 +87,7 @@ def main(argv: list[str]) -> int:
     for signum in previous:
         signal.signal(signum, _stop)
     try:
-        return _main(argv)
+        return _main(command.overrides)
     finally:
         for signum, handler in previous.items():
             if handler is not None:
@@ -116,6 +127,11 @@ def _main(argv: list[str]) -> int:
         return 143 if terminated else 130
     # A failed shard or a report that could not be built: the run is not a clean success.
     return 1 if report.failures or report.report_error else 0
+
+
+def entry() -> None:
+    """The `mosweep` console command."""
+    sys.exit(main(sys.argv[1:]))
 
 
 # vLLM's engine processes re-import the main module when they spawn: keep the guard.

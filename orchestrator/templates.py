@@ -17,9 +17,8 @@ import jinja2
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from orchestrator.config.where import TEMPLATE_DIR
 from orchestrator.errors import UserError, did_you_mean
-
-TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "conf" / "templates"
 
 _ENV = ImmutableSandboxedEnvironment(
     loader=jinja2.FileSystemLoader(TEMPLATE_DIR),

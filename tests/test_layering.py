@@ -176,6 +176,7 @@ def on_the_row_path(module: str) -> bool:
 NOT_COLUMNS = {
     ("orchestrator.config.compose", "judges"): "the config group of that name",
     ("orchestrator.grid", "judges"): "the config group, which is never an axis",
+    ("orchestrator.cli_output", "judges"): "the config group, listed by --help",
     ("orchestrator.config.schema", "af_reasoning"): "judge_eval's default judge's name",
     ("orchestrator.config.schema", "scratchpad"): "judge_eval's labelled file's field",
     ("analysis.columns", "tier"): "a column of older files, left unread",

@@ -24,9 +24,9 @@ from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationEr
 from orchestrator.config import groups, schema
 from orchestrator.config.groups import StudyConfig
 from orchestrator.config.schema import RootConfig
+from orchestrator.config.where import CONF_DIR
 from orchestrator.errors import UserError, did_you_mean
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 GROUPS = ("model", "engine", "dataset", "prompt_variant", "study", "tracker", "judges", "sweep")
 
 ConfigStore.instance().store(name="config_schema", node=RootConfig)
@@ -59,10 +59,11 @@ class Composer:
     def is_group(self, key: str) -> bool:
         return (self.conf_dir / key).is_dir()
 
-    def compose(self, overrides: list[str]) -> DictConfig:
-        """The root config under these overrides, or a one-line `UserError`."""
+    def compose(self, overrides: list[str], with_hydra: bool = False) -> DictConfig:
+        """The root config under these overrides, or a one-line `UserError`; `with_hydra`:
+        with Hydra's own node (`--cfg hydra`)."""
         try:
-            cfg = compose(config_name="config", overrides=overrides)
+            cfg = compose(config_name="config", overrides=overrides, return_hydra_config=with_hydra)
         except (ConfigCompositionException, MissingConfigException, OverrideParseException) as e:
             raise UserError(self._explain(e, overrides)) from None
         except (ConfigKeyError, ValidationError) as e:

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from orchestrator.__main__ import USAGE
+from orchestrator.cli_output import USAGE
 from orchestrator.config.schema import MODES
 from tests.conftest import REPO
 
