@@ -17,7 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from analysis.columns import GRID_FILE
+from analysis.columns import GRID_FILE, ReportError, current_grid
 from orchestrator import cluster
 from orchestrator.config.compose import Composer
 from orchestrator.config.schema import RootConfig
@@ -30,6 +30,7 @@ from orchestrator.lock import SweepLock
 from orchestrator.mirror import Mirror, is_remote
 from orchestrator.plan import count_shards
 from orchestrator.publish import publish_report, report_after_run
+from orchestrator.recall import RECALLING, SAVED, new_cells_line, recalled, saved_command
 from orchestrator.report import RunReport
 from orchestrator.session import Session
 from orchestrator.store import ResultStore
@@ -84,6 +85,10 @@ def run(overrides: list[str], local: Path | None = None) -> RunReport:
         return remote_run(root, overrides)
     sweep_dir = local or output_folder(root.output_root) / root.sweep.name
     refuse_links(sweep_dir)  # before any mode reads, writes or deletes a file there
+    again = recalled(sweep_dir, overrides) if root.mode in RECALLING else None
+    if again is not None and again != overrides:
+        print(f"config: this folder's own command ({SAVED}): {' '.join(again)}", flush=True)
+        return run(again, local)
     store = ResultStore(sweep_dir, read_only=root.mode in READ_ONLY)
     if root.mode == "report":
         return report_mode(root, cfg, store, len(cells))
@@ -128,7 +133,14 @@ def execute(ctx: RunContext, runner: StudyRun) -> RunReport:
         session.close()
         raise
     store.write_text("config.yaml", OmegaConf.to_yaml(ctx.cfg))
+    store.write_json(SAVED, saved_command(ctx.overrides))
     store.write_json("versions.json", versions())
+    try:
+        said = new_cells_line(current_grid(store.root), runner.grid_ids(), ctx.cells)
+    except ReportError:  # an unreadable grid.json: rewritten just below
+        said = None
+    if said:
+        print(said, flush=True)
     store.write_json(GRID_FILE, {"cells": runner.grid_ids()})
     recorded = False
     try:
