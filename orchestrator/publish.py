@@ -31,7 +31,18 @@ def publish_report(sweep_dir: Path, tracker: Tracker) -> Report:
         tracker.table("report/measured", report.measured)
     for name, table in report.tables.items():
         tracker.table(f"report/{name}", table)
+    tracker.results(f"{sweep_dir.name}-results", references(sweep_dir), report.folder)
     return report
+
+
+def references(sweep_dir: Path) -> list[str]:
+    """Where the sweep's rows are for good: its object store when it is on one (the local
+    folder is a copy), else the folder."""
+    from orchestrator.mirror import active
+
+    mirror = active()
+    base = mirror.uri if mirror is not None else sweep_dir.resolve().as_uri()
+    return [f"{base}/{name}" for name in ("results", "scores") if (sweep_dir / name).is_dir()]
 
 
 def report_after_run(sweep_dir: Path, tracker: Tracker) -> str | None:

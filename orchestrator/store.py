@@ -4,6 +4,8 @@ Layout under `<output_root>/<sweep>/`:
 
     results/model=<model>/<cell_id>_<start>-<end>.parquet   rows of prompts [start, end)
     config.yaml, versions.json                              the last invocation's config
+    command.json                                            its overrides (orchestrator/recall.py)
+    tracker.json                                            W&B run ids (orchestrator/wandb_ids.py)
     failed_shards.json                                      shards that failed last time
     scores/model=<model>/<same name>.parquet                judged studies: rows + scores
     metrics/*.parquet                                       judged studies: metric tables

@@ -31,6 +31,7 @@ from orchestrator.studies.alignment_faking.metrics import (
     tier_metrics,
 )
 from orchestrator.studies.alignment_faking.streaming import StreamedJudging, streams
+from orchestrator.studies.alignment_faking.summary import summary_values
 from orchestrator.studies.alignment_faking.training import TrainingNodes
 
 LEGEND = (
@@ -142,6 +143,7 @@ class AlignmentFakingRun(GenerationRun):
         report.metrics, report.legend = headline(tiers, gaps), LEGEND
         if judged.rows or ctx.session.tracking:
             ctx.session.tracker.table("af_metrics", report.metrics)
+            ctx.session.tracker.summary(summary_values(tiers, gaps))
 
     def measure_recall(self) -> None:
         """Fact recall of every probed model variant: saved, mirrored, kept for the summary."""

