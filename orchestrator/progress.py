@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 
 def clock(seconds: float) -> str:
@@ -20,8 +21,15 @@ def clock(seconds: float) -> str:
 
 
 class Progress:
-    def __init__(self, sweep: str, shards: int, rows: int, stream: TextIO = sys.stdout) -> None:
-        self.sweep, self.shards, self.rows = sweep, shards, rows
+    def __init__(
+        self,
+        sweep: str,
+        shards: int,
+        rows: int,
+        stream: TextIO = sys.stdout,
+        log: Callable[[dict[str, Any]], None] | None = None,  # the counts to the tracker
+    ) -> None:
+        self.sweep, self.shards, self.rows, self.log = sweep, shards, rows, log
         self.stream = stream
         self.tty = stream.isatty()
         self.start = time.monotonic()
@@ -38,6 +46,15 @@ class Progress:
         now = time.monotonic()
         if self.first is None:
             self.first = (now, self.rows_done, self.tokens)
+        if self.log is not None:
+            key = self.sweep.rsplit(" ", 1)[-1] if " " in self.sweep else "progress"
+            self.log(
+                {
+                    f"{key}/batches_done": self.shards_done,
+                    f"{key}/prompts_done": self.rows_done,
+                    f"{key}/prompts_total": self.rows,
+                }
+            )
         if self.tty or now - self.last_print >= 10 or self.shards_done == self.shards:
             self.last_print = now
             end = "" if self.tty else "\n"

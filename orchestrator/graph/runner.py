@@ -10,6 +10,7 @@ settings (`engine_load` events in events.jsonl count it).
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from orchestrator.events import EventLog
 from orchestrator.graph.artifacts import Artifacts
 from orchestrator.graph.curves import training_curves
 from orchestrator.graph.node import GenerateWork, Node, TaskWork
+from orchestrator.graph.progress import StageProgress
 from orchestrator.graph.tasks import TaskRunner, log_task
 from orchestrator.pools import pool_key
 from orchestrator.progress import clock
@@ -61,6 +63,7 @@ class GraphRunner:
         self.pending: dict[str, Node] = {}
         self.running: dict[str, tuple[Node, GenerateWork]] = {}  # engine nodes dispatched
         self.keys: dict[str, str] = {}  # engine node id -> its pool
+        self.progress = StageProgress(ctx.root.sweep.name, {})
 
     def todo(self) -> list[Node]:
         """The nodes whose output is missing (reads the disk, runs nothing)."""
@@ -87,6 +90,12 @@ class GraphRunner:
             shutil.rmtree(self.artifacts.path("work", node_id), ignore_errors=True)
         if not self.pending:  # a finished graph re-run: no cluster to start
             return
+        self.progress = StageProgress(
+            ctx.root.sweep.name,
+            {n.id: n.stage for n in self.pending.values()},
+            lambda metrics: ctx.session.tracker.log(metrics),
+            sys.stdout,  # as it is now (a test's capture), not as it was at import
+        )
         device = ctx.session.device()
         for node in self.pending.values():
             if node.serve is not None:
@@ -128,15 +137,18 @@ class GraphRunner:
             for failure in scheduler.failures[seen:]:  # a batch that failed its retries
                 self.running.pop(failure.shard_id, None)
                 self.failed.add(failure.shard_id)
+                self.progress.finished(failure.shard_id, ok=False)
             seen = len(scheduler.failures)
             for node, result in tasks.poll(0 if scheduler.busy() else 0.5):
                 if result is None:
                     self.failed.add(node.id)
+                    self.progress.finished(node.id, ok=False)
                 else:
                     self.report.results[node.id] = result
                     self._finish(node)
                     log_task(self.ctx.session, node, result, self.artifacts.output(node))
             scheduler.release()
+            self.progress.tick()
 
     def _needed(self, key: str) -> bool:
         """Does a node still to run (or running) use this pool?"""
@@ -162,6 +174,7 @@ class GraphRunner:
             del self.pending[node_id]
             started += 1
             self.events("node_start", node_id, kind=node.kind, stage=node.stage)
+            self.progress.started(node_id)
             work = node.build(self.artifacts)
             runs_on = node.spec.runs_on
             if runs_on == "driver":
@@ -195,6 +208,7 @@ class GraphRunner:
         self.finished.add(node.id)
         self.report.ran.setdefault(node.stage, []).append(node.id)
         self.events("node_done", node.id, kind=node.kind, stage=node.stage)
+        self.progress.finished(node.id)
 
 
 def _shard_task(node: Node, work: GenerateWork, schema: pa.Schema) -> Any:

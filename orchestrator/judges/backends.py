@@ -90,7 +90,12 @@ def run_on_engines(
     report = BackendReport()
     judges = {f"judge:{s.name}": s.judge for s in specs}
     total = sum(len(pending.get(s.name, {})) for s in specs)
-    progress = Progress(f"{session.root.sweep.name} judge", -(-total // batch), total)
+    progress = Progress(
+        f"{session.root.sweep.name} judge",
+        -(-total // batch),
+        total,
+        log=lambda counts: session.tracker.log(counts),  # judge/batches_done, ...
+    )
 
     def on_result(job: BatchJob, table: pa.Table) -> None:
         answers: dict[str, list[tuple[int, str]]] = defaultdict(list)

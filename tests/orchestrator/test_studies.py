@@ -54,7 +54,7 @@ def test_an_axis_the_study_ignores_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_study_with_its_own_stage_graph_runs_end_to_end(
-    tmp_path: Path, ray_cluster: None
+    tmp_path: Path, ray_cluster: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """generate -> judge -> finetune -> generate, from one package and its conf files under
     tests/, on real Ray, vLLM and peft; no engine file names it."""
@@ -68,6 +68,8 @@ def test_a_study_with_its_own_stage_graph_runs_end_to_end(
     assert not report.failures and not graph.blocked
     stages = {"answer", "judge", "make_data", "finetune", "answer_tuned"}
     assert set(graph.ran) == stages and all(len(ids) == 2 for ids in graph.ran.values())
+    said = capsys.readouterr().out  # a progress line per stage as its nodes finish
+    assert all(f"[tutor] stage {stage}: 2/2 nodes done" in said for stage in stages)
     # Every row of both generate stages carries its grid cell's id and axes.
     rows = ds.dataset(report.results, partitioning="hive").to_table().to_pylist()
     assert len(rows) == 2 * 2 * 12
