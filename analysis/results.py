@@ -36,12 +36,14 @@ def load(source: str | Path, columns: list[str] | None = None) -> pa.Table:
 
     study = get_study(study_name(folder))
     name = study.report_rows(folder)
-    wanted = None if columns is None else sorted({*columns, "axes", "cell_id"})
-    rows = read_rows(folder / name, row_schema(study, name), wanted)
+    schema = row_schema(study, name)
+    # an axis asked for by name is made from `axes`, not read
+    wanted = None if columns is None else sorted({*schema.names} & {*columns, "axes", "cell_id"})
+    rows = read_rows(folder / name, schema, wanted)
     rows, _ = split_grid(rows, current_grid(folder))
     rows = with_axes(rows)
-    if columns is not None:
-        axes = [c for c in rows.column_names if c not in row_schema(study, name).names]
+    if columns is not None:  # what was asked for, and every axis (the rows' condition)
+        axes = [c for c in rows.column_names if c not in schema.names]
         rows = rows.select([c for c in rows.column_names if c in columns or c in axes])
     return rows
 

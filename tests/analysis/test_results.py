@@ -27,6 +27,8 @@ def test_a_judged_sweep_loads_its_scores_with_the_tier_axis_as_a_column(tmp_path
     assert pa.types.is_string(rows["study.vars.tier"].type)
     some = mosweep.load(af_sweep(tmp_path / "again"), columns=["prompt_id", "outcome"])
     assert some.column_names == ["outcome", "prompt_id", "study.vars.tier"]
+    by_axis = mosweep.load(tmp_path / "again" / "af_grid", columns=["study.vars.tier"])
+    assert by_axis.column_names == ["study.vars.tier"] and by_axis.num_rows == 20
 
 
 def test_rows_of_an_earlier_grid_are_left_out(tmp_path: Path) -> None:
