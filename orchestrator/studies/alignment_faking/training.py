@@ -259,7 +259,6 @@ def probe_labels(cell: Cell, node: str, adapter: str | None, path: str) -> dict[
         "adapter": adapter,
         "prompt_variant": None,
         "tier": None,
-        "trigger": None,
         "axes": json.dumps(cell.axes, sort_keys=True, default=str),
         "dataset": probe.name,
         "dataset_hash": probe.hash,
