@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,7 @@ class WandbTracker:
         self.where = "skipped"
         self.spec = spec
         self.kind = wandb_ids.kind(spec.job_type, spec.name)
+        self._lock = threading.Lock()
         self.step = 0  # the next step: every log goes at its own, continuing a resumed run
         mode = run_mode(cfg)
         self._guard("start", lambda: self._start(cfg, spec, mode))
@@ -143,8 +145,9 @@ class WandbTracker:
             self.run = None
 
     def _log(self, data: dict[str, Any]) -> None:
-        self.run.log(data, step=self.step)
-        self.step += 1
+        with self._lock:  # the shard writer's thread logs too: each log its own step
+            self.run.log(data, step=self.step)
+            self.step += 1
         if self.step % KEEP_EVERY == 0:  # a driver killed outright loses at most these steps
             wandb_ids.remember(self.spec.folder, self.kind, self.run.id, self.step)
 

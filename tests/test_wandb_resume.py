@@ -55,8 +55,8 @@ def test_a_killed_sweep_resumes_its_run_with_summary_and_results(tmp_path: Path)
     done = subprocess.run(command(tmp_path), cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     again = json.loads((sweep / "tracker.json").read_text())["sweep"]
-    assert again["id"] == first["id"] and again["step"] > first["step"]
-    said = next(line for line in done.stdout.splitlines() if line.startswith("W&B: "))
+    said = next((line for line in done.stdout.splitlines() if line.startswith("W&B: ")), "")
+    assert again["id"] == first["id"] and again["step"] > first["step"], (said, done.stderr)
     assert said.startswith(f"W&B: offline, run {first['id']} (resumed at step"), said
     runs = sorted((sweep / "wandb").glob("offline-run-*"))
     assert len(runs) == 2 and {r.name.rsplit("-", 1)[-1] for r in runs} == {first["id"]}
