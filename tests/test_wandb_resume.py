@@ -33,6 +33,13 @@ def command(root: Path) -> list[str]:
     ]
 
 
+def environment(**extra: str) -> dict[str, str]:
+    """A driver's own environment: without the W&B service this test process may have
+    started (WANDB_SERVICE), which the killed driver's run would stay registered with, so
+    the re-run's resume would be refused as "in use" (a separate driver has its own)."""
+    return {**{k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}, **extra}
+
+
 def records(run: Path) -> bytes:
     """The offline run's log (protobuf records): its keys and values are plain bytes."""
     return (run / f"run-{run.name.rsplit('-', 1)[-1]}.wandb").read_bytes()
@@ -47,12 +54,14 @@ def test_a_killed_sweep_resumes_its_run_with_summary_and_results(tmp_path: Path)
             cwd=REPO,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "MOSWEEP_FAKE_LATENCY_S": "0.3"},
+            env=environment(PYTHONUNBUFFERED="1", MOSWEEP_FAKE_LATENCY_S="0.3"),
             start_new_session=True,
         )
         kill_when(driver, lambda: len(list(sweep.glob("results/*/*.parquet"))) >= 3, log)
     first = json.loads((sweep / "tracker.json").read_text())["sweep"]
-    done = subprocess.run(command(tmp_path), cwd=REPO, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        command(tmp_path), cwd=REPO, capture_output=True, text=True, timeout=600, env=environment()
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     again = json.loads((sweep / "tracker.json").read_text())["sweep"]
     said = next((line for line in done.stdout.splitlines() if line.startswith("W&B: ")), "")
