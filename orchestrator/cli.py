@@ -94,16 +94,20 @@ def _example(flag: str) -> str:
     }[flag]
 
 
+def override_key(override: str) -> str:
+    """The config key an override sets: `+grid.seed=[0,1]` -> `grid.seed`, `~db` -> `db`."""
+    return override.lstrip("+~").partition("=")[0]
+
+
 def sweep_overrides(overrides: list[str], multirun: bool) -> list[str]:
     """`key=a,b` under -m becomes the grid axis `++grid.key=[a,b]` (set or replaced); without
     -m it is refused with the two ways to say it."""
     out = []
     for override in overrides:
-        key, _, value = override.partition("=")
-        if not _is_list(value) or key.lstrip("+").startswith(("grid.", "hydra.")):
+        axis, value = override_key(override), override.partition("=")[2]
+        if not _is_list(value) or axis.startswith(("grid.", "hydra.")):
             out.append(override)
             continue
-        axis = key.lstrip("+")
         if not multirun:
             raise UserError(
                 f"{override} gives {axis} several values: add -m to sweep them as a grid axis, "

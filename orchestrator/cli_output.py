@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
-from orchestrator.cli import FLAGS, Command, options, search_path
+from orchestrator.cli import FLAGS, Command, options, override_key, search_path
 from orchestrator.config.compose import GROUPS, Composer
 from orchestrator.config.schema import MODES
 from orchestrator.errors import UserError
@@ -65,7 +65,7 @@ def cfg_text(command: Command) -> str:
     part = command.flags["--cfg"]
     composer = Composer()
     try:
-        chosen = any(o.lstrip("+").startswith("sweep=") for o in command.overrides)
+        chosen = any(override_key(o) == "sweep" for o in command.overrides)
         cfg: DictConfig = (
             composer.load(command.overrides)[0] if chosen else composer.compose(command.overrides)
         )

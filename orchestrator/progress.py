@@ -47,12 +47,11 @@ class Progress:
         if self.first is None:
             self.first = (now, self.rows_done, self.tokens)
         if self.log is not None:
-            key = self.sweep.rsplit(" ", 1)[-1] if " " in self.sweep else "progress"
             self.log(
                 {
-                    f"{key}/batches_done": self.shards_done,
-                    f"{key}/prompts_done": self.rows_done,
-                    f"{key}/prompts_total": self.rows,
+                    "batches_done": self.shards_done,
+                    "prompts_done": self.rows_done,
+                    "prompts_total": self.rows,
                 }
             )
         if self.tty or now - self.last_print >= 10 or self.shards_done == self.shards:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from orchestrator.cli import override_key
 from orchestrator.grid import Cell
 
 SAVED = "command.json"
@@ -20,20 +21,16 @@ LOCATING = ("sweep", "output_root", "mode", "tracker", "ray", "hydra")
 RECALLING = ("status", "report", "judge")  # the modes that read a folder's own config
 
 
-def key(override: str) -> str:
-    return override.lstrip("+~").partition("=")[0]
-
-
 def saved_command(overrides: list[str]) -> dict[str, list[str]]:
     """What a run saves: its overrides, but for the mode (a later status call picks its own)."""
-    return {"overrides": [o for o in overrides if key(o) != "mode"]}
+    return {"overrides": [o for o in overrides if override_key(o) != "mode"]}
 
 
 def recalled(sweep_dir: Path, overrides: list[str]) -> list[str] | None:
     """The folder's saved overrides with these after them (these win), when these only
     locate the folder; else None (the user asked for something else: theirs stand)."""
     path = sweep_dir / SAVED
-    if not path.is_file() or not all(key(o).split(".")[0] in LOCATING for o in overrides):
+    if not path.is_file() or not all(override_key(o).split(".")[0] in LOCATING for o in overrides):
         return None
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))["overrides"]
@@ -41,8 +38,8 @@ def recalled(sweep_dir: Path, overrides: list[str]) -> list[str] | None:
         return None  # unreadable: compose from the command line alone, as before
     if not isinstance(saved, list) or not all(isinstance(o, str) for o in saved):
         return None
-    given = {key(o) for o in overrides}
-    return [*(o for o in saved if key(o) not in given), *overrides]
+    given = {override_key(o) for o in overrides}
+    return [*(o for o in saved if override_key(o) not in given), *overrides]
 
 
 def new_cells_line(before: set[str] | None, now: list[str], cells: list[Cell]) -> str | None:

@@ -94,7 +94,7 @@ def run_on_engines(
         f"{session.root.sweep.name} judge",
         -(-total // batch),
         total,
-        log=lambda counts: session.tracker.log(counts),  # judge/batches_done, ...
+        log=lambda counts: session.tracker.log({f"judge/{k}": v for k, v in counts.items()}),
     )
 
     def on_result(job: BatchJob, table: pa.Table) -> None:
