@@ -48,7 +48,7 @@ test-faults: $(STAMP)
 check: test test-faults
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not slow and not gpu"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
