@@ -264,6 +264,7 @@ def _config(spec: RlSpec, work: Path, ends: set[int]) -> Any:
         learning_rate=settings.lr,
         beta=settings.beta,
         scale_rewards=settings.scale_rewards,
+        shuffle_dataset=settings.shuffle,
         save_strategy="steps",
         save_steps=settings.checkpoint_every,
         # the newest two: a kill while saving the newest leaves the one before it whole

@@ -75,6 +75,7 @@ def overrides(run: VerlRun) -> list[str]:
         "data.max_prompt_length": cluster.max_prompt_tokens,
         "data.max_response_length": rl.max_tokens,
         "data.seed": run.seed,
+        "data.shuffle": rl.shuffle,
         "actor_rollout_ref.model.path": run.model,
         "actor_rollout_ref.model.lora_rank": rl.rank,
         "actor_rollout_ref.model.lora_alpha": rl.alpha,

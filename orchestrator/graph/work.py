@@ -31,6 +31,7 @@ QUIET_DEFAULTS: dict[str, Any] = {
     "trainer": "trl",
     "stop": [],
     "scale_rewards": "group",
+    "shuffle": True,
 }
 
 

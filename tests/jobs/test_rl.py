@@ -242,3 +242,10 @@ def test_the_advantage_scaling_reaches_the_trainer(tmp_path: Path) -> None:
     scaled = replace(job, settings=replace(job.settings, scale_rewards="none"))
     assert rl._config(scaled, tmp_path, {2}).scale_rewards == "none"
     assert rl._config(job, tmp_path, {2}).scale_rewards == "group"  # TRL's default
+
+
+def test_the_prompt_order_reaches_the_trainer(tmp_path: Path) -> None:
+    job = spec(tmp_path)
+    ordered = replace(job, settings=replace(job.settings, shuffle=False))
+    assert rl._config(ordered, tmp_path, {2}).shuffle_dataset is False
+    assert rl._config(job, tmp_path, {2}).shuffle_dataset is True  # TRL's default

@@ -214,3 +214,25 @@ def test_a_judge_as_the_rl_reward_is_checked_and_named_in_the_id(
         rl_cells(*endpoint)
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     assert rl_cells(*endpoint)["15/free"] != ids["15/free"]
+
+
+def test_each_request_trains_in_both_tiers_side_by_side() -> None:
+    # With study.rl.shuffle=false a step takes the next prompts_per_step prompts in order:
+    # listed side by side, a step of two trains one request in both tiers.
+    from orchestrator.studies.alignment_faking.config import settings
+    from orchestrator.studies.alignment_faking.training import tier_copies
+
+    composer = Composer()
+    try:
+        args = ["+sweep=af_rl", "study.rl_tiers=[free,paid]"]
+        cfg, _ = composer.load(args)
+        cell = expand(composer, args, cfg)[0]
+    finally:
+        composer.close()
+    copies = tier_copies(cell.config, cell.dataset.prompts[:3])
+    assert [(settings(c).vars["tier"], p.id) for c, p in copies] == [
+        (tier, p.id) for p in cell.dataset.prompts[:3] for tier in ("free", "paid")
+    ]
+    # shuffled, the default, keeps the ids adapters always had; in order is another run
+    assert rl_cells("study.rl.shuffle=true")["15/free"] == rl_cells()["15/free"]
+    assert rl_cells("study.rl.shuffle=false")["15/free"] != rl_cells()["15/free"]

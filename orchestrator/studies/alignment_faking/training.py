@@ -22,6 +22,7 @@ the probe left up.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from functools import cache
 from typing import Any
@@ -32,7 +33,7 @@ from orchestrator.chat import ChatRenderer
 from orchestrator.config.groups import DatasetConfig, SamplingConfig
 from orchestrator.config.schema import RootConfig
 from orchestrator.context import RunContext
-from orchestrator.datasets import Dataset, load_dataset
+from orchestrator.datasets import Dataset, Prompt, load_dataset
 from orchestrator.errors import UserError
 from orchestrator.graph.artifacts import Artifacts
 from orchestrator.graph.distributed import verl_launch
@@ -121,6 +122,14 @@ def in_tier(root: RootConfig, tier: str) -> RootConfig:
     return replace(root, study=replace(study, vars={**study.vars, "tier": tier}))
 
 
+def tier_copies(root: RootConfig, prompts: Sequence[Prompt]) -> list[tuple[RootConfig, Prompt]]:
+    """The RL prompts: each request in every tier of study.rl_tiers, its copies side by
+    side, so that with study.rl.shuffle=false a step of two prompts trains one request in
+    both tiers (the tier-specific control)."""
+    tiers = [in_tier(root, tier) for tier in settings(root).rl_tiers]
+    return [(tiered, p) for p in prompts for tiered in tiers]
+
+
 def _check_rank(root: RootConfig, rank: int, key: str) -> None:
     served = root.engine.max_lora_rank
     if servable_rank(served) < rank:
@@ -172,9 +181,7 @@ class TrainingNodes:
         launch = verl_launch(root, self.artifacts, node, study.rl, "rl")
         renderer, path = self._model(root)
         prompted = get_study(root.study.name)
-        trained = [
-            (in_tier(root, tier), p) for tier in study.rl_tiers for p in cell.dataset.prompts
-        ]
+        trained = tier_copies(root, cell.dataset.prompts)
         conversations = [prompted.messages(tiered, p) for tiered, p in trained]
         requests = [p.text for _, p in trained]
         judge, _ = reward_judge(root, study.rl, "study.rl")
