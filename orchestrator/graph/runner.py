@@ -22,6 +22,7 @@ from orchestrator.context import RunContext
 from orchestrator.events import EventLog
 from orchestrator.graph.artifacts import Artifacts
 from orchestrator.graph.curves import training_curves
+from orchestrator.graph.frontier import Frontier
 from orchestrator.graph.node import GenerateWork, Node, TaskWork
 from orchestrator.graph.progress import StageProgress
 from orchestrator.graph.tasks import TaskRunner, log_task
@@ -31,6 +32,11 @@ from orchestrator.scheduler import BatchJob, Failure, Scheduler
 from orchestrator.studies import get_study, row_schema
 
 CURVES = "training_curves.parquet"  # under the sweep's metrics/
+
+# Engine batches built (their prompts rendered and tokenized) and waiting for an engine:
+# enough to keep every replica fed between two turns of the loop, few enough that the
+# driver's memory does not grow with the grid.
+AHEAD = 16
 
 
 @dataclass
@@ -60,9 +66,8 @@ class GraphRunner:
         self.report = GraphReport()
         self.finished: set[str] = set()
         self.failed: set[str] = set()
-        self.pending: dict[str, Node] = {}
+        self.frontier = Frontier([], set(), {})  # the nodes left: set by run()
         self.running: dict[str, tuple[Node, GenerateWork]] = {}  # engine nodes dispatched
-        self.keys: dict[str, str] = {}  # engine node id -> its pool
         self.progress = StageProgress(ctx.root.sweep.name, {})
 
     def todo(self) -> list[Node]:
@@ -83,23 +88,24 @@ class GraphRunner:
 
     def _run(self) -> None:
         ctx = self.ctx
-        self.pending = {n.id: n for n in self.todo()}
-        self.finished = set(self.nodes) - set(self.pending)
+        todo = self.todo()
+        self.finished = set(self.nodes) - {n.id for n in todo}
         self.report.reused = sorted(self.finished)
         for node_id in self.finished:  # a kill between a task's output and its cleanup
             shutil.rmtree(self.artifacts.path("work", node_id), ignore_errors=True)
-        if not self.pending:  # a finished graph re-run: no cluster to start
+        if not todo:  # a finished graph re-run: no cluster to start
             return
         self.progress = StageProgress(
             ctx.root.sweep.name,
-            {n.id: n.stage for n in self.pending.values()},
+            {n.id: n.stage for n in todo},
             lambda metrics: ctx.session.tracker.log(metrics),
             sys.stdout,  # as it is now (a test's capture), not as it was at import
         )
         device = ctx.session.device()
-        for node in self.pending.values():
-            if node.serve is not None:
-                self.keys[node.id] = pool_key(node.serve[0], device, node.serve[1])
+        keys = {
+            n.id: pool_key(n.serve[0], device, n.serve[1]) for n in todo if n.serve is not None
+        }
+        self.frontier = Frontier(todo, self.finished, keys)
         events = EventLog(ctx.store.root / "events.jsonl")
         scheduler: Scheduler[BatchJob] = Scheduler(
             device,
@@ -107,7 +113,7 @@ class GraphRunner:
             self._generated,
             ctx.root.max_retries,
             events,
-            needed=self._needed,
+            needed=lambda key: key in self.keep or self.frontier.needed(key),
             shared=ctx.session.pools,
         )
         tasks = TaskRunner(ctx, scheduler, events)
@@ -126,23 +132,21 @@ class GraphRunner:
 
     def _loop(self, scheduler: Scheduler[BatchJob], tasks: TaskRunner) -> None:
         seen = 0
-        while self.pending or self.running or tasks.busy:
+        while self.frontier or self.running or tasks.busy:
             self._start_ready(scheduler, tasks)
             if not (self.running or tasks.busy or scheduler.busy()):
                 # Nothing runs and nothing could start: every pending node waits on a failure.
-                self.report.blocked += sorted(self.pending)
+                self.report.blocked += self.frontier.stranded()
                 return
             if scheduler.busy():
                 scheduler.step(0.2)
             for failure in scheduler.failures[seen:]:  # a batch that failed its retries
                 self.running.pop(failure.shard_id, None)
-                self.failed.add(failure.shard_id)
-                self.progress.finished(failure.shard_id, ok=False)
+                self._failed(failure.shard_id)
             seen = len(scheduler.failures)
             for node, result in tasks.poll(0 if scheduler.busy() else 0.5):
                 if result is None:
-                    self.failed.add(node.id)
-                    self.progress.finished(node.id, ok=False)
+                    self._failed(node.id)
                 else:
                     self.report.results[node.id] = result
                     self._finish(node)
@@ -150,46 +154,38 @@ class GraphRunner:
             scheduler.release()
             self.progress.tick()
 
-    def _needed(self, key: str) -> bool:
-        """Does a node still to run (or running) use this pool?"""
-        waiting = [*self.pending, *self.running]
-        return key in self.keep or any(self.keys.get(node_id) == key for node_id in waiting)
+    def _failed(self, node_id: str) -> None:
+        self.failed.add(node_id)
+        self.progress.finished(node_id, ok=False)
+        blocked = self.frontier.failed(node_id)
+        self.failed.update(blocked)  # so their own dependants are blocked too
+        self.report.blocked += blocked
 
     def _start_ready(self, scheduler: Scheduler[BatchJob], tasks: TaskRunner) -> None:
-        """Start every node whose inputs exist; a driver node finishes at once, so pass
-        again until a pass starts nothing."""
-        while self._pass(scheduler, tasks):
-            continue
+        """Start every node whose inputs exist (a driver node finishes at once, readying
+        its dependants); an engine node only while fewer than AHEAD batches wait for an
+        engine, since building it renders its prompts."""
+        while node := self.frontier.take(scheduler.queued() < AHEAD):
+            self._start(node, scheduler, tasks)
 
-    def _pass(self, scheduler: Scheduler[BatchJob], tasks: TaskRunner) -> int:
-        started = 0
-        for node_id, node in list(self.pending.items()):
-            if any(i in self.failed for i in node.inputs):
-                self.failed.add(node_id)  # so its own dependants are blocked too
-                self.report.blocked.append(node_id)
-                del self.pending[node_id]
-                continue
-            if not all(i in self.finished for i in node.inputs):
-                continue
-            del self.pending[node_id]
-            started += 1
-            self.events("node_start", node_id, kind=node.kind, stage=node.stage)
-            self.progress.started(node_id)
-            work = node.build(self.artifacts)
-            runs_on = node.spec.runs_on
-            if runs_on == "driver":
-                self.artifacts.write_json(node.spec.output, node_id, work, node.spec.suffix)
-                self._finish(node)
-            elif runs_on == "task":
-                assert isinstance(work, TaskWork), f"{node.kind} builds a TaskWork"
-                tasks.add(node, work)
-            else:
-                assert isinstance(work, GenerateWork) and node.serve is not None
-                cfg, path = node.serve
-                task = _shard_task(node, work, self.schema)
-                scheduler.add(BatchJob(node_id, node.cell.id, cfg, task), path)
-                self.running[node_id] = (node, work)
-        return started
+    def _start(self, node: Node, scheduler: Scheduler[BatchJob], tasks: TaskRunner) -> None:
+        node_id = node.id
+        self.events("node_start", node_id, kind=node.kind, stage=node.stage)
+        self.progress.started(node_id)
+        work = node.build(self.artifacts)
+        runs_on = node.spec.runs_on
+        if runs_on == "driver":
+            self.artifacts.write_json(node.spec.output, node_id, work, node.spec.suffix)
+            self._finish(node)
+        elif runs_on == "task":
+            assert isinstance(work, TaskWork), f"{node.kind} builds a TaskWork"
+            tasks.add(node, work)
+        else:
+            assert isinstance(work, GenerateWork) and node.serve is not None
+            cfg, path = node.serve
+            task = _shard_task(node, work, self.schema)
+            scheduler.add(BatchJob(node_id, node.cell.id, cfg, task), path)
+            self.running[node_id] = (node, work)
 
     def _generated(self, job: BatchJob, table: pa.Table) -> None:
         node, work = self.running.pop(job.id)
@@ -206,6 +202,7 @@ class GraphRunner:
 
     def _finish(self, node: Node) -> None:
         self.finished.add(node.id)
+        self.frontier.finished(node.id)
         self.report.ran.setdefault(node.stage, []).append(node.id)
         self.events("node_done", node.id, kind=node.kind, stage=node.stage)
         self.progress.finished(node.id)
