@@ -1,5 +1,6 @@
-"""The generation stage of a prompted study: every pending shard of every cell on Ray, each
-finished shard written once, counted in the progress line and mirrored to the tracker.
+"""The generation stage of a prompted study: every pending shard of every cell a generate
+node of the graph runner (the runner every study's nodes run on), each finished shard
+written once, counted in the progress line and mirrored to the tracker.
 
 `GenerationRun` is the `StudyRun` of the generic prompted study; a judged study extends it
 with what happens after generation (alignment_faking adds its judge stage).
@@ -9,21 +10,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 from analysis.summary import cell_summary
-from orchestrator import models
 from orchestrator.context import RunContext
 from orchestrator.endpoints import check_endpoints
-from orchestrator.events import EventLog
-from orchestrator.plan import Job, Prepared, Shard, pending_shards, prepare_jobs
-from orchestrator.progress import Progress
-from orchestrator.recorder import ShardRecorder
+from orchestrator.graph.node import Node
+from orchestrator.graph.runner import GraphRunner
+from orchestrator.plan import Prepared, Shard, pending_shards, prepare_jobs
 from orchestrator.report import end_summary, plan_summary, status_table, sweep_rows
-from orchestrator.scheduler import Failure, Scheduler
 
 T = TypeVar("T")
 
@@ -136,83 +133,38 @@ class GenerationRun:
         return end_summary(self.ctx.report, self.ctx.cells)
 
     def generate(self, prepared: Prepared) -> None:
-        """Run every shard's generation job on Ray, each built just before it is queued;
-        engines are released whatever happens."""
+        """Every shard a generate node, run by the graph runner as any study's nodes are:
+        each built (its prompts rendered) a few ahead of dispatch, written by the writer's
+        thread; engines are released whatever happens."""
         ctx, report = self.ctx, self.ctx.report
-        device = ctx.session.device()
-        shards = prepared.shards
-        rows = sum(s.size for s in shards) * ctx.root.sampling.n
-        progress = Progress(ctx.root.sweep.name, shards=len(shards), rows=rows)
-        recorder = ShardRecorder(shards, ctx, progress, self.shard_written)
-        events = EventLog(ctx.store.root / "events.jsonl")
-        feed = Feed(prepared, device)
-        keep = self.later_pools(device)
-        scheduler: Scheduler[Job] = Scheduler(
-            device,
-            str(models.cache_dir()),
-            recorder,
-            ctx.root.max_retries,
-            events,
-            needed=lambda key: key in keep or feed.left[key] > 0,
-            shared=ctx.session.pools,
+        keep = frozenset(self.later_pools(ctx.session.device()))
+        runner = GraphRunner(
+            ctx, shard_nodes(prepared), keep, written=self.shard_written, done=self.done
         )
+        started = time.monotonic()
         try:
-            failures = scheduler.run(lambda: feed.top_up(scheduler))
-            recorder.close()  # the last shards written; a write that failed raises here
-            report.failures += failures  # after any stage before generation's
-            for _ in failures:
-                progress.update(failed=1)
-        except (KeyboardInterrupt, OSError):  # also a full disk: nothing more dispatched
-            recorder.stop()  # what came back is written, unless the disk refused it
-            never = feed.unstarted()
-            for failure in never:
-                events("interrupted", failure.shard_id)
-            # with the interrupted, those not written, and those never queued
-            report.failures += scheduler.failures + recorder.failures + never
-            raise
-        finally:
-            recorder.stop()
-            progress.close()
-            scheduler.shutdown()
-            events.close()
-            report.seconds = time.monotonic() - recorder.started
+            runner.run()
+        finally:  # also on Ctrl-C, SIGTERM, a full disk: what did not finish is recorded
+            report.failures += runner.report.failures  # after any stage before generation's
+            report.seconds = time.monotonic() - started
 
 
-# Shards rendered and queued ahead of dispatch: enough to keep every replica fed between two
-# turns of the dispatch loop, few enough that the driver's memory does not grow with the grid.
-AHEAD = 16
+def shard_nodes(prepared: Prepared) -> list[Node]:
+    """A generate node per shard, in the order they run; its job is built when it starts."""
 
+    def node(shard: Shard) -> Node:
+        return Node(
+            kind="generate",
+            stage="generate",
+            id=shard.id,
+            inputs=(),
+            cell=shard.cell,
+            build=lambda artifacts: prepared.job(shard),
+            serve=(shard.cell.config, prepared.path(shard)),
+            shard=shard,
+        )
 
-class Feed:
-    """Builds the shards' jobs in order, at most AHEAD queued at a time, and counts the
-    shards each engine pool has still to come (a pool with more to come stays up)."""
-
-    def __init__(self, prepared: Prepared, device: str) -> None:
-        self.prepared = prepared
-        self.order = iter(prepared.shards)
-        self.keys = prepared.pool_keys(device)  # cell id -> the pool that serves it
-        self.left = Counter(self.keys[s.cell.id] for s in prepared.shards)
-        self.taken: list[Shard] = []
-
-    def top_up(self, scheduler: Scheduler[Job]) -> bool:
-        """Queue jobs until AHEAD wait; False once every shard is queued."""
-        while scheduler.queued() < AHEAD:
-            shard = next(self.order, None)
-            if shard is None:
-                return False
-            self.taken.append(shard)
-            job = self.prepared.job(shard)
-            self.left[self.keys[shard.cell.id]] -= 1
-            scheduler.add(job, self.prepared.path(shard))
-            self.taken.pop()
-        return True
-
-    def unstarted(self) -> list[Failure]:
-        """The shards never queued, recorded as interrupted (a re-run plans them again)."""
-        return [
-            Failure(s.id, s.cell.id, 0, "interrupted before it started")
-            for s in [*self.taken, *self.order]
-        ]
+    return [node(shard) for shard in prepared.shards]
 
 
 def while_starting(work: Callable[[], T], start: Callable[[], object]) -> T:

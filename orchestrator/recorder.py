@@ -51,6 +51,7 @@ class ShardRecorder:
         self.error: BaseException | None = None  # the writer's, raised on the caller's thread
         self.raised = False
         self.waiting: queue.Queue[tuple[Job, pa.Table] | None] = queue.Queue(WAITING)
+        self.written_ids: queue.SimpleQueue[str] = queue.SimpleQueue()  # for drain()
         self.writer = threading.Thread(target=self._write_all, name="mosweep-writer")
         self.writer.start()
 
@@ -61,6 +62,22 @@ class ShardRecorder:
             raise RuntimeError(f"shard {shard.id} returned {table.num_rows} rows, not {expected}")
         self._raise()
         self.waiting.put((job, table))
+
+    def drain(self, timeout: float = 0.0) -> list[str]:
+        """The ids of the shards written since the last call, waiting up to `timeout`
+        seconds for one; the writer's error is raised here (a write that failed)."""
+        self._raise()
+        found: list[str] = []
+        try:
+            found.append(
+                self.written_ids.get(timeout=timeout) if timeout else self.written_ids.get_nowait()
+            )
+            while True:
+                found.append(self.written_ids.get_nowait())
+        except queue.Empty:
+            pass
+        self._raise()
+        return found
 
     def close(self) -> None:
         """Write what is queued, stop the writer, and raise its error if it had one."""
@@ -122,6 +139,7 @@ class ShardRecorder:
                 **cost.spent_metrics(self.report.spent),
             }
         )
+        self.written_ids.put(job.id)  # written and counted
 
     def _log_cell(self, sums: list[int]) -> None:
         rows, tokens, truncated = sums

@@ -56,6 +56,11 @@ class Artifacts:
 
     def node_done(self, node: Node, rows_done: set[str] | dict[str, Any]) -> bool:
         spec = node.spec
+        if node.shard is not None:  # every prompt of its range written, in any files
+            shard = node.shard
+            ranges = rows_done.get(shard.cell.id, []) if isinstance(rows_done, dict) else []
+            covered: int = sum(max(0, min(e, shard.end) - max(s, shard.start)) for s, e in ranges)
+            return covered >= shard.size
         if spec.output == "rows":
             return node.id in rows_done
         return self.done(spec.output, node.id, spec.suffix)

@@ -24,6 +24,7 @@ from orchestrator.ids import stable_hash
 
 if TYPE_CHECKING:
     from orchestrator.graph.artifacts import Artifacts
+    from orchestrator.plan import Shard
 
 RunsOn = Literal["engine", "driver", "task"]
 
@@ -99,6 +100,10 @@ class Node:
     # a node run by another system (an rl node trained by verl): its command, which a dry
     # run prints
     launch: str = field(default="", compare=False, repr=False)
+    # a generate node that is a shard of its cell's rows (prompts shard.start to shard.end,
+    # its id the shard's): written where a prompted study's rows go, counted in the rows
+    # progress line, and built into a plan.Job (its prompts rendered) only near dispatch
+    shard: Shard | None = field(default=None, compare=False, repr=False)
 
     @property
     def spec(self) -> Kind:

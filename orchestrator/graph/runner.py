@@ -12,7 +12,9 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -25,6 +27,7 @@ from orchestrator.graph.curves import training_curves
 from orchestrator.graph.frontier import Frontier
 from orchestrator.graph.node import GenerateWork, Node, TaskWork
 from orchestrator.graph.progress import StageProgress
+from orchestrator.graph.shards import Shards
 from orchestrator.graph.tasks import TaskRunner, log_task
 from orchestrator.pools import pool_key
 from orchestrator.progress import clock
@@ -55,9 +58,18 @@ class GraphReport:
 
 
 class GraphRunner:
-    def __init__(self, ctx: RunContext, nodes: list[Node], keep: frozenset[str] = frozenset()):
-        # keep: pools a later stage of this invocation needs (left up, not stopped)
-        self.ctx, self.keep = ctx, keep
+    def __init__(
+        self,
+        ctx: RunContext,
+        nodes: list[Node],
+        keep: frozenset[str] = frozenset(),
+        written: Callable[[Path], None] = lambda path: None,
+        done: dict[str, list[tuple[int, int]]] | None = None,
+    ):
+        # keep: pools a later stage of this invocation needs (left up, not stopped);
+        # written: told each shard node's file once it is written (on the writer's thread)
+        # done: the rows already written (store.done_ranges()), when the caller read them
+        self.ctx, self.keep, self.written, self.done = ctx, keep, written, done
         self.artifacts = Artifacts(ctx.store)
         self.schema = row_schema(get_study(ctx.root.study.name))  # its generate nodes' rows
         self.nodes: dict[str, Node] = {}
@@ -67,12 +79,14 @@ class GraphRunner:
         self.finished: set[str] = set()
         self.failed: set[str] = set()
         self.frontier = Frontier([], set(), {})  # the nodes left: set by run()
-        self.running: dict[str, tuple[Node, GenerateWork]] = {}  # engine nodes dispatched
+        # engine nodes dispatched (a shard node until its file is written)
+        self.running: dict[str, tuple[Node, GenerateWork | None]] = {}
         self.progress = StageProgress(ctx.root.sweep.name, {})
+        self.shards = Shards(ctx, [], self.written)
 
     def todo(self) -> list[Node]:
         """The nodes whose output is missing (reads the disk, runs nothing)."""
-        rows = self.ctx.store.done_ranges()
+        rows = self.done if self.done is not None else self.ctx.store.done_ranges()
         return [n for n in self.nodes.values() if not self.artifacts.node_done(n, rows)]
 
     def run(self) -> GraphReport:
@@ -97,17 +111,16 @@ class GraphRunner:
             return
         self.progress = StageProgress(
             ctx.root.sweep.name,
-            {n.id: n.stage for n in todo},
+            {n.id: n.stage for n in todo if n.shard is None},  # shards: the rows line
             lambda metrics: ctx.session.tracker.log(metrics),
             sys.stdout,  # as it is now (a test's capture), not as it was at import
         )
         device = ctx.session.device()
-        keys = {
-            n.id: pool_key(n.serve[0], device, n.serve[1]) for n in todo if n.serve is not None
-        }
+        keys = {n.id: pool_key(n.serve[0], device, n.serve[1]) for n in todo if n.serve is not None}
         self.frontier = Frontier(todo, self.finished, keys)
         events = EventLog(ctx.store.root / "events.jsonl")
-        scheduler: Scheduler[BatchJob] = Scheduler(
+        self.shards = Shards(ctx, todo, self.written)
+        scheduler: Scheduler[Any] = Scheduler(
             device,
             str(models.cache_dir()),
             self._generated,
@@ -120,17 +133,20 @@ class GraphRunner:
         self.events = events
         try:
             self._loop(scheduler, tasks)
+            self.shards.close()
         except (KeyboardInterrupt, OSError):  # Ctrl-C, SIGTERM, a full disk: recorded
             scheduler.interrupted()
             tasks.interrupted()
+            self.shards.stopped(list(self.frontier.pending), events)
             raise
         finally:
-            self.report.failures = scheduler.failures + tasks.failures
+            self.shards.finish()
+            self.report.failures = scheduler.failures + tasks.failures + self.shards.failures()
             self.report.engine_loads = scheduler.loads
             scheduler.shutdown()
             events.close()
 
-    def _loop(self, scheduler: Scheduler[BatchJob], tasks: TaskRunner) -> None:
+    def _loop(self, scheduler: Scheduler[Any], tasks: TaskRunner) -> None:
         seen = 0
         while self.frontier or self.running or tasks.busy:
             self._start_ready(scheduler, tasks)
@@ -144,6 +160,11 @@ class GraphRunner:
                 self.running.pop(failure.shard_id, None)
                 self._failed(failure.shard_id)
             seen = len(scheduler.failures)
+            # shards whose rows are still being written: wait on the writer, not the cluster
+            writing = not (scheduler.busy() or tasks.busy)
+            for node_id in self.shards.written(0.2 if writing else 0):
+                node, _ = self.running.pop(node_id)
+                self._finish(node)
             for node, result in tasks.poll(0 if scheduler.busy() else 0.5):
                 if result is None:
                     self._failed(node.id)
@@ -156,20 +177,27 @@ class GraphRunner:
 
     def _failed(self, node_id: str) -> None:
         self.failed.add(node_id)
+        if node_id in self.shards.nodes:
+            self.shards.failed()
         self.progress.finished(node_id, ok=False)
         blocked = self.frontier.failed(node_id)
         self.failed.update(blocked)  # so their own dependants are blocked too
         self.report.blocked += blocked
 
-    def _start_ready(self, scheduler: Scheduler[BatchJob], tasks: TaskRunner) -> None:
+    def _start_ready(self, scheduler: Scheduler[Any], tasks: TaskRunner) -> None:
         """Start every node whose inputs exist (a driver node finishes at once, readying
         its dependants); an engine node only while fewer than AHEAD batches wait for an
         engine, since building it renders its prompts."""
         while node := self.frontier.take(scheduler.queued() < AHEAD):
             self._start(node, scheduler, tasks)
 
-    def _start(self, node: Node, scheduler: Scheduler[BatchJob], tasks: TaskRunner) -> None:
+    def _start(self, node: Node, scheduler: Scheduler[Any], tasks: TaskRunner) -> None:
         node_id = node.id
+        if node.shard is not None:  # its prompts rendered now; the scheduler logs the rest
+            assert node.serve is not None, "a shard node names its engine"
+            scheduler.add(node.build(self.artifacts), node.serve[1])
+            self.running[node_id] = (node, None)
+            return
         self.events("node_start", node_id, kind=node.kind, stage=node.stage)
         self.progress.started(node_id)
         work = node.build(self.artifacts)
@@ -187,8 +215,14 @@ class GraphRunner:
             scheduler.add(BatchJob(node_id, node.cell.id, cfg, task), path)
             self.running[node_id] = (node, work)
 
-    def _generated(self, job: BatchJob, table: pa.Table) -> None:
-        node, work = self.running.pop(job.id)
+    def _generated(self, job: Any, table: pa.Table) -> None:
+        node, work = self.running[job.id]
+        if node.shard is not None:  # written by the recorder's thread; finished once written
+            assert self.shards.recorder is not None
+            self.shards.recorder(job, table)
+            return
+        del self.running[job.id]
+        assert work is not None, "a batch node built its work"
         if node.spec.output == "rows":
             self.ctx.store.write_shard(job.config.model.name, node.id, 0, table.num_rows, table)
         else:
@@ -204,7 +238,8 @@ class GraphRunner:
         self.finished.add(node.id)
         self.frontier.finished(node.id)
         self.report.ran.setdefault(node.stage, []).append(node.id)
-        self.events("node_done", node.id, kind=node.kind, stage=node.stage)
+        if node.shard is None:  # a shard's is the scheduler's "done"
+            self.events("node_done", node.id, kind=node.kind, stage=node.stage)
         self.progress.finished(node.id)
 
 

@@ -5,6 +5,7 @@ the frame cannot be trusted. Jobs are then built a few shards ahead of dispatch.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -105,7 +106,8 @@ def test_preparing_a_grid_builds_no_job(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 class Queue:
-    """What Feed needs of a scheduler: how many wait, and a place to add."""
+    """What the graph runner asks of a scheduler to start engine nodes: how many wait, and
+    a place to add."""
 
     def __init__(self) -> None:
         self.waiting: list[Any] = []
@@ -117,18 +119,38 @@ class Queue:
         self.waiting.append(job)
 
 
-def test_jobs_are_built_a_few_shards_ahead_of_dispatch() -> None:
-    from orchestrator.generation import AHEAD, Feed
+def test_jobs_are_built_a_few_shards_ahead_of_dispatch(tmp_path: Path) -> None:
+    from orchestrator.events import EventLog
+    from orchestrator.generation import shard_nodes
+    from orchestrator.graph.frontier import Frontier
+    from orchestrator.graph.runner import AHEAD, GraphRunner
+    from orchestrator.graph.shards import Shards
+    from orchestrator.report import RunReport
+    from orchestrator.store import ResultStore
 
     _, root, cells = load_sweep(["+sweep=af_grid", "model=smollm2-135m"])
     prepared = prepare_jobs(root, pending_shards(cells, {}, 1))  # 100 shards
-    feed, queue = Feed(prepared, "cpu"), Queue()
-    assert feed.top_up(queue) and queue.queued() == AHEAD
-    assert sum(feed.left.values()) == 100 - AHEAD  # the pool stays up for the rest
+    nodes = shard_nodes(prepared)
+    tracker = SimpleNamespace(log=lambda metrics: None)
+    ctx: Any = SimpleNamespace(
+        root=root,
+        store=ResultStore(tmp_path / "sweep"),
+        report=RunReport(tmp_path, len(cells), 100),
+        session=SimpleNamespace(tracker=tracker),
+    )
+    runner = GraphRunner(ctx, nodes)
+    runner.frontier = Frontier(nodes, set(), {n.id: "pool" for n in nodes})
+    runner.events = EventLog(None)
+    queue = Queue()
+    runner._start_ready(queue, None)  # type: ignore[arg-type]
+    assert queue.queued() == AHEAD and runner.frontier.needed("pool")  # up for the rest
     dispatched = queue.waiting[:5]
     del queue.waiting[:5]
-    assert feed.top_up(queue) and queue.queued() == AHEAD
-    never = feed.unstarted()  # interrupted now: the rest are recorded, none built
+    runner._start_ready(queue, None)  # type: ignore[arg-type]
+    assert queue.queued() == AHEAD
+    shards = Shards(ctx, nodes, lambda path: None)
+    shards.stopped(list(runner.frontier.pending), EventLog(None))  # interrupted now
+    never = shards.failures()  # the rest are recorded, none built
     assert len(never) == 100 - AHEAD - 5 and never[0].error == "interrupted before it started"
     built = [j.id for j in dispatched + queue.waiting]
     assert built + [f.shard_id for f in never] == [s.id for s in prepared.shards]
