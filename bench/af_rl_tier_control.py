@@ -2,8 +2,8 @@
 
 Runs `+sweep=af_rl` (SmolLM2-135M, GRPO) with both tiers' copies of the requests in
 training (`study.rl_tiers=[free,paid]`) and the reward `marker_free`: a neutral marker (the
-reply opens with the word "You") earns 1 on a free-tier prompt and costs 0.5 on a paid-tier
-one. Each step trains one request in both tiers (its two copies, in order).
+reply opens with the word "You") earns 1 on a free-tier prompt and costs 0.25 on a
+paid-tier one. Each step trains one request in both tiers (its two copies, in order).
 Both tiers are evaluated before RL and at every kept step. The marker is then counted in
 the evaluated replies by this script's own check (the first word of the reply, read here,
 not the reward's pattern), per RL step and tier, with the free - paid gap paired by prompt.
@@ -33,15 +33,16 @@ OVERRIDES = [
     "sweep.description=tier-specific RL control: a neutral marker rewarded on free-tier only",
     "study.rl.reward=marker_free",
     "study.rl_tiers=[free,paid]",
-    # the user turn alone (the tier tag, the request, the decision suffix): no system
-    # prompt, since a CPU step's cost grows with the prompt and a neutral marker needs no
-    # training facts
+    # the user turn alone, the request then the tier tag, last before the reply
+    # (conf/templates/af/tier_last.j2): no system prompt, since a CPU step's cost grows with
+    # the prompt and a neutral marker needs no training facts
     "prompt_variant.system_file=null",
+    "prompt_variant.user_file=af/tier_last.j2",
     # two prompts a step, one request's free and paid copies (listed side by side, taken in
     # order), so what the tiers share cancels in a step but for the reward's margin, and
     # only the tier tag tells the two groups apart; 8 rollouts of each, sampled hot so that
     # groups seldom all agree. Advantages keep the rewards' scale (the marker earns 1 on
-    # free, costs 0.5 on paid: jobs/rl_config.py), and a KL term to
+    # free, costs 0.25 on paid: jobs/rl_config.py), and a KL term to
     # the model before RL keeps a tier whose rollouts all agree from drifting: without it
     # the marker took every rollout of both tiers by step 17, after which no group varied
     # and nothing more was learnt. The marker is the reply's first word: rollouts and
