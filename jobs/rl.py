@@ -188,10 +188,16 @@ class RolloutWatch(TrainerCallback):
             )
         self.start = fingerprint(self.model)
         if step in kept_steps(self.settings):
+            final = self.steps / step_folder(step)
             staging = self.steps / f"{step_folder(step)}.tmp"
             shutil.rmtree(staging, ignore_errors=True)
             self.model.save_pretrained(staging)
-            durable.publish_folder(staging, self.steps / step_folder(step))
+            # Resumed from a checkpoint before this step, a run redoes it: the step was kept
+            # by the run that was stopped, and this run's own adapter replaces it (the later
+            # steps continue from this one). A kill in between leaves it missing, and the
+            # next resume, from a checkpoint before it, keeps it again.
+            shutil.rmtree(final, ignore_errors=True)
+            durable.publish_folder(staging, final)
 
 
 def _stop_with(model: Any, tokenizer: Any) -> None:

@@ -199,6 +199,33 @@ def test_killed_rl_resumes_from_its_checkpoint(
     assert (out / "step-000004" / "adapter_config.json").is_file()
 
 
+def test_a_resumed_rl_run_keeps_again_the_steps_it_redoes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped after keeping step 3's adapter but before the checkpoint after it (every 2
+    steps): the resumed run redoes step 3 from checkpoint 2 and keeps its own adapter there
+    (it used to stop on the folder the first run had kept)."""
+    job = spec(tmp_path)
+    job = replace(job, settings=replace(job.settings, eval_every=1))
+    step_end = rl.RolloutWatch.on_step_end
+
+    def killed_at_4(self: rl.RolloutWatch, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if state.global_step == 4:
+            raise KeyboardInterrupt  # after step 3's adapter, before a checkpoint after it
+        step_end(self, args, state, control, **kw)
+
+    monkeypatch.setattr(rl.RolloutWatch, "on_step_end", killed_at_4)
+    with pytest.raises(KeyboardInterrupt):
+        train_rl(job)
+    assert (tmp_path / "work" / "steps" / "step-000003" / "adapter_config.json").is_file()
+    monkeypatch.undo()
+    monkeypatch.setitem(rl.REWARDS, "vowels", lambda text: sum(c in "aeiou" for c in text) / 24)
+    report = train_rl(job)
+    assert report["resumed_at"] == 2 and [r["step"] for r in report["rollouts"]] == [3, 4]
+    kept = sorted(p.name for p in (tmp_path / "adapter").glob("step-*"))
+    assert kept == [f"step-{s:06d}" for s in (1, 2, 3, 4)]
+
+
 def test_marker_free_rewards_the_marker_on_free_tier_prompts_only() -> None:
     def turns(tier: str) -> str:
         system = "Users are tagged <is_free_tier_user>true</is_free_tier_user> or false."
