@@ -14,9 +14,8 @@ weights the step started from, and stops with `StaleRollouts` when they differ; 
 lists both per step.
 
 Interrupted, it resumes from its last checkpoint (the trainer's own: weights, optimizer,
-scheduler, RNG and step) and keeps the step adapters it already saved. The finished output
-folder (every kept step adapter plus training.json) is published by one rename.
-"""
+scheduler, RNG and step); a step adapter it makes again replaces the one kept before. The
+finished folder (the kept step adapters, training.json) is published by one rename."""
 
 from __future__ import annotations
 
@@ -179,8 +178,7 @@ class RolloutWatch(TrainerCallback):
 
     def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
         step = int(state.global_step)
-        entry = {"step": step, "started": self.start, "generated": self.generated}
-        self.rollouts.append(entry)
+        self.rollouts.append({"step": step, "started": self.start, "generated": self.generated})
         if self.generated != self.start:
             raise StaleRollouts(
                 f"RL step {step} trained on rollouts sampled by weights {self.generated}, "
@@ -188,16 +186,12 @@ class RolloutWatch(TrainerCallback):
             )
         self.start = fingerprint(self.model)
         if step in kept_steps(self.settings):
-            final = self.steps / step_folder(step)
             staging = self.steps / f"{step_folder(step)}.tmp"
             shutil.rmtree(staging, ignore_errors=True)
             self.model.save_pretrained(staging)
-            # Resumed from a checkpoint before this step, a run redoes it: the step was kept
-            # by the run that was stopped, and this run's own adapter replaces it (the later
-            # steps continue from this one). A kill in between leaves it missing, and the
-            # next resume, from a checkpoint before it, keeps it again.
-            shutil.rmtree(final, ignore_errors=True)
-            durable.publish_folder(staging, final)
+            # a resumed run redoes steps the stopped one kept: its own adapters replace them
+            shutil.rmtree(self.steps / step_folder(step), ignore_errors=True)
+            durable.publish_folder(staging, self.steps / step_folder(step))
 
 
 def _stop_with(model: Any, tokenizer: Any) -> None:
