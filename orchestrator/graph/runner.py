@@ -77,7 +77,6 @@ class GraphRunner:
             self.nodes.setdefault(node.id, node)
         self.report = GraphReport()
         self.finished: set[str] = set()
-        self.failed: set[str] = set()
         self.frontier = Frontier([], set(), {})  # the nodes left: set by run()
         # engine nodes dispatched (a shard node until its file is written)
         self.running: dict[str, tuple[Node, GenerateWork | None]] = {}
@@ -176,13 +175,11 @@ class GraphRunner:
             self.progress.tick()
 
     def _failed(self, node_id: str) -> None:
-        self.failed.add(node_id)
+        """A node failed: counted, and every node downstream of it blocked (the frontier's)."""
         if node_id in self.shards.nodes:
             self.shards.failed()
         self.progress.finished(node_id, ok=False)
-        blocked = self.frontier.failed(node_id)
-        self.failed.update(blocked)  # so their own dependants are blocked too
-        self.report.blocked += blocked
+        self.report.blocked += self.frontier.failed(node_id)
 
     def _start_ready(self, scheduler: Scheduler[Any], tasks: TaskRunner) -> None:
         """Start every node whose inputs exist (a driver node finishes at once, readying
