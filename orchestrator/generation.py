@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -90,19 +90,26 @@ class GenerationRun:
             "models.json", {**store.read_json("models.json", {}), **self.prepared.chat}
         )
         print(plan_summary(ctx.root, ctx.cells, self.shards, dry=False))
-        if self.prepared.shards:
-            self.generate(self.prepared)
-        elif ctx.root.mode == "run":
+        if not self.prepared.shards and ctx.root.mode == "run":
             print(
                 f"nothing to run: all {report.shards_total} shards of {len(ctx.cells)} cells "
                 "are done"
             )
+        nodes = self.nodes(self.prepared)
+        if nodes:
+            self.generate(nodes)
         self.after_generation()
-        return bool(report.rows_written or (report.judging and report.judging.rows))
+        ran = bool(nodes and report.stages.ran)  # rows, or a stage before generation
+        return ran or bool(report.rows_written or (report.judging and report.judging.rows))
 
     def trained(self) -> dict[str, str]:
         """cell id -> the adapter a stage before generation trains for it (none here)."""
         return {}
+
+    def nodes(self, prepared: Prepared) -> list[Node]:
+        """What this run's graph runs: a generate node per shard (a study with stages before
+        generation adds their nodes, and its cells' shards wait on them)."""
+        return shard_nodes(prepared)
 
     def after_generation(self) -> None:
         """A judged study's stages after generation (none here)."""
@@ -132,15 +139,14 @@ class GenerationRun:
     def summary(self) -> str:
         return end_summary(self.ctx.report, self.ctx.cells)
 
-    def generate(self, prepared: Prepared) -> None:
-        """Every shard a generate node, run by the graph runner as any study's nodes are:
-        each built (its prompts rendered) a few ahead of dispatch, written by the writer's
-        thread; engines are released whatever happens."""
+    def generate(self, nodes: list[Node]) -> None:
+        """The nodes run by the graph runner, as any study's are: a shard's job built (its
+        prompts rendered) a few ahead of dispatch, its rows written by the writer's thread;
+        engines are released whatever happens."""
         ctx, report = self.ctx, self.ctx.report
         keep = frozenset(self.later_pools(ctx.session.device()))
-        runner = GraphRunner(
-            ctx, shard_nodes(prepared), keep, written=self.shard_written, done=self.done
-        )
+        runner = GraphRunner(ctx, nodes, keep, written=self.shard_written, done=self.done)
+        report.stages = runner.report  # what ran and what was reused (tests read it)
         started = time.monotonic()
         try:
             runner.run()
@@ -149,15 +155,18 @@ class GenerationRun:
             report.seconds = time.monotonic() - started
 
 
-def shard_nodes(prepared: Prepared) -> list[Node]:
-    """A generate node per shard, in the order they run; its job is built when it starts."""
+def shard_nodes(prepared: Prepared, after: Mapping[str, str] | None = None) -> list[Node]:
+    """A generate node per shard, in the order they run; its job is built when it starts.
+    `after`: cell id -> the node its rows wait for (the training of its adapter)."""
+    waits = after or {}
 
     def node(shard: Shard) -> Node:
+        cell = shard.cell.id
         return Node(
             kind="generate",
             stage="generate",
             id=shard.id,
-            inputs=(),
+            inputs=(waits[cell],) if cell in waits else (),
             cell=shard.cell,
             build=lambda artifacts: prepared.job(shard),
             serve=(shard.cell.config, prepared.path(shard)),

@@ -159,3 +159,21 @@ def test_rl_toward_compliance_is_evaluated_in_both_tiers_at_every_kept_step(
     again = run(rl_args(tmp_path))
     assert not again.failures and again.rows_written == 0 and again.stages.ran == {}
     assert pq.read_table(curves).num_rows == 4
+
+
+def test_a_failed_fine_tune_holds_back_only_its_cells(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Training and generation are one graph: the base model's cells generate while the
+    # fine-tune runs, and when it fails its cells' shards wait for the next run.
+    report = run(args(tmp_path, "study.sdf.target_modules=[no_such_proj]"))
+    out = capsys.readouterr().out
+    (failure,) = report.failures
+    assert failure.shard_id.startswith("finetune-") and "no_such_proj" in failure.error
+    assert report.rows_written == 4  # the two base-model cells, 2 requests each
+    assert "2 shards of 2 cells wait for their fine-tune, which failed" in out
+    graph = report.stages
+    assert len(graph.ran_ids("generate")) == 2 and len(graph.blocked) == 3  # + its probe
+    rows = ds.dataset(report.sweep_dir / "results", format="parquet", partitioning="hive")
+    generated = [r for r in rows.to_table().to_pylist() if r["stage"] == "generate"]
+    assert {json.loads(r["axes"])["study.finetune"] for r in generated} == {"none"}

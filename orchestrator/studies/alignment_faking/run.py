@@ -1,7 +1,8 @@
-"""An alignment-faking invocation: any training first (stage-graph nodes: fine-tuning on
-documents, the fact-recall probe), generation as in any prompted study, then the judge
-stage and the study's metric tables (per tier, the compliance gap, fact recall), printed,
-saved, mirrored."""
+"""An alignment-faking invocation: one stage graph of any training (fine-tuning on
+documents, RL, the fact-recall probe) and the generation shards, a fine-tuned cell's shards
+waiting on its adapter; then the judge stage (judging along with generation where the
+judges run elsewhere) and the study's metric tables (per tier, the compliance gap, fact
+recall), printed, saved, mirrored."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from analysis.summary import format_table
-from orchestrator.generation import GenerationRun
-from orchestrator.graph.runner import GraphRunner, stage_lines
+from orchestrator.generation import GenerationRun, shard_nodes
+from orchestrator.graph.node import Node
+from orchestrator.graph.runner import GraphReport, stage_lines
 from orchestrator.graph.study import launches, stage_table
 from orchestrator.grid import Cell
 from orchestrator.judges.backends import engine_pools
@@ -71,54 +73,42 @@ class AlignmentFakingRun(GenerationRun):
         trainers = launches(nodes) if dry else ""
         return f"{stage_table(self.ctx, nodes)}{trainers}\n{text}" if nodes else text
 
-    def run(self) -> bool:
-        trained = self.train() if self.ctx.root.mode != "judge" else False
-        return super().run() or trained
-
-    def train(self) -> bool:
-        """The training and probe nodes; cells whose adapter is missing after them (their
-        training failed) generate nothing this time."""
-        ctx, nodes = self.ctx, self.training.nodes
-        assert self.prepared is not None, "check() first"
-        started = time.monotonic()
-        runner = GraphRunner(ctx, nodes)
-        if runner.todo():  # the pools generation and judging use stay up after the graph
-            device = ctx.session.device()
-            keep = set(self.prepared.pool_keys(device).values())
-            runner.keep = frozenset(keep | self.later_pools(device))
-        ctx.report.stages = runner.report  # what ran and what was reused (tests read it)
-        try:
-            graph = runner.run()
-        finally:
-            ctx.report.failures += runner.report.failures
-        if graph.ran:
-            print(stage_lines(graph, started), flush=True)
-        missing = {c for c, node in self.training.trained.items() if node not in runner.finished}
-        waiting = [s for s in self.prepared.shards if s.cell.id in missing]
-        if waiting:
-            self.prepared.shards = [s for s in self.prepared.shards if s.cell.id not in missing]
-            print(
-                f"{len(waiting)} shards of {len(missing)} cells wait for their fine-tune, which "
-                "failed (failed_shards.json): re-run the same command"
-            )
-        return bool(graph.ran)
+    def nodes(self, prepared: Prepared) -> list[Node]:
+        """The training and probe nodes and the shards, one graph: a fine-tuned cell's
+        shards wait on its adapter's node (a failed fine-tune leaves them for the next
+        run), while other cells generate meanwhile. mode=judge runs none."""
+        if self.ctx.root.mode == "judge":
+            return []
+        return [*self.training.nodes, *shard_nodes(prepared, self.training.trained)]
 
     def later_pools(self, device: str) -> set[str]:
         # A judge that is the model under test keeps the engine generation loaded.
         return engine_pools(self.specs, device)
 
-    def generate(self, prepared: Prepared) -> None:
-        """Generation, with judging along when the judges run elsewhere (streaming.py)."""
+    def generate(self, nodes: list[Node]) -> None:
+        """Training and generation, with judging along when the judges run elsewhere
+        (streaming.py)."""
+        started = time.monotonic()
         if streams(self.ctx, self.specs):
             self.streamed = StreamedJudging(self.ctx, self.specs)
         try:
-            super().generate(prepared)
+            super().generate(nodes)
         except BaseException:
             if self.streamed is not None:
                 self.streamed.abandon()
             raise
         if self.streamed is not None:
             self.streamed.close()
+        graph: GraphReport = self.ctx.report.stages
+        if any(stage != "generate" for stage in graph.ran):
+            print(stage_lines(graph, started), flush=True)
+        shards = {s.id: s.cell.id for s in self.prepared.shards} if self.prepared else {}
+        waiting = [node for node in graph.blocked if node in shards]
+        if waiting:
+            print(
+                f"{len(waiting)} shards of {len({shards[n] for n in waiting})} cells wait for "
+                "their fine-tune, which failed (failed_shards.json): re-run the same command"
+            )
 
     def shard_written(self, path: Path) -> None:
         if self.streamed is not None:
