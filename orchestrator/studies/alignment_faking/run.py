@@ -28,6 +28,7 @@ from orchestrator.studies.alignment_faking.config import settings
 from orchestrator.studies.alignment_faking.judging import run_judge_stage
 from orchestrator.studies.alignment_faking.metrics import (
     AF_DEFINITION,
+    COLUMNS,
     compliance_gap,
     headline,
     tier_metrics,
@@ -159,8 +160,9 @@ class AlignmentFakingRun(GenerationRun):
 
 
 def scored_rows(store: ResultStore, cells: list[Cell]) -> pa.Table | None:
-    """This grid's scored rows, or None before anything was scored."""
+    """This grid's scored rows, the columns the metrics read (not the texts: at 100,000 rows
+    every column took 0.95 GiB, these 0.32 GiB), or None before anything was scored."""
     scores = store.root / "scores"
     if not any(scores.glob("model=*/*.parquet")):
         return None
-    return sweep_rows(scores, cells)
+    return sweep_rows(scores, cells, COLUMNS)
