@@ -157,6 +157,11 @@ def worker_env(cfg: RootConfig, device: str, cache: str) -> dict[str, str]:
                 "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
                 "VLLM_CPU_KVCACHE_SPACE": str(cfg.engine.cpu_kvcache_gib),
                 "VLLM_CACHE_ROOT": f"{cache}/vllm",
+                # Ray gives a worker num_cpus threads (1 by default), but the engine's
+                # forward pass is what uses the cores: measured on 2 cores, 1 thread left
+                # one idle (bench/cpu_share.py). vLLM binds threads itself only in its
+                # multiprocessing mode, which the in-actor engine does not use.
+                "OMP_NUM_THREADS": str(cfg.engine.cpu_threads or os.cpu_count() or 1),
             }
         )
     return env

@@ -135,6 +135,7 @@ class EngineConfig:
     replicas: int = 1
     shards_in_flight: int | None = None
     num_cpus: float = 1.0
+    cpu_threads: int | None = None  # a CPU engine's torch threads; None: the machine's cores
     cpu_kvcache_gib: int = 1
     max_restarts: int = 2
     max_lora_rank: int = 0
