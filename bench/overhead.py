@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from analysis.summary import read_results
 from bench.common import Result, emit
 from orchestrator import models
+from orchestrator.events import read_events
 from orchestrator.plan import pending_shards, prepare_jobs
 from orchestrator.run import load_sweep, run
 from orchestrator.workers import engine_settings, worker_env
@@ -70,7 +71,7 @@ def raw_vllm(overrides: list[str]) -> dict[str, float]:
 
 
 def orchestrated(overrides: list[str], output_root: Path) -> dict[str, float]:
-    start = time.perf_counter()
+    start, wall_start = time.perf_counter(), time.time()
     report = run([*overrides, f"output_root={output_root}", "tracker=none"])
     e2e = time.perf_counter() - start
     rows = read_results(report.results, ["completion_tokens", "started_at", "finished_at"])
@@ -80,7 +81,20 @@ def orchestrated(overrides: list[str], output_root: Path) -> dict[str, float]:
     written = max(p.stat().st_mtime for p in report.results.rglob("*.parquet"))
     span = max((last - first).total_seconds(), written - first.timestamp())
     tokens = int(pc.sum(rows["completion_tokens"]).as_py())
-    return {"requests": rows.num_rows, "tokens": tokens, "gen_s": span, "e2e_s": e2e}
+    # Where end to end goes: until the engine pool is started (composing, planning, Ray's
+    # start), until its first request (the engine actor's process, vLLM's import, the model
+    # load), generating, and after the last row (the judge stage, the report).
+    events = read_events(report.results.parent / "events.jsonl")
+    pool = min(e["t"] for e in events if e["event"] == "engine_load")
+    return {
+        "requests": rows.num_rows,
+        "tokens": tokens,
+        "gen_s": span,
+        "e2e_s": e2e,
+        "to_pool_s": pool - wall_start,
+        "to_engine_s": first.timestamp() - pool,
+        "after_s": wall_start + e2e - (first.timestamp() + span),
+    }
 
 
 def rates(r: dict[str, float]) -> tuple[float, float]:
@@ -119,6 +133,13 @@ def main() -> int:
                 f"{k:<5}{name:<19}{r['tokens']:>11.0f}{r['gen_s']:>9.1f}{gen:>11.1f}"
                 f"{r['e2e_s']:>9.1f}{e2e:>11.1f}"
             )
+    print(
+        "\norchestrator end to end (median s): before the engine pool starts "
+        f"{median(o['to_pool_s'] for _, o in pairs):.1f}, engine start to first request "
+        f"{median(o['to_engine_s'] for _, o in pairs):.1f}, generating "
+        f"{median(o['gen_s'] for _, o in pairs):.1f}, after the last row "
+        f"{median(o['after_s'] for _, o in pairs):.1f}"
+    )
     raw_gen = median(rates(raw)[0] for raw, _ in pairs)
     ours_gen = median(rates(ours)[0] for _, ours in pairs)
     raw_e2e = median(rates(raw)[1] for raw, _ in pairs)

@@ -34,5 +34,10 @@ def test_the_overhead_benchmark_compares_the_same_work(tmp_path: Path) -> None:
     }
     assert len(tokens) == 4 and len(set(tokens.values())) == 1  # 2 pairs, the same work
     assert "median of 2: orchestrator / raw" in done.stdout
+    # where the orchestrator's end-to-end time went, each part measured
+    parts = re.search(
+        r"before the engine pool starts ([\d.]+), .* generating ([\d.]+)", done.stdout
+    )
+    assert parts and float(parts[1]) > 0 and float(parts[2]) > 0
     result = json.loads(out.read_text())
     assert result["name"] == "orchestrator vs raw vLLM" and result["ratio"] > 0
