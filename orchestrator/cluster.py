@@ -78,6 +78,24 @@ def _keep_sigterm_handler() -> Iterator[None]:
             signal.signal(signal.SIGTERM, before)
 
 
+def shutdown() -> None:
+    """ray.shutdown, keeping the driver's SIGINT and SIGTERM handlers. Ray 2.60's shutdown
+    puts back, below Python, the signal actions it found at ray.init: Python still reports
+    its handler, but a SIGTERM after it killed the driver at once (measured: a second SIGTERM
+    during a stop ended the run with -15, not 143, and no failure record). Setting the
+    handlers again makes them the process's actions once more."""
+    import ray
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        ray.shutdown()
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            for signum, handler in handlers.items():
+                if handler is not None:
+                    signal.signal(signum, handler)
+
+
 def _init(cfg: RayConfig, sweep_dir: Path) -> bool:
     import ray
 

@@ -59,6 +59,4 @@ class Session:
             self._tracker.finish()
             print(f"W&B: {self._tracker.where}")
         if self._owns_ray:
-            import ray
-
-            ray.shutdown()
+            cluster.shutdown()
