@@ -61,39 +61,35 @@ def connect(cfg: RayConfig, sweep_dir: Path) -> bool:
 
     if ray.is_initialized():  # a caller (a test, a notebook) already connected
         return False
-    with _keep_sigterm_handler():
+    with _keep_handlers():
         return _init(cfg, sweep_dir)
 
 
 @contextmanager
-def _keep_sigterm_handler() -> Iterator[None]:
-    """ray.init replaces the driver's SIGTERM handler with sys.exit(15); the command line's
-    own (orchestrator/__main__.py: SIGTERM is Ctrl-C, so the unfinished shards are recorded)
-    is put back."""
-    before = signal.getsignal(signal.SIGTERM)
+def _keep_handlers() -> Iterator[None]:
+    """The driver's SIGINT and SIGTERM handlers, put back after a Ray call that changes
+    them: ray.init replaces SIGTERM's with sys.exit(15), and Ray 2.60's shutdown puts back,
+    below Python, the actions it found at ray.init (Python still reports its handler, but a
+    SIGTERM after it killed the driver at once: a second SIGTERM during a stop ended the run
+    with -15, not 143, and no failure record). The command line's own handlers
+    (orchestrator/__main__.py: SIGTERM is Ctrl-C, so the unfinished shards are recorded)
+    are set again."""
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        if callable(before) and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, before)
+        if threading.current_thread() is threading.main_thread():
+            for signum, handler in before.items():
+                if callable(handler):
+                    signal.signal(signum, handler)
 
 
 def shutdown() -> None:
-    """ray.shutdown, keeping the driver's SIGINT and SIGTERM handlers. Ray 2.60's shutdown
-    puts back, below Python, the signal actions it found at ray.init: Python still reports
-    its handler, but a SIGTERM after it killed the driver at once (measured: a second SIGTERM
-    during a stop ended the run with -15, not 143, and no failure record). Setting the
-    handlers again makes them the process's actions once more."""
+    """ray.shutdown, keeping the driver's signal handlers."""
     import ray
 
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with _keep_handlers():
         ray.shutdown()
-    finally:
-        if threading.current_thread() is threading.main_thread():
-            for signum, handler in handlers.items():
-                if handler is not None:
-                    signal.signal(signum, handler)
 
 
 def _init(cfg: RayConfig, sweep_dir: Path) -> bool:
