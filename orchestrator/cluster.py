@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from orchestrator.config.groups import RayConfig
 from orchestrator.errors import UserError
@@ -65,31 +66,63 @@ def connect(cfg: RayConfig, sweep_dir: Path) -> bool:
         return _init(cfg, sweep_dir)
 
 
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextmanager
 def _keep_handlers() -> Iterator[None]:
-    """The driver's SIGINT and SIGTERM handlers, put back after a Ray call that changes
-    them: ray.init replaces SIGTERM's with sys.exit(15), and Ray 2.60's shutdown puts back,
-    below Python, the actions it found at ray.init (Python still reports its handler, but a
-    SIGTERM after it killed the driver at once: a second SIGTERM during a stop ended the run
-    with -15, not 143, and no failure record). The command line's own handlers
-    (orchestrator/__main__.py: SIGTERM is Ctrl-C, so the unfinished shards are recorded)
-    are set again."""
-    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    """The driver's SIGINT and SIGTERM handlers, put back after ray.init, which replaces
+    SIGTERM's with sys.exit(15). The command line's own handlers (orchestrator/__main__.py:
+    SIGTERM is Ctrl-C, so the unfinished shards are recorded) are set again."""
+    before = {s: signal.getsignal(s) for s in SIGNALS}
     try:
         yield
     finally:
         if threading.current_thread() is threading.main_thread():
-            for signum, handler in before.items():
-                if callable(handler):
-                    signal.signal(signum, handler)
+            _set(before)
+
+
+def _set(handlers: dict[signal.Signals, Any]) -> None:
+    for signum, handler in handlers.items():
+        if callable(handler):
+            signal.signal(signum, handler)
 
 
 def shutdown() -> None:
-    """ray.shutdown, keeping the driver's signal handlers."""
+    """ray.shutdown, keeping the driver's signal handlers throughout.
+
+    Ray 2.60's driver shutdown stops its core worker, which sets SIGTERM's action back to
+    the default below Python (Python still reports its handler), then spends about a second
+    stopping Ray's processes: a SIGTERM then killed the driver at once (-15, not 143, and
+    no failure record when it came during a stop). Ray stops on a thread of its own while
+    this one sets the handlers again every millisecond; only signal.signal's thread (the
+    main one) can."""
     import ray
 
-    with _keep_handlers():
+    if threading.current_thread() is not threading.main_thread():
         ray.shutdown()
+        return
+    handlers = {s: signal.getsignal(s) for s in SIGNALS}
+    failed: list[BaseException] = []
+
+    def stop() -> None:
+        try:
+            ray.shutdown()
+        except BaseException as e:  # raised again on the caller's thread
+            failed.append(e)
+
+    stopper = threading.Thread(target=stop, name="ray-shutdown")
+    stopper.start()
+    try:
+        while stopper.is_alive():
+            _set(handlers)
+            stopper.join(0.001)
+    finally:
+        # A first signal during a normal end interrupts the loop: Ray still stops whole.
+        stopper.join()
+        _set(handlers)
+    if failed:
+        raise failed[0]
 
 
 def _init(cfg: RayConfig, sweep_dir: Path) -> bool:
