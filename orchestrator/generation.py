@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import TypeVar
 
 from analysis.summary import cell_summary
+from orchestrator import models
+from orchestrator.config.schema import RootConfig
 from orchestrator.context import RunContext
 from orchestrator.endpoints import check_endpoints
 from orchestrator.graph.node import Node
 from orchestrator.graph.runner import GraphRunner
 from orchestrator.plan import Prepared, Shard, pending_shards, prepare_jobs
+from orchestrator.pools import pool_key
 from orchestrator.report import end_summary, plan_summary, status_table, sweep_rows
 
 T = TypeVar("T")
@@ -68,16 +71,33 @@ class GenerationRun:
         self._plan()
         # Prepares every model and checks every request against its context window before
         # any job is submitted (orchestrator/budget.py; jobs are rendered later, as they are
-        # dispatched); with shards to run, Ray starts meanwhile (it waits on its processes,
-        # the check on the CPU), so the first shard is not held up by both in turn.
+        # dispatched); with shards to run, Ray and the first model's engine start meanwhile
+        # (Ray waits on its processes, the engine loads in its own, the check uses this
+        # one's CPU), so the first shard is not held up by each in turn.
         trained = self.trained()
         prepare = lambda: prepare_jobs(self.ctx.root, self.shards, trained)  # noqa: E731
         if self.shards and self.ctx.root.mode == "run":
-            self.prepared = while_starting(prepare, self.ctx.session.device)
+            # Not when a stage before generation runs first: the engine would hold the
+            # CPUs or GPUs its training needs.
+            first = [] if trained else first_cells(self.shards)
+            self.prepared = while_starting(prepare, lambda: self.start(first))
         else:
             self.prepared = prepare()
         if self.ctx.root.mode == "run":  # hosted models answer, with their key and name
             check_endpoints({s.cell.id: s.cell.config for s in self.prepared.shards}.values())
+
+    def start(self, first: list[RootConfig]) -> None:
+        """Ray, then the engine pool of the first shards (their generate nodes take it), when
+        those cells share one (not other weights under one name, nor other engine
+        settings)."""
+        session = self.ctx.session
+        device = session.device()
+        # The preparing thread may prepare the same model now: a lock serialises the two
+        # (models/lock.py), and the second finds it done.
+        paths = {models.weights_key(c.model): models.prepare_model(c.model) for c in first}
+        served = [(c, paths[models.weights_key(c.model)]) for c in first]
+        if len({pool_key(c, device, path) for c, path in served}) == 1:
+            session.pools.start(*served[0], device, str(models.cache_dir()))
 
     def grid_ids(self) -> list[str]:
         return sorted(c.id for c in self.ctx.cells)
@@ -174,6 +194,14 @@ def shard_nodes(prepared: Prepared, after: Mapping[str, str] | None = None) -> l
         )
 
     return [node(shard) for shard in prepared.shards]
+
+
+def first_cells(shards: list[Shard]) -> list[RootConfig]:
+    """The cells whose shards run first: shards run model by model, in name order
+    (plan.prefix_order)."""
+    name = min(shard.cell.config.model.name for shard in shards)
+    first = {s.cell.id: s.cell.config for s in shards if s.cell.config.model.name == name}
+    return list(first.values())
 
 
 def while_starting(work: Callable[[], T], start: Callable[[], object]) -> T:

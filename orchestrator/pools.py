@@ -3,13 +3,22 @@ job whose config maps to the same pool key goes to the same pool, whatever its s
 
 from __future__ import annotations
 
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.config.schema import RootConfig
 from orchestrator.ids import stable_hash
-from orchestrator.workers import engine_kind, engine_settings
+from orchestrator.workers import (
+    SECRET_ENV,
+    engine_kind,
+    engine_settings,
+    hosted_secrets,
+    shards_in_flight,
+    worker_env,
+    worker_secrets,
+)
 
 
 @dataclass
@@ -31,6 +40,11 @@ class Pool:
     pending: deque[Any] = field(default_factory=deque)
     in_flight: int = 0
     stopped: bool = False
+    # Each replica's placement() call, answered once its engine is up.
+    placing: list[Any] = field(default_factory=list)
+    # A scheduler counts a pool's load once (an engine_load event), when it first uses it:
+    # a pool started while the driver plans is counted by the scheduler that takes it.
+    counted: bool = False
 
     @property
     def idle(self) -> bool:
@@ -55,8 +69,44 @@ class EnginePools:
         pool = self.live.get(key)
         return pool if pool is not None and not pool.stopped else None
 
-    def add(self, pool: Pool) -> None:
-        self.live[pool.key] = pool
+    def start(self, cfg: RootConfig, device: str, cache: str, model_path: str) -> Pool:
+        """Start the replicas of the pool that serves `cfg`'s jobs (their engines load in
+        the background: Ray creates an actor without waiting for its constructor)."""
+        import ray
+
+        from jobs.generate import GenerationWorker
+
+        settings = engine_settings(cfg, device, model_path)
+        actor = ray.remote(GenerationWorker)
+        options = dict(
+            # a hosted model runs elsewhere: its engine only sends requests
+            num_gpus=settings.tensor_parallel_size
+            if device == "cuda" and not settings.hosted
+            else 0,
+            num_cpus=cfg.engine.num_cpus,
+            max_restarts=cfg.engine.max_restarts,
+            max_task_retries=cfg.engine.max_restarts,
+            # One thread per in-flight shard, plus one so pid() answers while all are busy.
+            max_concurrency=shards_in_flight(cfg) + 1,
+            runtime_env={"env_vars": worker_env(cfg, device, cache)},
+            scheduling_strategy="SPREAD",  # replicas of a model on different nodes
+        )
+        # Named, so `ray list actors` (and the fault tests) can find a sweep's engines.
+        token = uuid.uuid4().hex[:6]
+        names = [
+            f"mosweep:{cfg.sweep.name}:{cfg.model.name}:{i}:{token}"
+            for i in range(cfg.engine.replicas)
+        ]
+        secrets = worker_secrets(SECRET_ENV + hosted_secrets(cfg))
+        replicas = [
+            Replica(actor.options(**options, name=name).remote(engine_kind(cfg), settings, secrets))
+            for name in names
+        ]
+        key = pool_key(cfg, device, model_path)
+        pool = Pool(key, cfg.model.name, replicas, shards_in_flight(cfg), cfg.engine.num_cpus)
+        pool.placing = [replica.handle.placement.remote() for replica in replicas]
+        self.live[key] = pool
+        return pool
 
     def stop(self, pool: Pool) -> None:
         import ray

@@ -15,27 +15,16 @@ Failures are handled at two levels:
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 import pyarrow as pa
 
-from jobs.engines import EngineSettings
 from jobs.rows import ShardTask, with_prompts
 from orchestrator.config.schema import RootConfig
 from orchestrator.events import EventLog
 from orchestrator.pools import EnginePools, Pool, Replica, pool_key
-from orchestrator.workers import (
-    SECRET_ENV,
-    engine_kind,
-    engine_settings,
-    hosted_secrets,
-    shards_in_flight,
-    worker_env,
-    worker_secrets,
-)
 
 
 class Job(Protocol):
@@ -108,51 +97,22 @@ class Scheduler(Generic[J]):
         cfg = job.config
         key = pool_key(cfg, self.device, model_path)
         if key not in self.pools or self.pools[key].stopped:
-            pool = self.shared.get(key)  # loaded by an earlier stage, and handed over
+            # loaded by an earlier stage and handed over, or started while the driver planned
+            pool = self.shared.get(key)
             if pool is None:
-                pool = self._start_pool(key, cfg, engine_settings(cfg, self.device, model_path))
-                self.shared.add(pool)
+                pool = self.shared.start(cfg, self.device, self.cache, model_path)
+            if not pool.counted:
+                self._count(pool)
             self.pools[key] = pool
         self.pools[key].pending.append(job)
 
-    def _start_pool(self, key: str, cfg: RootConfig, settings: EngineSettings) -> Pool:
-        import ray
-
-        from jobs.generate import GenerationWorker
-
-        actor = ray.remote(GenerationWorker)
-        options = dict(
-            # a hosted model runs elsewhere: its engine only sends requests
-            num_gpus=settings.tensor_parallel_size
-            if self.device == "cuda" and not settings.hosted
-            else 0,
-            num_cpus=cfg.engine.num_cpus,
-            max_restarts=cfg.engine.max_restarts,
-            max_task_retries=cfg.engine.max_restarts,
-            # One thread per in-flight shard, plus one so pid() answers while all are busy.
-            max_concurrency=shards_in_flight(cfg) + 1,
-            runtime_env={"env_vars": worker_env(cfg, self.device, self.cache)},
-            scheduling_strategy="SPREAD",  # replicas of a model on different nodes
-        )
-        # Named, so `ray list actors` (and the fault tests) can find a sweep's engines.
-        token = uuid.uuid4().hex[:6]
-        names = [
-            f"mosweep:{cfg.sweep.name}:{cfg.model.name}:{i}:{token}"
-            for i in range(cfg.engine.replicas)
-        ]
-        replicas = [
-            Replica(
-                actor.options(**options, name=name).remote(
-                    engine_kind(cfg), settings, worker_secrets(SECRET_ENV + hosted_secrets(cfg))
-                )
-            )
-            for name in names
-        ]
-        for i, replica in enumerate(replicas):
-            self.placing[replica.handle.placement.remote()] = (cfg.model.name, i)
+    def _count(self, pool: Pool) -> None:
+        """A pool's load, counted by the first scheduler to use it."""
+        pool.counted = True
+        for i, ref in enumerate(pool.placing):
+            self.placing[ref] = (pool.label, i)
         self.loads += 1
-        self.events("engine_load", cfg.model.name, pool=key, replicas=len(replicas))
-        return Pool(key, cfg.model.name, replicas, shards_in_flight(cfg), cfg.engine.num_cpus)
+        self.events("engine_load", pool.label, pool=pool.key, replicas=len(pool.replicas))
 
     def busy(self) -> bool:
         return bool(self.in_flight) or any(pool.pending for pool in self.pools.values())

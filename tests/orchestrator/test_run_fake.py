@@ -6,12 +6,18 @@ Fast (no model load); the same paths run with real vLLM in tests/test_end_to_end
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
+from typing import Any
 
 import pyarrow.dataset as ds
 import pytest
 
 from jobs.engines.fake import POISON
+from orchestrator import generation
+from orchestrator.events import read_events
+from orchestrator.plan import Prepared
+from orchestrator.pools import EnginePools, Pool
 from orchestrator.run import run
 from tests.conftest import sweep_args
 
@@ -158,3 +164,30 @@ def test_prompts_are_prepared_in_a_thread_while_the_cluster_starts_on_the_main_o
 
     with pytest.raises(UserError, match="9000 tokens"):
         while_starting(too_long, lambda: None)
+
+
+def test_the_first_engine_starts_while_the_prompts_are_prepared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: the engine pool started only once every prompt was prepared and checked (on a
+    paper-size grid, minutes of tokenizing before the model began to load)."""
+    started, early = threading.Event(), []
+    start, prepare = EnginePools.start, generation.prepare_jobs
+
+    def starting(self: EnginePools, *args: Any) -> Pool:
+        pool = start(self, *args)
+        started.set()
+        return pool
+
+    def preparing(*args: Any) -> Prepared:
+        early.append(started.wait(timeout=30))  # the engine starts meanwhile, or after
+        return prepare(*args)
+
+    monkeypatch.setattr(EnginePools, "start", starting)
+    monkeypatch.setattr(generation, "prepare_jobs", preparing)
+    report = run(fake_args(tmp_path))
+    assert early == [True] and report.rows_written == 4 * 7
+    loads = [
+        e for e in read_events(report.sweep_dir / "events.jsonl") if e["event"] == "engine_load"
+    ]
+    assert len(loads) == 1  # the generate nodes took the pool started early: no second load
