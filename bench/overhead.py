@@ -7,15 +7,18 @@ through `python -m orchestrator`, on the same model, one after the other on this
 The raw path gets exactly the orchestrator's requests (token ids, per-request seeds,
 sampling), planned by the orchestrator's own planner. Generation throughput counts from the
 first request reaching the engine to the last result (Parquet written, for the
-orchestrator), so one-off start-up is excluded; the end-to-end columns include it. Each
+orchestrator), so one-off start-up is excluded; the end-to-end columns include it: each
+side is a fresh process, timed from its start to its exit, as a user waits for a script or
+the command (a raw side run in this process would import vLLM once for every pair). Each
 figure is the median of `--pairs` interleaved runs of the two sides (3 by default).
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,16 +32,15 @@ from bench.common import Result, emit
 from orchestrator import models
 from orchestrator.events import read_events
 from orchestrator.plan import pending_shards, prepare_jobs
-from orchestrator.run import load_sweep, run
+from orchestrator.run import load_sweep
 from orchestrator.workers import engine_settings, worker_env
 
 
 def raw_vllm(overrides: list[str]) -> dict[str, float]:
-    """Every request of the sweep in one `LLM.generate` call, in this process. End to end
-    counts the same work as the orchestrator's: composing the config, planning and
-    tokenizing the requests, loading the engine and generating (only Ray, the results'
+    """Every request of the sweep in one `LLM.generate` call, in this process (started by
+    `raw_side`). It does the same work as the orchestrator: composing the config, planning
+    and tokenizing the requests, loading the engine and generating (only Ray, the results'
     Parquet files and the report are the orchestrator's own)."""
-    start = time.perf_counter()
     _, root, cells = load_sweep(overrides)
     prepared = prepare_jobs(root, pending_shards(cells, {}, root.shard_size))
     cell = cells[0].config
@@ -60,31 +62,38 @@ def raw_vllm(overrides: list[str]) -> dict[str, float]:
     outputs = llm.generate(prompts, params, use_tqdm=False)
     done = time.perf_counter()
     tokens = sum(len(o.token_ids) for out in outputs for o in out.outputs)
-    del llm
-    gc.collect()
-    return {
-        "requests": len(prompts),
-        "tokens": tokens,
-        "gen_s": done - ready,
-        "e2e_s": done - start,
-    }
+    return {"requests": len(prompts), "tokens": tokens, "gen_s": done - ready}
+
+
+def raw_side(overrides: list[str]) -> dict[str, float]:
+    """The raw side in a process of its own: `python -m bench.overhead --raw`."""
+    with tempfile.TemporaryDirectory(prefix="mosweep-bench-raw-") as folder:
+        out = Path(folder) / "raw.json"
+        start = time.perf_counter()
+        command = [sys.executable, "-m", "bench.overhead", "--raw", str(out), *overrides]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        e2e = time.perf_counter() - start
+        return {**json.loads(out.read_text()), "e2e_s": e2e}
 
 
 def orchestrated(overrides: list[str], output_root: Path) -> dict[str, float]:
+    _, root, _ = load_sweep(overrides)
     start, wall_start = time.perf_counter(), time.time()
-    report = run([*overrides, f"output_root={output_root}", "tracker=none"])
+    command = [*overrides, f"output_root={output_root}", "tracker=none"]
+    subprocess.run([sys.executable, "-m", "orchestrator", *command], check=True)
     e2e = time.perf_counter() - start
-    rows = read_results(report.results, ["completion_tokens", "started_at", "finished_at"])
+    results = output_root / root.sweep.name / "results"
+    rows = read_results(results, ["completion_tokens", "started_at", "finished_at"])
     first = pc.min(rows["started_at"]).as_py()
     last = pc.max(rows["finished_at"]).as_py()
     # finished_at is when the engine returned the request; the shard's Parquet write follows.
-    written = max(p.stat().st_mtime for p in report.results.rglob("*.parquet"))
+    written = max(p.stat().st_mtime for p in results.rglob("*.parquet"))
     span = max((last - first).total_seconds(), written - first.timestamp())
     tokens = int(pc.sum(rows["completion_tokens"]).as_py())
     # Where end to end goes: until the engine pool is started (composing, planning, Ray's
     # start), until its first request (the engine actor's process, vLLM's import, the model
     # load), generating, and after the last row (the judge stage, the report).
-    events = read_events(report.results.parent / "events.jsonl")
+    events = read_events(results.parent / "events.jsonl")
     pool = min(e["t"] for e in events if e["event"] == "engine_load")
     return {
         "requests": rows.num_rows,
@@ -112,12 +121,16 @@ def main() -> int:
         "overrides", nargs="*", help="extra config overrides, e.g. sampling.max_tokens=64"
     )
     parser.add_argument("--json", help="write the result here (bench/run_all.py)")
+    parser.add_argument("--raw", help=argparse.SUPPRESS)  # the raw side's own process
     args = parser.parse_args()
+    if args.raw:
+        Path(args.raw).write_text(json.dumps(raw_vllm(args.overrides)))
+        return 0
     overrides = [f"+sweep={args.sweep}", *args.overrides]
     # Interleaved, so a machine that slows down during the run slows both sides alike.
     pairs = []
     for _ in range(args.pairs):
-        raw = raw_vllm(overrides)
+        raw = raw_side(overrides)
         with tempfile.TemporaryDirectory(prefix="mosweep-bench-") as folder:
             pairs.append((raw, orchestrated(overrides, Path(folder))))
     requests = pairs[0][0]["requests"]

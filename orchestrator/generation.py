@@ -97,7 +97,8 @@ class GenerationRun:
         paths = {models.weights_key(c.model): models.prepare_model(c.model) for c in first}
         served = [(c, paths[models.weights_key(c.model)]) for c in first]
         if len({pool_key(c, device, path) for c, path in served}) == 1:
-            session.pools.start(*served[0], device, str(models.cache_dir()))
+            cfg, path = served[0]
+            session.pools.start(cfg, device, str(models.cache_dir()), model_path=path)
 
     def grid_ids(self) -> list[str]:
         return sorted(c.id for c in self.ctx.cells)

@@ -69,7 +69,7 @@ class EnginePools:
         pool = self.live.get(key)
         return pool if pool is not None and not pool.stopped else None
 
-    def start(self, cfg: RootConfig, device: str, cache: str, model_path: str) -> Pool:
+    def start(self, cfg: RootConfig, device: str, cache: str, *, model_path: str) -> Pool:
         """Start the replicas of the pool that serves `cfg`'s jobs (their engines load in
         the background: Ray creates an actor without waiting for its constructor)."""
         import ray

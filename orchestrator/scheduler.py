@@ -100,7 +100,7 @@ class Scheduler(Generic[J]):
             # loaded by an earlier stage and handed over, or started while the driver planned
             pool = self.shared.get(key)
             if pool is None:
-                pool = self.shared.start(cfg, self.device, self.cache, model_path)
+                pool = self.shared.start(cfg, self.device, self.cache, model_path=model_path)
             if not pool.counted:
                 self._count(pool)
             self.pools[key] = pool

@@ -171,12 +171,13 @@ def test_the_first_engine_starts_while_the_prompts_are_prepared(
 ) -> None:
     """Before: the engine pool started only once every prompt was prepared and checked (on a
     paper-size grid, minutes of tokenizing before the model began to load)."""
-    started, early = threading.Event(), []
+    started, early, pools = threading.Event(), [], []
     start, prepare = EnginePools.start, generation.prepare_jobs
 
-    def starting(self: EnginePools, *args: Any) -> Pool:
-        pool = start(self, *args)
+    def starting(self: EnginePools, *args: Any, **kwargs: Any) -> Pool:
+        pool = start(self, *args, **kwargs)
         started.set()
+        pools.append(pool)
         return pool
 
     def preparing(*args: Any) -> Prepared:
@@ -190,4 +191,5 @@ def test_the_first_engine_starts_while_the_prompts_are_prepared(
     loads = [
         e for e in read_events(report.sweep_dir / "events.jsonl") if e["event"] == "engine_load"
     ]
-    assert len(loads) == 1  # the generate nodes took the pool started early: no second load
+    # The generate nodes took the pool started early: no second pool, and its key is theirs.
+    assert len(pools) == 1 and len(loads) == 1 and loads[0]["pool"] == pools[0].key
