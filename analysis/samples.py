@@ -41,6 +41,8 @@ class CellSamples:
 
 
 Row = dict[str, Any]
+Member = tuple[str, int, int]  # a row of a class: prompt id, sample index, place in the table
+BATCH = 4096  # rows made Python objects at once
 
 
 def browse(
@@ -52,17 +54,25 @@ def browse(
     """A few samples per (cell, class), cells in label order, classes by size."""
     scored = "outcome" in rows.column_names
     classify = classify or (scored_class if scored else finish_class)
-    by_cell: dict[str, dict[str, list[Row]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows.to_pylist():
-        by_cell[cell_label(row)][classify(row)].append(row)
+    # Every row is classified a batch at a time and only its sort key and place are kept: a
+    # million rows as dicts, their text included, took gigabytes. The few picked are taken
+    # whole at the end.
+    by_cell: dict[str, dict[str, list[Member]]] = defaultdict(lambda: defaultdict(list))
+    place = 0
+    for batch in rows.to_batches(max_chunksize=BATCH):
+        for row in batch.to_pylist():
+            member = (row["prompt_id"], row["sample_idx"], place)
+            by_cell[cell_label(row)][classify(row)].append(member)
+            place += 1
     rng = random.Random(seed)
     out = []
     for label in sorted(by_cell):
         classes = {}
         for name, members in sorted(by_cell[label].items(), key=lambda kv: -len(kv[1])):
-            members.sort(key=lambda r: (r["prompt_id"], r["sample_idx"]))
+            members.sort(key=lambda m: (m[0], m[1]))
             picked = rng.sample(members, min(per_class, len(members)))
-            classes[name] = (len(members), [_sample(r, scored) for r in picked])
+            taken = rows.take([m[2] for m in picked]).to_pylist()
+            classes[name] = (len(members), [_sample(r, scored) for r in taken])
         out.append(CellSamples(label, classes))
     return out
 
