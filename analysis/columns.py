@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,8 +34,37 @@ def read_rows(folder: Path, schema: pa.Schema = CORE, columns: list[str] | None 
         raise ReportError(f"no Parquet files under {folder}: run the sweep first")
     for path in files:
         check_columns(path, schema)
-    dataset = ds.dataset([str(f) for f in files], format="parquet", schema=schema)
-    return dataset.to_table(columns=columns)
+    return read_files(files, columns, schema=schema)
+
+
+def read_files(files: list[Path], columns: list[str] | None, **options: Any) -> pa.Table:
+    """The rows of these Parquet files, in their order, a group of files at a time, each
+    group one chunk per column (`options`: pyarrow.dataset.dataset's)."""
+    parts = []
+    for group in _groups(files):
+        dataset = ds.dataset([str(f) for f in group], format="parquet", **options)
+        parts.append(dataset.to_table(columns=columns).combine_chunks())
+    return pa.concat_tables(parts)
+
+
+# Files read together and made one chunk per column. Every shard file a chunk of its own
+# left the process 0.2 MB bigger per file, whatever its rows: a 100,000-row af_grid sweep
+# of 2,000 files held 0.07 GiB of rows and grew 0.44 GiB (0.14 GiB read in groups of 64).
+# A group's bytes stay far below the 2 GiB a chunk of a string column can hold.
+GROUP_FILES = 64
+GROUP_BYTES = 64 * 2**20
+
+
+def _groups(files: list[Path]) -> list[list[Path]]:
+    groups: list[list[Path]] = [[]]
+    size = 0
+    for path in files:
+        if groups[-1] and (len(groups[-1]) == GROUP_FILES or size >= GROUP_BYTES):
+            groups.append([])
+            size = 0
+        groups[-1].append(path)
+        size += path.stat().st_size
+    return groups
 
 
 # Read by no report section, and most of a row's bytes (an alignment-faking system prompt is

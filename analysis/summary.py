@@ -15,14 +15,14 @@ COLUMNS = ["cell_id", "model", "prompt_variant", "axes", "completion_tokens", "f
 def read_results(results: Path, columns: list[str] | None = None) -> pa.Table:
     """All rows of the shard files under a results folder (hive-partitioned by model):
     other files there are not read (orchestrator.store.shard_paths)."""
+    from analysis.columns import read_files
     from orchestrator.store import shard_paths
 
-    files = [str(f) for f in shard_paths(results)]
-    hive = ds.partitioning(flavor="hive")
-    dataset = ds.dataset(
-        files, format="parquet", partitioning=hive, partition_base_dir=str(results)
+    # The partition's type is stated: groups of files read apart must agree on it.
+    hive = ds.partitioning(pa.schema([("model", pa.string())]), flavor="hive")
+    return read_files(
+        shard_paths(results), columns, partitioning=hive, partition_base_dir=str(results)
     )
-    return dataset.to_table(columns=columns)
 
 
 def cell_summary(table: pa.Table) -> pa.Table:
