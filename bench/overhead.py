@@ -94,7 +94,7 @@ def orchestrated(overrides: list[str], output_root: Path) -> dict[str, float]:
     # start), until its first request (the engine actor's process, vLLM's import, the model
     # load), generating, and after the last row (the judge stage, the report).
     events = read_events(results.parent / "events.jsonl")
-    pool = min(e["t"] for e in events if e["event"] == "engine_load")
+    pool = min(e["started"] for e in events if e["event"] == "engine_load")
     return {
         "requests": rows.num_rows,
         "tokens": tokens,

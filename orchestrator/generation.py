@@ -94,8 +94,13 @@ class GenerationRun:
         device = session.device()
         # The preparing thread may prepare the same model now: a lock serialises the two
         # (models/lock.py), and the second finds it done.
-        paths = {models.weights_key(c.model): models.prepare_model(c.model) for c in first}
-        served = [(c, paths[models.weights_key(c.model)]) for c in first]
+        paths: dict[str, str] = {}
+        served = []
+        for cfg in first:
+            weights = models.weights_key(cfg.model)
+            if weights not in paths:
+                paths[weights] = models.prepare_model(cfg.model)
+            served.append((cfg, paths[weights]))
         if len({pool_key(c, device, path) for c, path in served}) == 1:
             cfg, path = served[0]
             session.pools.start(cfg, device, str(models.cache_dir()), model_path=path)

@@ -3,11 +3,13 @@ job whose config maps to the same pool key goes to the same pool, whatever its s
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobs.engines import EngineSettings
 from orchestrator.config.schema import RootConfig
 from orchestrator.ids import stable_hash
 from orchestrator.workers import (
@@ -45,6 +47,7 @@ class Pool:
     # A scheduler counts a pool's load once (an engine_load event), when it first uses it:
     # a pool started while the driver plans is counted by the scheduler that takes it.
     counted: bool = False
+    started: float = field(default_factory=time.time)  # when its replicas were asked for
 
     @property
     def idle(self) -> bool:
@@ -53,7 +56,10 @@ class Pool:
 
 def pool_key(cfg: RootConfig, device: str, model_path: str) -> str:
     """Which pool serves a job of this config: its engine and the settings it loads with."""
-    settings = engine_settings(cfg, device, model_path)
+    return _key(cfg, engine_settings(cfg, device, model_path))
+
+
+def _key(cfg: RootConfig, settings: EngineSettings) -> str:
     return stable_hash([engine_kind(cfg), settings.__dict__])
 
 
@@ -102,7 +108,7 @@ class EnginePools:
             Replica(actor.options(**options, name=name).remote(engine_kind(cfg), settings, secrets))
             for name in names
         ]
-        key = pool_key(cfg, device, model_path)
+        key = _key(cfg, settings)
         pool = Pool(key, cfg.model.name, replicas, shards_in_flight(cfg), cfg.engine.num_cpus)
         pool.placing = [replica.handle.placement.remote() for replica in replicas]
         self.live[key] = pool

@@ -112,7 +112,14 @@ class Scheduler(Generic[J]):
         for i, ref in enumerate(pool.placing):
             self.placing[ref] = (pool.label, i)
         self.loads += 1
-        self.events("engine_load", pool.label, pool=pool.key, replicas=len(pool.replicas))
+        # `started`: a pool started while the driver planned is counted later, when taken
+        self.events(
+            "engine_load",
+            pool.label,
+            pool=pool.key,
+            replicas=len(pool.replicas),
+            started=round(pool.started, 3),
+        )
 
     def busy(self) -> bool:
         return bool(self.in_flight) or any(pool.pending for pool in self.pools.values())
