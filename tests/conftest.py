@@ -28,7 +28,16 @@ def start_local_ray() -> None:
     import ray
 
     temp = tempfile.mkdtemp(prefix="msray-", dir="/tmp")  # short: Unix socket path limit
-    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp, configure_logging=False)
+    # log_to_driver=False: this process is the driver of every in-process run, and Ray's
+    # own lines (its raylet warns every 10 s while the disk is over 95% full) would land in
+    # the stderr a test reads as the command's output.
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        _temp_dir=temp,
+        configure_logging=False,
+        log_to_driver=False,
+    )
 
 
 @pytest.fixture(scope="session")
