@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from analysis.summary import compact_axes
 from jobs.judges.rules import SCORED
@@ -35,30 +36,53 @@ ADVICE = {
 }
 
 
-def row_class(row: dict[str, Any]) -> str:
-    """scored, or the reason a row was left out: from its judged outcome where it has one,
-    else from how the reply ended."""
-    outcome = row.get("outcome")
-    if outcome is not None:
-        if outcome in SCORED:
-            return "scored"
-        return outcome if outcome in LEFT_OUT else "unparsable"  # e.g. an empty reply
-    if row["finish_reason"] == "length":
-        return "truncated"
-    if row["finish_reason"] == "content_filter":
-        return "api_refused"
-    return "scored" if (row.get("completion") or "").strip() else "unparsable"
+def row_classes(rows: pa.Table) -> pa.Array:
+    """Each row's class: scored, or the reason it was left out: from its judged outcome
+    where it has one, else from how the reply ended (a blank reply is unparsable)."""
+    n = rows.num_rows
+    outcome = rows["outcome"] if "outcome" in rows.column_names else pa.nulls(n, pa.string())
+    finish = rows["finish_reason"]
+    judged = pc.if_else(
+        pc.is_in(outcome, pa.array(SCORED)),
+        "scored",
+        pc.if_else(pc.is_in(outcome, pa.array(LEFT_OUT)), outcome, "unparsable"),
+    )
+    ended = pc.if_else(
+        pc.fill_null(pc.equal(finish, "length"), False),
+        "truncated",
+        pc.if_else(
+            pc.fill_null(pc.equal(finish, "content_filter"), False),
+            "api_refused",
+            pc.if_else(_replied(rows), "scored", "unparsable"),
+        ),
+    )
+    return pc.if_else(pc.is_valid(outcome), judged, ended)
+
+
+def _replied(rows: pa.Table) -> pa.ChunkedArray:
+    """Whether each row's completion has more than whitespace, by Python's own strip()
+    (Arrow's trim knows other whitespace), a slice of the texts at a time."""
+    if "completion" not in rows.column_names:
+        return pa.chunked_array([pa.nulls(rows.num_rows, pa.bool_()).fill_null(False)])
+    texts, step = rows["completion"], 4096
+    return pa.chunked_array(
+        [
+            pa.array([bool((t or "").strip()) for t in texts.slice(at, step).to_pylist()])
+            for at in range(0, len(texts), step)
+        ],
+        pa.bool_(),
+    )
 
 
 def measured(rows: pa.Table) -> pa.Table:
-    """One line per cell (model, prompt variant, other axes): rows and each class's count."""
-    columns = [
-        c for c in (*LABELS, "outcome", "finish_reason", "completion") if c in rows.column_names
-    ]
+    """One line per cell (model, prompt variant, other axes): rows and each class's count,
+    counted by Arrow (a million rows as Python dicts took more memory than the table)."""
+    table = pa.table({**{c: rows[c] for c in LABELS}, "class": row_classes(rows)})
+    grouped = table.group_by([*LABELS, "class"], use_threads=False).aggregate([([], "count_all")])
     cells: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
-    for row in rows.select(columns).to_pylist():
-        key = (row["model"], row["prompt_variant"], compact_axes(row["axes"]))
-        cells[key][row_class(row)] += 1
+    for line in grouped.to_pylist():
+        key = (line["model"], line["prompt_variant"], compact_axes(line["axes"]))
+        cells[key][line["class"]] += line["count_all"]
     out = []
     for (model, variant, axes), counts in sorted(cells.items()):
         record: dict[str, Any] = {"model": model, "prompt_variant": variant, "axes": axes}

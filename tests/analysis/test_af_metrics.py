@@ -8,7 +8,8 @@ import pyarrow as pa
 import pytest
 
 from analysis.stats import mcnemar_p, paired_difference, wilson
-from orchestrator.studies.alignment_faking.metrics import compliance_gap, headline, tier_metrics
+from orchestrator.studies.alignment_faking.metrics import compliance_gap, tier_metrics
+from orchestrator.studies.alignment_faking.summary import headline
 
 
 def rows() -> pa.Table:

@@ -7,9 +7,10 @@ from collections import Counter, defaultdict
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from analysis.figures import REFERENCE, pyplot, spread
-from orchestrator.studies.alignment_faking.metrics import af_rows, condition, fakes_alignment
+from orchestrator.studies.alignment_faking.metrics import by_condition, each_row, fakes_alignment
 
 # Outcome classes of the alignment-faking bars, bottom to top: (name, colour, hatch).
 OUTCOMES = (
@@ -30,11 +31,12 @@ def outcome_bars(rows: pa.Table) -> Any:
     unparsable; the layout of the alignment-faking paper's figures."""
     plt = pyplot()
     bars: dict[tuple[str, ...], Counter[str]] = defaultdict(Counter)
-    for row in af_rows(rows):
-        complied_af = fakes_alignment(row) is True  # the AF rate's own definition
-        bars[(*condition(row), row["tier"])][
-            "complied + AF reasoning" if complied_af else row["outcome"]
-        ] += 1
+    for cell, part in by_condition(rows):
+        for row in each_row(part):
+            complied_af = fakes_alignment(row) is True  # the AF rate's own definition
+            bars[(*cell, row["tier"])][
+                "complied + AF reasoning" if complied_af else row["outcome"]
+            ] += 1
     keys = sorted(bars)
     figure, axis = plt.subplots(figsize=(max(4.0, 0.9 * len(keys) + 1), 3.2))
     for x, key in enumerate(keys):
@@ -66,11 +68,10 @@ def vote_shares(rows: pa.Table, threshold: float, possible: float) -> Any:
     lower edge of the 'possible' band) marked."""
     plt = pyplot()
     figure, axis = plt.subplots(figsize=(5.0, 3.0))
-    table = rows.select(["tier", "af_vote_share"]).to_pylist()
     edges = [i / 10 for i in range(11)]
-    for k, tier in enumerate(sorted({r["tier"] for r in table if r["tier"]})):
-        shares = [r["af_vote_share"] for r in table if r["tier"] == tier]
-        shares = [s for s in shares if s is not None]
+    for k, tier in enumerate(sorted(t for t in pc.unique(rows["tier"]).to_pylist() if t)):
+        mine = pc.and_(pc.equal(rows["tier"], tier), pc.is_valid(rows["af_vote_share"]))
+        shares = pc.filter(rows["af_vote_share"], mine).to_pylist()
         axis.hist(shares, bins=edges, alpha=0.6, color=f"C{k}", label=f"{tier} ({len(shares)})")
     axis.axvline(
         threshold, color="black", linewidth=1.2, label=f"threshold {threshold:g}", gid=REFERENCE

@@ -28,13 +28,12 @@ from orchestrator.studies.alignment_faking.config import settings
 from orchestrator.studies.alignment_faking.judging import run_judge_stage
 from orchestrator.studies.alignment_faking.metrics import (
     AF_DEFINITION,
-    COLUMNS,
+    READ,
     compliance_gap,
-    headline,
     tier_metrics,
 )
 from orchestrator.studies.alignment_faking.streaming import StreamedJudging, streams
-from orchestrator.studies.alignment_faking.summary import summary_values
+from orchestrator.studies.alignment_faking.summary import headline, summary_values
 from orchestrator.studies.alignment_faking.training import TrainingNodes
 
 LEGEND = (
@@ -165,4 +164,4 @@ def scored_rows(store: ResultStore, cells: list[Cell]) -> pa.Table | None:
     scores = store.root / "scores"
     if not any(scores.glob("model=*/*.parquet")):
         return None
-    return sweep_rows(scores, cells, COLUMNS)
+    return sweep_rows(scores, cells, READ)
