@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from analysis.summary import cell_summary
-from orchestrator import models
+from orchestrator import memory, models
 from orchestrator.config.schema import RootConfig
 from orchestrator.context import RunContext
 from orchestrator.endpoints import check_endpoints
@@ -124,6 +124,7 @@ class GenerationRun:
         nodes = self.nodes(self.prepared)
         if nodes:
             self.generate(nodes)
+            memory.give_back()  # what generation freed, before the judge stage reads rows
         self.after_generation()
         ran = bool(nodes and report.stages.ran)  # rows, or a stage before generation
         return ran or bool(report.rows_written or (report.judging and report.judging.rows))

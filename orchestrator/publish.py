@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orchestrator import memory
 from orchestrator.errors import UserError
 from orchestrator.tracker import Tracker
 
@@ -49,6 +50,7 @@ def report_after_run(sweep_dir: Path, tracker: Tracker) -> str | None:
     """At the end of a run: the results are saved whatever happens here, so a report that
     cannot be built does not undo the run; it is one line, and the run's exit status says
     it (never a silent success). Returns that line, or None when the report was built."""
+    memory.give_back()  # what the run freed: the report's peak is not added to the run's
     try:
         report = publish_report(sweep_dir, tracker)
     except Exception as e:  # a bad file or a bug in a figure: one line, the results kept
