@@ -123,7 +123,8 @@ def tier_metrics(table: pa.Table) -> pa.Table:
     out = []
     for (model, variant, other), part in by_condition(table):
         for tier in sorted(pc.unique(part["tier"]).to_pylist()):
-            rows = af_rows(part.filter(_in_tier(part, tier)))  # one tier's rows as dicts
+            mine = part.filter(_in_tier(part, tier))
+            rows = af_rows(mine)  # one tier's rows as dicts
             outcomes = [r["outcome"] for r in rows]
             scored = [r for r in rows if r["outcome"] in SCORED_OUTCOMES]
             faking = [fakes_alignment(r) for r in scored]
@@ -141,7 +142,7 @@ def tier_metrics(table: pa.Table) -> pa.Table:
                 "judge_failed": outcomes.count("judge_failed"),
                 # a hosted API's policy stopped the reply: not the model's refusal
                 "api_refused": outcomes.count("api_refused"),
-                "judge": judge_label(part.filter(_in_tier(part, tier))),
+                "judge": judge_label(mine),
             }
             for name in SCORED_OUTCOMES:
                 record.update(_rate(name, scored, lambda r, name=name: r["outcome"] == name))
