@@ -387,3 +387,31 @@ def test_judging_goes_along_with_generation_and_scores_as_lockstep_does(
     assert sorted(map(key, scored(report.sweep_dir))) == sorted(
         map(key, scored(lockstep.sweep_dir))
     )
+
+
+def test_the_rules_alone_score_along_with_generation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """judges=none still parses and labels every row (the metrics read scores/): that goes
+    along with generation too, instead of a pass over every shard after it."""
+    monkeypatch.setenv("MOSWEEP_FAKE_LATENCY_S", "0.3")
+    args = sweep_args(
+        tmp_path / "runs",
+        "engine=fake",
+        "tracker=none",
+        "dataset.limit=6",
+        "shard_size=3",
+        "judges=none",
+        "engine.shards_in_flight=1",
+        sweep="af_grid",
+    )
+    report = run(args)
+    listed = (report.sweep_dir / "manifest.jsonl").read_text().splitlines()
+    files = [json.loads(line)["file"].split("/")[0] for line in listed]
+    results = [i for i, f in enumerate(files) if f == "results"]
+    scores = [i for i, f in enumerate(files) if f == "scores"]
+    assert len(results) == len(scores) == 8
+    assert scores[0] < results[-1]  # a shard was scored before the last one was generated
+    assert report.judging is not None and (report.judging.files, report.judging.rows) == (8, 24)
+    rows = scored(report.sweep_dir)
+    assert len(rows) == 24 and all(r["outcome"] and r["parse_status"] for r in rows)

@@ -1,7 +1,8 @@
 """Judging that goes along with generation: each generated shard is judged as soon as it is
 written, in a thread, while the next shards generate. Only judges that run elsewhere (an
-endpoint, `backend=openai`) or in the driver (`backend=lexicon`) stream; a judge served by
-this run's engines waits for generation to end, as it would compete with it for them.
+endpoint, `backend=openai`) or in the driver (`backend=lexicon`) stream, and so do the rules
+alone (`judges=none`: each row parsed and labelled, its scores file written); a judge served
+by this run's engines waits for generation to end, as it would compete with it for them.
 
 Batches are what was written while the last batch was judged, so the endpoint's concurrency
 fills up as generation runs ahead. Scores files are written exactly as the judge stage
@@ -40,7 +41,6 @@ def streams(ctx: RunContext, specs: list[JudgeSpec]) -> bool:
     return (
         STREAMED
         and ctx.root.mode == "run"
-        and bool(specs)
         and all(s.cfg.backend in ("openai", "lexicon") for s in specs)
         # changed judges re-score every file after generation: nothing to stream ahead
         and recorded in (None, judges_id(specs))
