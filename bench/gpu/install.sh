@@ -7,8 +7,10 @@
 # A folder that came over in pieces (`tar c FOLDER | split -b 60M - gpu-wheels.tar.part-`,
 # where a transfer limits a file's size) is joined first: pass the pieces' folder.
 # Every wheel is checked against SHA256SUMS, then installed with --no-deps into a folder
-# of its own, beside the image's torch, which stays as it is.
+# of its own, beside the image's torch, which stays as it is. PYTHON: the interpreter that
+# holds torch (python3 by default).
 set -euo pipefail
+python=${PYTHON:-python3}
 src=${1:?usage: install.sh WHEELS TARGET}
 target=${2:?usage: install.sh WHEELS TARGET}
 if compgen -G "$src/*.tar.part-*" >/dev/null; then
@@ -17,9 +19,9 @@ if compgen -G "$src/*.tar.part-*" >/dev/null; then
     src=$(find "$joined" -name SHA256SUMS -printf '%h\n' | head -n 1)
 fi
 (cd "$src" && sha256sum --quiet -c SHA256SUMS)
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+"$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
     --target "$target" "$src"/*.whl
-python3 - "$target" <<'PY'
+"$python" - "$target" <<'PY'
 import sys
 
 sys.path.insert(0, sys.argv[1])
