@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU proof's checks, each bounded, each step's log in LOGS (docs/benchmarks.md, "GPU"):
+# The GPU proof's checks, each bounded, each step's log in LOGS (docs/benchmarks.md, "On a GPU"):
 #
 #     export PYTHONPATH=/tmp/gpu-site:$PWD        # after bench/gpu/install.sh
 #     bash bench/gpu/run.sh LOGS tests overhead sa
