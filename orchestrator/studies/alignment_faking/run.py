@@ -1,8 +1,8 @@
 """An alignment-faking invocation: one stage graph of any training (fine-tuning on
 documents, RL, the fact-recall probe) and the generation shards, a fine-tuned cell's shards
 waiting on its adapter; then the judge stage (judging along with generation where the
-judges run elsewhere) and the study's metric tables (per tier, the compliance gap, fact
-recall), printed, saved, mirrored."""
+judges run elsewhere or there are only the rules) and the study's metric tables (per tier,
+the compliance gap, fact recall), printed, saved, mirrored."""
 
 from __future__ import annotations
 
@@ -86,8 +86,8 @@ class AlignmentFakingRun(GenerationRun):
         return engine_pools(self.specs, device)
 
     def generate(self, nodes: list[Node]) -> None:
-        """Training and generation, with judging along when the judges run elsewhere
-        (streaming.py)."""
+        """Training and generation, with judging along when the judges run elsewhere or
+        there are only the rules (streaming.py)."""
         started = time.monotonic()
         if streams(self.ctx, self.specs):
             self.streamed = StreamedJudging(self.ctx, self.specs)
