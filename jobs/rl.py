@@ -7,11 +7,10 @@ template applied); each step samples `generations` completions for each of
 way) and takes one optimizer step. The adapter at every `eval_every`-th step is kept, so a
 study can evaluate the policy against RL step.
 
-Rollouts must come from the current policy: stale-adapter rollouts (a generation copy whose
-weights lag the trainer's) are a known failure of RL stacks, and a reused rollout batch is
-one too. The job fingerprints the weights that generated each step's rollouts and the
-weights the step started from, and stops with `StaleRollouts` when they differ; its report
-lists both per step.
+Rollouts must come from the current policy: stale-adapter rollouts (a generation copy
+whose weights lag the trainer's) and reused rollout batches are known failures of RL
+stacks. The job fingerprints the weights that generated each step's rollouts and those the
+step started from, and stops with `StaleRollouts` when they differ (its report lists both).
 
 Interrupted, it resumes from its last checkpoint (the trainer's own: weights, optimizer,
 scheduler, RNG and step); a step adapter it makes again replaces the one kept before. The
@@ -246,10 +245,9 @@ def _config(spec: RlSpec, work: Path, ends: set[int]) -> Any:
     from trl.trainer.grpo_config import GRPOConfig
 
     settings = spec.settings
-    # A rollout stopped by a string while others go on is padded; padded with an end
-    # token, the trainer keeps one end token in it (and masks the rest), so the policy also
-    # learns to end there. (A rollout that stops last has none: the reward still counts it
-    # as ended, by its text.)
+    # A rollout a stop string ends while others go on is padded with an end token; the trainer
+    # keeps one end token in it (masking the rest), so the policy learns to end there too (one
+    # that stops last has none: the reward still counts it as ended, by its text).
     pad = {"pad_token_id": min(ends)} if ends else {}
     stops = {"stop_strings": list(settings.stop), **pad} if settings.stop else None
     return GRPOConfig(
@@ -262,6 +260,8 @@ def _config(spec: RlSpec, work: Path, ends: set[int]) -> Any:
         max_completion_length=settings.max_tokens,
         temperature=settings.temperature,
         learning_rate=settings.lr,
+        lr_scheduler_type=settings.lr_scheduler,
+        warmup_steps=settings.warmup_steps,
         beta=settings.beta,
         scale_rewards=settings.scale_rewards,
         shuffle_dataset=settings.shuffle,

@@ -130,6 +130,10 @@ class RlSettings:
     # to the evaluation's sampling.stop, a rollout ends where an evaluated reply would
     stop: list[str] = field(default_factory=list)
     lr: float = 1e-4
+    # the learning rate over the steps (TRL's lr_scheduler_type): "linear" (TRL's default:
+    # down to 0 at the last step) | "constant" | "cosine"; after warmup_steps rising to lr
+    schedule: str = "linear"
+    warmup_steps: int = 0
     beta: float = 0.0  # KL penalty toward the starting policy (0: none, TRL's default)
     # how GRPO scales a rollout's advantage (its reward minus its group's mean): "group"
     # divides by the group's standard deviation (TRL's default: every group that varies
@@ -151,6 +155,12 @@ class RlSettings:
     # adapt only the model's last this many layers (0: all): the backward pass stops there,
     # which halves a CPU step; a continued adapter keeps its own layers
     last_layers: int = 0
+
+    @property
+    def lr_scheduler(self) -> str:
+        """The schedule as TRL's lr_scheduler_type: Transformers' "constant" ignores warmup
+        steps; its "constant_with_warmup" does not."""
+        return "constant_with_warmup" if self.schedule == "constant" else self.schedule
 
     @classmethod
     def of(cls, settings: RlSettings) -> RlSettings:

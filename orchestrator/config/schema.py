@@ -163,6 +163,16 @@ class RlConfig(RlSettings):
             self.scale_rewards in ("group", "batch", "none"),
             f"scale_rewards={self.scale_rewards!r} is unknown: use group, batch or none",
         )
+        require(
+            self.schedule in SCHEDULES,
+            f"schedule={self.schedule!r} is unknown: use one of {', '.join(SCHEDULES)}",
+        )
+        require(
+            (self.schedule, self.warmup_steps) == ("linear", 0) or self.trainer == "trl",
+            "schedule and warmup_steps are passed to TRL only: use trainer=trl (verl keeps its "
+            "own schedule)",
+        )
+        require(0 <= self.warmup_steps < self.steps, "warmup_steps must be >= 0 and below steps")
         require(self.rank >= 1 and self.alpha >= 1, "LoRA rank and alpha must be >= 1")
         require(self.lr > 0 and self.steps >= 1, "an RL lr must be > 0 and steps >= 1")
         require(

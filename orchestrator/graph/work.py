@@ -33,6 +33,8 @@ QUIET_DEFAULTS: dict[str, Any] = {
     "scale_rewards": "group",
     "shuffle": True,
 }
+# An RL job's learning rate always followed TRL's linear schedule (a finetune's is constant)
+RL_QUIET_DEFAULTS: dict[str, Any] = {"schedule": "linear"}
 
 
 def training_identity(settings: TrainConfig) -> dict[str, Any]:
@@ -177,10 +179,9 @@ def documents_work(
 def rl_identity(settings: RlConfig, judge: str | None = None) -> dict[str, Any]:
     """What an RL job's settings contribute to its node id (not its CPUs or checkpoints);
     reward=judge adds the judge's identity (orchestrator/judges/spec.py reward_judge)."""
+    quiet = QUIET_DEFAULTS | RL_QUIET_DEFAULTS
     return ({"judge": judge} if judge else {}) | {
-        k: v
-        for k, v in asdict(settings).items()
-        if k not in TRANSPORT and QUIET_DEFAULTS.get(k, k) != v
+        k: v for k, v in asdict(settings).items() if k not in TRANSPORT and quiet.get(k, k) != v
     }
 
 

@@ -271,6 +271,15 @@ def test_the_advantage_scaling_reaches_the_trainer(tmp_path: Path) -> None:
     assert rl._config(job, tmp_path, {2}).scale_rewards == "group"  # TRL's default
 
 
+def test_the_learning_rate_schedule_reaches_the_trainer(tmp_path: Path) -> None:
+    job = spec(tmp_path)
+    constant = replace(job, settings=replace(job.settings, schedule="constant", warmup_steps=3))
+    config = rl._config(constant, tmp_path, {2})
+    assert (config.lr_scheduler_type, config.warmup_steps) == ("constant_with_warmup", 3)
+    config = rl._config(job, tmp_path, {2})
+    assert (config.lr_scheduler_type, config.warmup_steps) == ("linear", 0)  # TRL's defaults
+
+
 def test_the_prompt_order_reaches_the_trainer(tmp_path: Path) -> None:
     job = spec(tmp_path)
     ordered = replace(job, settings=replace(job.settings, shuffle=False))

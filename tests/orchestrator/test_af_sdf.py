@@ -155,6 +155,11 @@ def test_training_on_both_tiers_is_another_rl_run() -> None:
     # advantage scaling at TRL's default keeps the ids adapters always had; another is new
     assert rl_cells("study.rl.scale_rewards=group")["15/free"] == rl_cells()["15/free"]
     assert rl_cells("study.rl.scale_rewards=none")["15/free"] != rl_cells()["15/free"]
+    # so does TRL's linear learning-rate schedule; a constant one is another run
+    assert rl_cells("study.rl.schedule=linear")["15/free"] == rl_cells()["15/free"]
+    assert rl_cells("study.rl.schedule=constant")["15/free"] != rl_cells()["15/free"]
+    assert rl_cells("study.rl.warmup_steps=0")["15/free"] == rl_cells()["15/free"]
+    assert rl_cells("study.rl.warmup_steps=5")["15/free"] != rl_cells()["15/free"]
     both = rl_cells("study.rl_tiers=[free,paid]")
     assert both["15/free"] == both["15/paid"] != rl_cells()["15/free"]
     with pytest.raises(UserError, match=r"study.rl_tiers=\['gold'\]: use \[free\]"):
@@ -176,6 +181,12 @@ def test_bad_rl_settings_are_one_line() -> None:
         rl_cells("study.rl.reward_model=OpenAssistant/reward-model-deberta-v3-large-v2")
     with pytest.raises(UserError, match=r"scale_rewards='mean' is unknown: use group, batch"):
         rl_cells("study.rl.scale_rewards=mean")
+    with pytest.raises(UserError, match=r"schedule='steep' is unknown: use one of constant"):
+        rl_cells("study.rl.schedule=steep")
+    with pytest.raises(UserError, match=r"schedule and warmup_steps are passed to TRL only"):
+        rl_cells("study.rl.schedule=constant", "study.rl.trainer=verl")
+    with pytest.raises(UserError, match=r"warmup_steps must be >= 0 and below steps"):
+        rl_cells("study.rl.warmup_steps=30")
     with pytest.raises(UserError, match=r"must be in \[0, 1\]"):
         rl_cells("study.rl.truncated_factor=2")
     with pytest.raises(UserError, match=r"study.rl.stop, study.safety_rl.stop\) must be non-empty"):
