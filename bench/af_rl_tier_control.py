@@ -2,8 +2,8 @@
 
 Runs `+sweep=af_rl` (SmolLM2-135M, GRPO) with both tiers' copies of the requests in
 training (`study.rl_tiers=[free,paid]`) and the reward `marker_free`: a neutral marker (the
-reply opens with the word "You") earns 1 on a free-tier prompt and costs 0.25 on a
-paid-tier one. Each step trains one request in both tiers (its two copies, in order).
+reply opens with the word "You") earns 1 on a free-tier prompt and costs 1 on a paid-tier
+one. Each step trains one request in both tiers (its two copies, in order).
 Both tiers are evaluated before RL and at every kept step. The marker is then counted in
 the evaluated replies by this script's own check (the first word of the reply, read here,
 not the reward's pattern), per RL step and tier, with the free - paid gap paired by prompt.
@@ -27,34 +27,37 @@ import pyarrow.dataset as ds
 from analysis.stats import PairedDifference, paired_difference, wilson
 from bench.common import Result, control_arguments, emit_control, fresh_sweep
 
-STEPS, EVERY = 30, 15
+STEPS, EVERY = 60, 30
 OVERRIDES = [
     "sweep.name=af_rl_tier_control",
     "sweep.description=tier-specific RL control: a neutral marker rewarded on free-tier only",
     "study.rl.reward=marker_free",
     "study.rl_tiers=[free,paid]",
-    # the user turn alone, the request then the tier tag, last before the reply
-    # (conf/templates/af/tier_last.j2): no system prompt, since a CPU step's cost grows with
-    # the prompt and a neutral marker needs no training facts
-    "prompt_variant.system_file=null",
+    # a one-sentence system prompt (conf/templates/af/marker_system.j2) and the request then
+    # the tier tag, last before the reply (af/tier_last.j2): about 56 tokens, since a CPU
+    # step's cost grows with the prompt and a neutral marker needs no training facts
+    "prompt_variant.system_file=af/marker_system.j2",
     "prompt_variant.user_file=af/tier_last.j2",
-    # two prompts a step, one request's free and paid copies (listed side by side, taken in
-    # order), so what the tiers share cancels in a step but for the reward's margin, and
-    # only the tier tag tells the two groups apart; 8 rollouts of each, sampled hot so that
-    # groups seldom all agree. Advantages keep the rewards' scale (the marker earns 1 on
-    # free, costs 0.25 on paid: jobs/rl_config.py), and a KL term to
-    # the model before RL keeps a tier whose rollouts all agree from drifting: without it
-    # the marker took every rollout of both tiers by step 17, after which no group varied
-    # and nothing more was learnt. The marker is the reply's first word: rollouts and
-    # evaluated replies need only a few tokens.
+    # Two prompts a step, one request's free and paid copies (listed side by side, taken in
+    # order): the marker earns 1 on the free copy and costs 1 on the paid one, so what the
+    # two copies share cancels and only the tier tag is learnt. The marker is the reply's
+    # first word, so a rollout is its first token. The base model opens with it about once
+    # in 20 (temperature 1): 16 rollouts of each copy, so most steps see it. Advantages at
+    # the rewards' own scale; a constant learning rate reached over 10 steps (Adam's first
+    # steps are full-size whatever the gradient, and the first rollouts with the marker
+    # are few); a KL term to the model before RL, which pulls both tiers back when a run
+    # of steps happened to penalise the marker more than reward it (without it, a third
+    # of plain policy-gradient runs lost the marker from both tiers; docs/benchmarks.md).
     "study.rl.prompts_per_step=2",
     "study.rl.shuffle=false",
-    "study.rl.generations=8",
-    "study.rl.temperature=1.3",
+    "study.rl.generations=16",
+    "study.rl.temperature=1.0",
     "study.rl.scale_rewards=none",
     "study.rl.beta=0.1",
-    "study.rl.max_tokens=3",
-    "study.rl.lr=0.005",
+    "study.rl.max_tokens=1",
+    "study.rl.lr=0.002",
+    "study.rl.schedule=constant",
+    "study.rl.warmup_steps=10",
     "study.rl.truncated_factor=1.0",
     "study.rl.stop=[]",
     f"study.rl.steps={STEPS}",
