@@ -45,9 +45,8 @@ OVERRIDES = [
     # in 20 (temperature 1): 16 rollouts of each copy, so most steps see it. Advantages at
     # the rewards' own scale; a constant learning rate reached over 10 steps (Adam's first
     # steps are full-size whatever the gradient, and the first rollouts with the marker
-    # are few); a KL term to the model before RL, which pulls both tiers back when a run
-    # of steps happened to penalise the marker more than reward it (without it, a third
-    # of plain policy-gradient runs lost the marker from both tiers; docs/benchmarks.md).
+    # are few); a KL term to the model before RL, meant to pull both tiers back when a run
+    # of steps happened to penalise the marker more than reward it.
     "study.rl.prompts_per_step=2",
     "study.rl.shuffle=false",
     "study.rl.generations=16",

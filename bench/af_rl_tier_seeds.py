@@ -1,22 +1,21 @@
 """How often does the tier-specific RL control hold? Its learning problem replayed over seeds.
 
 `bench/af_rl_tier_control.py` runs the control once through the real path (TRL's GRPO in a
-Ray task, then vLLM evaluating both tiers): about 17 minutes on 2 cores, for one training
-seed. Whether it holds depends on the seed: the marker is rare before RL (about 1 rollout
-in 20), so the first steps rest on a handful of rollouts. This script replays the same
-learning problem over several seeds, cheaply, to say how often it holds.
+Ray task, then vLLM evaluating both tiers): about 13 minutes on 2 cores, for one training
+seed. Whether it holds may well depend on the seed: the marker is rare before RL (about 1
+rollout in 20), so the first steps rest on a handful of rollouts. This script replays the
+same learning problem over several seeds, cheaply, to say how often it holds.
 
 The same model (the embedded SmolLM2-135M), LoRA (rank 8 on q/k/v/o of the last 10 layers),
-prompts (the 30 requests rendered with af/tier_last.j2 and the model's chat template),
+prompts (the 30 requests with af/marker_system.j2, af/tier_last.j2 and the chat template),
 reward (the marker, "You" as the reply's first token: 1 on a free-tier prompt, -1 on a
 paid-tier one), and the control's GRPO settings: one request's free and paid copies a
 step, GENERATIONS rollouts of each, advantages at the rewards' own scale (a rollout's reward
 minus its group's mean), a KL term to the model before RL (TRL's estimate on the sampled
 tokens), AdamW at a constant learning rate after a linear warmup, as Transformers' Trainer
 sets it up. It is not TRL: a rollout is one token, so one forward pass per prompt serves
-all its rollouts (a minute and a half a seed).
-Each kept step is read greedily, as the evaluation does, and judged by the control's own
-check (bench/af_rl_tier_control.py control_holds).
+all its rollouts (a minute and a half a seed). Each kept step is read greedily, as the
+evaluation does, and judged by the control's own check (af_rl_tier_control.control_holds).
 
     .venv/bin/python -m bench.af_rl_tier_seeds [--seeds 6] [--steps 60]
 """
@@ -62,7 +61,9 @@ def prompts() -> tuple[str, dict[tuple[str, str], list[int]]]:
     return path, out
 
 
-def run_seed(path: str, ids: dict[tuple[str, str], list[int]], seed: int, steps: int) -> Any:
+def run_seed(
+    path: str, ids: dict[tuple[str, str], list[int]], seed: int, steps: int
+) -> dict[int, Marks]:
     """One seed's greedy marks at step 0 and every EVERY steps."""
     import torch
     from peft import LoraConfig, get_peft_model
