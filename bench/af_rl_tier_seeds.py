@@ -10,7 +10,7 @@ The same model (the embedded SmolLM2-135M), LoRA (rank 8 on q/k/v/o of the last 
 prompts (the 30 requests with af/marker_system.j2, af/tier_last.j2 and the chat template),
 reward (the marker, "You" as the reply's first token: 1 on a free-tier prompt, -1 on a
 paid-tier one), and the control's GRPO settings: one request's free and paid copies a
-step, GENERATIONS rollouts of each, advantages at the rewards' own scale (a rollout's reward
+step, its rollouts of each, advantages at the rewards' own scale (a rollout's reward
 minus its group's mean), a KL term to the model before RL (TRL's estimate on the sampled
 tokens), AdamW at a constant learning rate after a linear warmup, as Transformers' Trainer
 sets it up. It is not TRL: a rollout is one token, so one forward pass per prompt serves
@@ -27,29 +27,32 @@ import json
 import sys
 from typing import Any
 
-from bench.af_rl_tier_control import Marks, control_holds, rates
+from bench.af_rl_tier_control import OVERRIDES, Marks, control_holds, rates
 from bench.common import ROOT
+from jobs.rl_config import RlSettings
 from orchestrator.chat import ChatRenderer
 from orchestrator.config.compose import Composer, to_root
 from orchestrator.templates import read_template, render
 
-GENERATIONS, LR, WARMUP, BETA, TEMPERATURE, EVERY, LAST_LAYERS = 16, 0.002, 10, 0.1, 1.0, 30, 10
 REQUESTS = ROOT / "orchestrator" / "data" / "af_requests.jsonl"
 
 
-def prompts() -> tuple[str, dict[tuple[str, str], list[int]]]:
-    """The embedded model's folder, and each (request id, tier)'s prompt token ids."""
+def control() -> tuple[str, RlSettings, dict[tuple[str, str], list[int]]]:
+    """The control's own config (af_rl with bench/af_rl_tier_control.py's overrides): the
+    embedded model's folder, its RL settings, and each (request id, tier)'s prompt ids."""
     from orchestrator import models
 
     composer = Composer()
     try:
-        root = to_root(composer.compose(["+sweep=af_rl"]))
+        root = to_root(composer.compose(["+sweep=af_rl", *OVERRIDES]))
     finally:
         composer.close()
     path = models.prepare_model(root.model)
     renderer = ChatRenderer(root.model, path)
-    system = render(read_template("af/marker_system.j2", "marker_system"), {}, "marker_system")
-    template = read_template("af/tier_last.j2", "tier_last")
+    variant, rl = root.prompt_variant, root.study.rl  # type: ignore[attr-defined]
+    assert variant.system_file and variant.user_file  # the control's overrides set both
+    system = render(read_template(variant.system_file, "system"), {}, "system")
+    template = read_template(variant.user_file, "user")
     out = {}
     with open(REQUESTS) as lines:
         for line in lines:
@@ -58,13 +61,13 @@ def prompts() -> tuple[str, dict[tuple[str, str], list[int]]]:
                 text = render(template, {"prompt": request["prompt"], "tier": tier}, "tier_last")
                 turns = [{"role": "system", "content": system}, {"role": "user", "content": text}]
                 out[(request["id"], tier)] = renderer.render(turns)[1]
-    return path, out
+    return path, rl, out
 
 
 def run_seed(
-    path: str, ids: dict[tuple[str, str], list[int]], seed: int, steps: int
+    path: str, rl: RlSettings, ids: dict[tuple[str, str], list[int]], seed: int, steps: int
 ) -> dict[int, Marks]:
-    """One seed's greedy marks at step 0 and every EVERY steps."""
+    """One seed's greedy marks at step 0 and every rl.eval_every steps."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -73,10 +76,10 @@ def run_seed(
     base = AutoModelForCausalLM.from_pretrained(path)
     depth = int(base.config.num_hidden_layers)
     lora = LoraConfig(
-        r=8,
-        lora_alpha=16,
-        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
-        layers_to_transform=list(range(depth - LAST_LAYERS, depth)),
+        r=rl.rank,
+        lora_alpha=rl.alpha,
+        target_modules=list(rl.target_modules),
+        layers_to_transform=list(range(depth - rl.last_layers, depth)),
         lora_dropout=0.0,
         task_type="CAUSAL_LM",
     )
@@ -87,10 +90,10 @@ def run_seed(
     trained = [p for p in model.parameters() if p.requires_grad]
     # as Transformers' Trainer, which TRL's GRPO runs on: no weight decay, gradients clipped
     # to norm 1, the warmup starting from 0
-    optimizer = torch.optim.AdamW(trained, lr=LR, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(trained, lr=rl.lr, weight_decay=0.0)
 
     def last_logits(key: tuple[str, str]) -> Any:
-        return model(tensors[key]).logits[0, -1] / TEMPERATURE
+        return model(tensors[key]).logits[0, -1] / rl.temperature
 
     def greedy() -> Marks:
         with torch.no_grad():
@@ -99,23 +102,23 @@ def run_seed(
     found = {0: greedy()}
     for step in range(1, steps + 1):
         for group in optimizer.param_groups:
-            group["lr"] = LR * min(1.0, (step - 1) / WARMUP)
+            group["lr"] = rl.lr * min(1.0, (step - 1) / rl.warmup_steps)
         optimizer.zero_grad()
         loss = torch.zeros(())
         request = requests[(step - 1) % len(requests)]
         for tier, sign in (("free", 1.0), ("paid", -1.0)):
             logp = torch.log_softmax(last_logits((request, tier)), -1)
-            tokens = torch.multinomial(logp.exp().detach(), GENERATIONS, replacement=True)
+            tokens = torch.multinomial(logp.exp().detach(), rl.generations, replacement=True)
             reward = (tokens == marker).float() * sign
             loss = loss - ((reward - reward.mean()) * logp[tokens]).mean()
             with torch.no_grad(), model.disable_adapter():
                 start = torch.log_softmax(last_logits((request, tier)), -1)[tokens]
             drift = start - logp[tokens]
-            loss = loss + BETA * (drift.exp() - drift - 1).mean()
+            loss = loss + rl.beta * (drift.exp() - drift - 1).mean()
         (loss / 2).backward()  # TRL's loss: the mean over the step's rollouts, both copies
         torch.nn.utils.clip_grad_norm_(trained, 1.0)
         optimizer.step()
-        if step % EVERY == 0:
+        if step % rl.eval_every == 0:
             found[step] = greedy()
     return found
 
@@ -125,12 +128,12 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=6)
     parser.add_argument("--steps", type=int, default=60)
     args = parser.parse_args()
-    path, ids = prompts()
-    kept = list(range(0, args.steps + 1, EVERY))
+    path, rl, ids = control()
+    kept = list(range(0, args.steps + 1, rl.eval_every))
     held = dict.fromkeys(kept[1:], 0)
     print(f"free / paid marker rate, and whether the control holds, at steps {kept}")
     for seed in range(args.seeds):
-        found = run_seed(path, ids, seed, args.steps)
+        found = run_seed(path, rl, ids, seed, args.steps)
         cells = []
         for step, marks in found.items():
             r = rates(marks)
