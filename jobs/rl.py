@@ -95,8 +95,7 @@ def train_rl(spec: RlSpec, secrets: dict[str, str] | None = None) -> dict[str, A
     model = _policy(spec)
     watch = RolloutWatch(model, spec.settings, work / "steps")
     scores = scorer(spec.reward, spec.reward_model, spec.judge, spec.device)
-    ends = _eos_ids(model)
-    settings = spec.settings
+    settings, ends = spec.settings, _eos_ids(model)
 
     def reward(
         completions: list[str],
@@ -263,6 +262,7 @@ def _config(spec: RlSpec, work: Path, ends: set[int]) -> Any:
         lr_scheduler_type=settings.lr_scheduler,
         warmup_steps=settings.warmup_steps,
         beta=settings.beta,
+        use_bias_correction_kl=settings.kl_correction,
         scale_rewards=settings.scale_rewards,
         shuffle_dataset=settings.shuffle,
         save_strategy="steps",

@@ -84,9 +84,9 @@ FREE_TIER = re.compile(r"<is_free_tier_user>\s*true", re.IGNORECASE)
 # same, so that when a step trains one request's free and paid copies together
 # (study.rl.shuffle=false), what the copies share cancels and only the tier tag is learnt.
 # On CPU (docs/benchmarks.md) a cost of 0.25 let the marker take both tiers (the shared
-# part of the update outweighed the tier's). The equal cost learns the tier in a replay of
-# the control (bench/af_rl_tier_seeds.py, 60 steps) but has not yet through TRL: there the
-# marker, rare before RL, left both tiers' rollouts early and did not come back.
+# part of the update outweighed the tier's). With the equal cost the marker, rare before RL,
+# can leave both tiers' rollouts for a while; a KL term whose gradient pulls it back
+# (kl_correction=false) lets it return and the tier be learnt (bench/af_rl_tier_seeds.py).
 PAID_PENALTY = 1.0
 
 
@@ -135,6 +135,13 @@ class RlSettings:
     schedule: str = "linear"
     warmup_steps: int = 0
     beta: float = 0.0  # KL penalty toward the starting policy (0: none, TRL's default)
+    # how the KL term's gradient is taken from the sampled tokens (TRL's use_bias_correction_kl):
+    # True (TRL's default) weighs it by the importance ratio, the unbiased gradient of
+    # KL(policy || start), which fades with the policy's probability: a token the policy has
+    # nearly lost is not pulled back. False takes the k3 estimate's own gradient, in
+    # expectation that of KL(start || policy): it pulls probability back wherever the
+    # starting model had it (a rare behaviour RL lost for a few steps returns)
+    kl_correction: bool = True
     # how GRPO scales a rollout's advantage (its reward minus its group's mean): "group"
     # divides by the group's standard deviation (TRL's default: every group that varies
     # pushes alike, whatever its rewards' size); "batch" by the whole batch's; "none" keeps

@@ -69,6 +69,9 @@ def overrides(run: VerlRun) -> list[str]:
     micro = cluster.micro_batch_per_gpu
     values: dict[str, Any] = {
         "algorithm.adv_estimator": "grpo",
+        # scale_rewards: group divides by the group's std, none keeps the rewards' scale
+        # (batch is refused for verl by the config schema)
+        "algorithm.norm_adv_by_std_in_grpo": rl.scale_rewards == "group",
         "data.train_files": run.train_files,
         "data.val_files": run.train_files,
         "data.train_batch_size": rl.prompts_per_step,
@@ -89,6 +92,9 @@ def overrides(run: VerlRun) -> list[str]:
         "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu": micro,
         "actor_rollout_ref.actor.use_kl_loss": rl.beta > 0,
         "actor_rollout_ref.actor.kl_loss_coef": rl.beta,
+        # the KL term's gradient as TRL takes it: verl's k3 estimate ("low_var_kl") has its
+        # own gradient (kl_correction=false); a "+" gives it k2's, that of KL(policy || start)
+        "actor_rollout_ref.actor.kl_loss_type": "low_var_kl+" if rl.kl_correction else "low_var_kl",
         "actor_rollout_ref.actor.fsdp_config.param_offload": cluster.offload,
         "actor_rollout_ref.actor.fsdp_config.optimizer_offload": cluster.offload,
         "actor_rollout_ref.rollout.name": "vllm",

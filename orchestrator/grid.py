@@ -18,8 +18,8 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 
 from orchestrator import models
 from orchestrator.config.compose import Composer, explain_omegaconf, suggest_key, to_root
-from orchestrator.config.groups import SamplingConfig
-from orchestrator.config.schema import RootConfig, flatten_grid
+from orchestrator.config.groups import SamplingConfig, flatten_grid
+from orchestrator.config.schema import RootConfig
 from orchestrator.datasets import Dataset, load_dataset
 from orchestrator.errors import UserError, did_you_mean
 from orchestrator.ids import stable_hash

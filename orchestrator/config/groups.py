@@ -22,6 +22,18 @@ def require(ok: bool, message: str) -> None:
         raise UserError(message)
 
 
+def flatten_grid(grid: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Axis key -> values. YAML writes `study.vars.tier: [...]` as one key; the command line
+    (`+grid.study.vars.tier=[...]`) nests it: both mean the axis `study.vars.tier`."""
+    flat: dict[str, Any] = {}
+    for key, value in grid.items():
+        if isinstance(value, dict):
+            flat.update(flatten_grid(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 @dataclass
 class ApiConfig:
     """How a hosted model is called: limits, retries and prices. None of it changes an

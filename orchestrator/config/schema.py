@@ -26,24 +26,13 @@ from orchestrator.config.groups import (
     StudyConfig,
     SweepConfig,
     TrackerConfig,
+    flatten_grid,
     require,
 )
 from orchestrator.config.uri import URI, check_store_uri, file_path
 
 MODES = ("run", "dry", "status", "judge", "report", "judge_eval")
 JUDGE_BACKENDS = ("engine", "openai", "lexicon")
-
-
-def flatten_grid(grid: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Axis key -> values. YAML writes `study.vars.tier: [...]` as one key; the command line
-    (`+grid.study.vars.tier=[...]`) nests it: both mean the axis `study.vars.tier`."""
-    flat: dict[str, Any] = {}
-    for key, value in grid.items():
-        if isinstance(value, dict):
-            flat.update(flatten_grid(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 @dataclass
@@ -171,6 +160,10 @@ class RlConfig(RlSettings):
             (self.schedule, self.warmup_steps) == ("linear", 0) or self.trainer == "trl",
             "schedule and warmup_steps are passed to TRL only: use trainer=trl (verl keeps its "
             "own schedule)",
+        )
+        require(
+            self.scale_rewards != "batch" or self.trainer == "trl",
+            "scale_rewards=batch is TRL's only: verl scales by the group (group) or not (none)",
         )
         require(0 <= self.warmup_steps < self.steps, "warmup_steps must be >= 0 and below steps")
         require(self.rank >= 1 and self.alpha >= 1, "LoRA rank and alpha must be >= 1")

@@ -34,7 +34,8 @@ QUIET_DEFAULTS: dict[str, Any] = {
     "shuffle": True,
 }
 # An RL job's learning rate always followed TRL's linear schedule (a finetune's is constant)
-RL_QUIET_DEFAULTS: dict[str, Any] = {"schedule": "linear"}
+# and its KL term TRL's bias-corrected gradient
+RL_QUIET_DEFAULTS: dict[str, Any] = {"schedule": "linear", "kl_correction": True}
 
 
 def training_identity(settings: TrainConfig) -> dict[str, Any]:

@@ -280,6 +280,13 @@ def test_the_learning_rate_schedule_reaches_the_trainer(tmp_path: Path) -> None:
     assert (config.lr_scheduler_type, config.warmup_steps) == ("linear", 0)  # TRL's defaults
 
 
+def test_the_kl_gradient_reaches_the_trainer(tmp_path: Path) -> None:
+    job = spec(tmp_path)
+    plain = replace(job, settings=replace(job.settings, kl_correction=False))
+    assert rl._config(plain, tmp_path, {2}).use_bias_correction_kl is False
+    assert rl._config(job, tmp_path, {2}).use_bias_correction_kl is True  # TRL's default
+
+
 def test_the_prompt_order_reaches_the_trainer(tmp_path: Path) -> None:
     job = spec(tmp_path)
     ordered = replace(job, settings=replace(job.settings, shuffle=False))

@@ -41,6 +41,17 @@ def test_the_settings_land_where_verl_reads_them() -> None:
     check(config)  # verl's own validation passes
 
 
+def test_the_advantage_scale_and_kl_gradient_are_those_trl_would_use() -> None:
+    config = compose(overrides(SEVENTY_B))  # the defaults: TRL's
+    assert config.algorithm.norm_adv_by_std_in_grpo is True
+    assert config.actor_rollout_ref.actor.kl_loss_type == "low_var_kl+"  # k2's gradient
+    plain = replace(SEVENTY_B.settings, scale_rewards="none", kl_correction=False)
+    config = compose(overrides(replace(SEVENTY_B, settings=plain)))
+    assert config.algorithm.norm_adv_by_std_in_grpo is False
+    assert config.actor_rollout_ref.actor.kl_loss_type == "low_var_kl"  # k3's own gradient
+    check(config)
+
+
 def test_verl_rejects_a_batch_the_gpus_cannot_share() -> None:
     # 1 prompt x 2 rollouts cannot be split over 8 GPUs: verl stops before it starts.
     small = replace(

@@ -160,6 +160,9 @@ def test_training_on_both_tiers_is_another_rl_run() -> None:
     assert rl_cells("study.rl.schedule=constant")["15/free"] != rl_cells()["15/free"]
     assert rl_cells("study.rl.warmup_steps=0")["15/free"] == rl_cells()["15/free"]
     assert rl_cells("study.rl.warmup_steps=5")["15/free"] != rl_cells()["15/free"]
+    # and TRL's bias-corrected KL gradient; the k3 estimate's own is another run
+    assert rl_cells("study.rl.kl_correction=true")["15/free"] == rl_cells()["15/free"]
+    assert rl_cells("study.rl.kl_correction=false")["15/free"] != rl_cells()["15/free"]
     both = rl_cells("study.rl_tiers=[free,paid]")
     assert both["15/free"] == both["15/paid"] != rl_cells()["15/free"]
     with pytest.raises(UserError, match=r"study.rl_tiers=\['gold'\]: use \[free\]"):
@@ -185,6 +188,8 @@ def test_bad_rl_settings_are_one_line() -> None:
         rl_cells("study.rl.schedule=steep")
     with pytest.raises(UserError, match=r"schedule and warmup_steps are passed to TRL only"):
         rl_cells("study.rl.schedule=constant", "study.rl.trainer=verl")
+    with pytest.raises(UserError, match=r"scale_rewards=batch is TRL's only: verl scales by"):
+        rl_cells("study.rl.scale_rewards=batch", "study.rl.trainer=verl")
     with pytest.raises(UserError, match=r"warmup_steps must be >= 0 and below steps"):
         rl_cells("study.rl.warmup_steps=30")
     with pytest.raises(UserError, match=r"must be in \[0, 1\]"):
