@@ -101,6 +101,7 @@ def expand(composer: Composer, overrides: list[str], base: DictConfig) -> list[C
     grid = flatten_grid(OmegaConf.to_container(base.grid, resolve=True))  # type: ignore[arg-type]
     for key in grid:
         _check_axis(composer, base, key)
+    _check_not_overridden(overrides, grid)
     group_axes = [k for k in grid if composer.is_group(k)]
     composed: dict[tuple[str, ...], DictConfig] = {}
     cells: list[Cell] = []
@@ -123,6 +124,19 @@ def expand(composer: Composer, overrides: list[str], base: DictConfig) -> list[C
         raise UserError("the grid is empty: give every grid axis at least one value")
     _check_distinct(cells)
     return cells
+
+
+def _check_not_overridden(overrides: list[str], grid: dict[str, list[Any]]) -> None:
+    """A key set on the command line that is also a grid axis would be replaced by the
+    axis's values in every cell, silently: refuse it and name the axis to set instead."""
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key in grid:
+            values = ",".join(str(v) for v in grid[key])
+            raise UserError(
+                f"{key}={value} is replaced by the grid's {key} axis (grid.{key}=[{values}]) "
+                f"in every cell: set grid.{key}=[{value}] instead"
+            )
 
 
 def _check_distinct(cells: list[Cell]) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from orchestrator.config.compose import Composer
+from orchestrator.errors import UserError
 from orchestrator.grid import Cell, expand
 
 
@@ -79,3 +82,24 @@ def test_group_axis_and_nested_command_line_axis() -> None:
     assert {c.config.model.name for c in cells} == {"tiny", "smollm2-135m"}
     assert {c.config.sampling.temperature for c in cells} == {0.0, 1.0}
     assert {"model", "sampling.temperature", "prompt_variant", "seed"} == set(cells[0].axes)
+
+
+@pytest.mark.parametrize(
+    ("override", "says"),
+    [
+        (
+            "seed=1",
+            "seed=1 is replaced by the grid's seed axis (grid.seed=[0,1]) in every cell: "
+            "set grid.seed=[1] instead",
+        ),
+        (
+            "prompt_variant=plain",
+            "prompt_variant=plain is replaced by the grid's prompt_variant axis",
+        ),
+    ],
+)
+def test_a_command_line_key_the_grid_sweeps_is_refused(override: str, says: str) -> None:
+    # the axis's values would replace it in every cell: a seed given this way did nothing
+    with pytest.raises(UserError, match=re.escape(says)):
+        cells_for(override, sweep="tiny")
+    assert {c.axes["seed"] for c in cells_for("grid.seed=[1]", sweep="tiny")} == {1}
