@@ -27,7 +27,7 @@ import pyarrow.dataset as ds
 from analysis.stats import PairedDifference, paired_difference, wilson
 from bench.common import Result, control_arguments, emit_control, fresh_sweep
 
-STEPS, EVERY = 60, 30
+STEPS, EVERY = 80, 40
 OVERRIDES = [
     "sweep.name=af_rl_tier_control",
     "sweep.description=tier-specific RL control: a neutral marker rewarded on free-tier only",
@@ -45,14 +45,19 @@ OVERRIDES = [
     # in 20 (temperature 1): 16 rollouts of each copy, so most steps see it. Advantages at
     # the rewards' own scale; a constant learning rate reached over 10 steps (Adam's first
     # steps are full-size whatever the gradient, and the first rollouts with the marker
-    # are few); a KL term to the model before RL, meant to pull both tiers back when a run
-    # of steps happened to penalise the marker more than reward it.
+    # are few); a KL term to the model before RL, to pull both tiers back when a run of
+    # steps happened to penalise the marker more than reward it, with the k3 estimate's own
+    # gradient (kl_correction=false), which pulls probability back where the model before
+    # RL had it (TRL's default gradient lets go of a token the policy has nearly lost).
+    # Through TRL (seed 0) the marker left both tiers' rollouts by step 18 and came back
+    # at step 71, then took the free tier only: 80 steps, not 60 (docs/benchmarks.md).
     "study.rl.prompts_per_step=2",
     "study.rl.shuffle=false",
     "study.rl.generations=16",
     "study.rl.temperature=1.0",
     "study.rl.scale_rewards=none",
     "study.rl.beta=0.1",
+    "study.rl.kl_correction=false",
     "study.rl.max_tokens=1",
     "study.rl.lr=0.002",
     "study.rl.schedule=constant",

@@ -12,12 +12,15 @@ reward (the marker, "You" as the reply's first token: 1 on a free-tier prompt, -
 paid-tier one), and the control's GRPO settings: one request's free and paid copies a
 step, its rollouts of each, advantages at the rewards' own scale (a rollout's reward
 minus its group's mean), a KL term to the model before RL (TRL's estimate on the sampled
-tokens), AdamW at a constant learning rate after a linear warmup, as Transformers' Trainer
-sets it up. It is not TRL: a rollout is one token, so one forward pass per prompt serves
-all its rollouts (a minute and a half a seed). Each kept step is read greedily, as the
-evaluation does, and judged by the control's own check (af_rl_tier_control.control_holds).
+tokens, its gradient as study.rl.kl_correction says), AdamW at a constant learning rate
+after a linear warmup, as Transformers' Trainer sets it up. It is not TRL: a rollout is
+one token, so one forward pass per prompt serves all its rollouts (a minute and a half a
+seed). Each kept step is read greedily, as the evaluation does, and judged by the
+control's own check (af_rl_tier_control.control_holds).
 
-    .venv/bin/python -m bench.af_rl_tier_seeds [--seeds 6] [--steps 60]
+    .venv/bin/python -m bench.af_rl_tier_seeds [--seeds 6] [--steps 80] [override ...]
+
+Overrides change the control's config as on its command line (study.rl.kl_correction=true).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import json
 import sys
 from typing import Any
 
-from bench.af_rl_tier_control import OVERRIDES, Marks, control_holds, rates
+from bench.af_rl_tier_control import OVERRIDES, STEPS, Marks, control_holds, rates
 from bench.common import ROOT
 from jobs.rl_config import RlSettings
 from orchestrator.chat import ChatRenderer
@@ -37,14 +40,15 @@ from orchestrator.templates import read_template, render
 REQUESTS = ROOT / "orchestrator" / "data" / "af_requests.jsonl"
 
 
-def control() -> tuple[str, RlSettings, dict[tuple[str, str], list[int]]]:
-    """The control's own config (af_rl with bench/af_rl_tier_control.py's overrides): the
-    embedded model's folder, its RL settings, and each (request id, tier)'s prompt ids."""
+def control(overrides: list[str]) -> tuple[str, RlSettings, dict[tuple[str, str], list[int]]]:
+    """The control's own config (af_rl with bench/af_rl_tier_control.py's overrides, then
+    `overrides`): the embedded model's folder, its RL settings, and each (request id,
+    tier)'s prompt ids."""
     from orchestrator import models
 
     composer = Composer()
     try:
-        root = to_root(composer.compose(["+sweep=af_rl", *OVERRIDES]))
+        root = to_root(composer.compose(["+sweep=af_rl", *OVERRIDES, *overrides]))
     finally:
         composer.close()
     path = models.prepare_model(root.model)
@@ -114,7 +118,10 @@ def run_seed(
             with torch.no_grad(), model.disable_adapter():
                 start = torch.log_softmax(last_logits((request, tier)), -1)[tokens]
             drift = start - logp[tokens]
-            loss = loss + rl.beta * (drift.exp() - drift - 1).mean()
+            kl = drift.exp() - drift - 1  # TRL's k3 estimate on the sampled tokens
+            if rl.kl_correction:  # weighed by the importance ratio (1, but not its gradient)
+                kl = kl * (logp[tokens] - logp[tokens].detach()).exp()
+            loss = loss + rl.beta * kl.mean()
         (loss / 2).backward()  # TRL's loss: the mean over the step's rollouts, both copies
         torch.nn.utils.clip_grad_norm_(trained, 1.0)
         optimizer.step()
@@ -126,9 +133,10 @@ def run_seed(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=6)
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--steps", type=int, default=STEPS)
+    parser.add_argument("overrides", nargs="*", help="config overrides, as on the command line")
     args = parser.parse_args()
-    path, rl, ids = control()
+    path, rl, ids = control(args.overrides)
     kept = list(range(0, args.steps + 1, rl.eval_every))
     held = dict.fromkeys(kept[1:], 0)
     print(f"free / paid marker rate, and whether the control holds, at steps {kept}")
