@@ -85,8 +85,8 @@ FREE_TIER = re.compile(r"<is_free_tier_user>\s*true", re.IGNORECASE)
 # (study.rl.shuffle=false), what the copies share cancels and only the tier tag is learnt.
 # On CPU (docs/benchmarks.md) a cost of 0.25 let the marker take both tiers (the shared
 # part of the update outweighed the tier's). With the equal cost the marker, rare before RL,
-# can leave both tiers' rollouts for a while; a KL term whose gradient pulls it back
-# (kl_correction=false) lets it return and the tier be learnt (bench/af_rl_tier_seeds.py).
+# can leave both tiers' rollouts for many steps before it returns and the tier is learnt
+# (docs/benchmarks.md: through TRL, from step 71 of 80).
 PAID_PENALTY = 1.0
 
 
@@ -140,7 +140,7 @@ class RlSettings:
     # KL(policy || start), which fades with the policy's probability: a token the policy has
     # nearly lost is not pulled back. False takes the k3 estimate's own gradient, in
     # expectation that of KL(start || policy): it pulls probability back wherever the
-    # starting model had it (a rare behaviour RL lost for a few steps returns)
+    # starting model had it, a rare behaviour RL has nearly lost included
     kl_correction: bool = True
     # how GRPO scales a rollout's advantage (its reward minus its group's mean): "group"
     # divides by the group's standard deviation (TRL's default: every group that varies
