@@ -49,7 +49,7 @@ OVERRIDES = [
     # steps happened to penalise the marker more than reward it, with the k3 estimate's own
     # gradient (kl_correction=false), which pulls probability back where the model before
     # RL had it (TRL's default gradient lets go of a token the policy has nearly lost).
-    # Through TRL (seed 0) the marker left both tiers' rollouts by step 18 and came back
+    # Through TRL (seed 0) the marker left both tiers' rollouts by step 17 and came back
     # at step 71, then took the free tier only: 80 steps, not 60 (docs/benchmarks.md).
     "study.rl.prompts_per_step=2",
     "study.rl.shuffle=false",

@@ -14,9 +14,9 @@ step, its rollouts of each, advantages at the rewards' own scale (a rollout's re
 minus its group's mean), a KL term to the model before RL (TRL's estimate on the sampled
 tokens, its gradient as study.rl.kl_correction says), AdamW at a constant learning rate
 after a linear warmup, as Transformers' Trainer sets it up. It is not TRL: a rollout is
-one token, so one forward pass per prompt serves all its rollouts (a minute and a half a
-seed). Each kept step is read greedily, as the evaluation does, and judged by the
-control's own check (af_rl_tier_control.control_holds).
+one token, so one forward pass per prompt serves all its rollouts (about a minute a seed
+of 60 steps on 2 cores). Each kept step is read greedily, as the evaluation does, and
+judged by the control's own check (af_rl_tier_control.control_holds).
 
     .venv/bin/python -m bench.af_rl_tier_seeds [--seeds 6] [--steps 80] [override ...]
 
