@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigKeyError, ValidationError
 
 from orchestrator import models
+from orchestrator.cli import override_key
 from orchestrator.config.compose import Composer, explain_omegaconf, suggest_key, to_root
 from orchestrator.config.groups import SamplingConfig, flatten_grid
 from orchestrator.config.schema import RootConfig
@@ -130,7 +131,7 @@ def _check_not_overridden(overrides: list[str], grid: dict[str, list[Any]]) -> N
     """A key set on the command line that is also a grid axis would be replaced by the
     axis's values in every cell, silently: refuse it and name the axis to set instead."""
     for override in overrides:
-        key, _, value = override.lstrip("+~").partition("=")
+        key, value = override_key(override), override.partition("=")[2]
         if key in grid:
             values = ",".join(str(v) for v in grid[key])
             raise UserError(
