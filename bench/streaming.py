@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from bench.common import Result, emit, machine
 from orchestrator.controls.standin import serving
 from orchestrator.run import run
-from orchestrator.studies.alignment_faking import streaming
+from orchestrator.studies.alignment_faking import judge_nodes
 
 JUDGES = ("compliance", "af_reasoning", "partial_compliance")
 URL_ENV = "MOSWEEP_BENCH_ENDPOINT"
@@ -64,7 +64,7 @@ def overrides(output_root: Path, url: str) -> list[str]:
 
 def sweep(output_root: Path, url: str, streamed: bool) -> tuple[float, dict[str, int]]:
     """Wall seconds of one run, and its scored rows by outcome."""
-    streaming.STREAMED = streamed
+    judge_nodes.LOCKSTEP = not streamed
     started = time.perf_counter()
     report = run(overrides(output_root, url))
     seconds = time.perf_counter() - started

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import TypeVar
 
 from analysis.summary import cell_summary
@@ -141,15 +140,6 @@ class GenerationRun:
     def after_generation(self) -> None:
         """A judged study's stages after generation (none here)."""
 
-    def shard_written(self, path: Path) -> None:
-        """A generated shard file was written (on the writer's thread): a judged study may
-        judge it now, while generation goes on."""
-
-    def later_pools(self, device: str) -> set[str]:
-        """The engine pools a later stage of this invocation needs (a judge that is the model
-        under test): kept up after generation instead of loaded again."""
-        return set()
-
     def finish(self) -> None:
         """The sample and per-cell tables of this grid, then the run's totals."""
         ctx, report = self.ctx, self.ctx.report
@@ -171,8 +161,7 @@ class GenerationRun:
         prompts rendered) a few ahead of dispatch, its rows written by the writer's thread;
         engines are released whatever happens."""
         ctx, report = self.ctx, self.ctx.report
-        keep = frozenset(self.later_pools(ctx.session.device()))
-        runner = GraphRunner(ctx, nodes, keep, written=self.shard_written, done=self.done)
+        runner = GraphRunner(ctx, nodes, done=self.done)
         report.stages = runner.report  # what ran and what was reused (tests read it)
         started = time.monotonic()
         try:

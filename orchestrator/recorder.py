@@ -14,8 +14,6 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -38,10 +36,7 @@ class ShardRecorder:
         shards: list[Shard],
         ctx: RunContext,
         progress: Progress,
-        written: Callable[[Path], None] = lambda path: None,
     ) -> None:
-        """`written`: told each shard file once it is written (on the writer's thread)."""
-        self.written = written
         self.store, self.tracker, self.report = ctx.store, ctx.session.tracker, ctx.report
         self.progress = progress
         self.left = Counter(s.cell.id for s in shards)
@@ -112,10 +107,7 @@ class ShardRecorder:
 
     def _write(self, job: Job, table: pa.Table) -> None:
         shard = job.shard
-        path = self.store.write_shard(
-            shard.cell.model, shard.cell.id, shard.start, shard.end, table
-        )
-        self.written(path)
+        self.store.write_shard(shard.cell.model, shard.cell.id, shard.start, shard.end, table)
         tokens = int(pc.sum(table["completion_tokens"]).as_py() or 0)
         truncated = int(pc.sum(pc.equal(table["finish_reason"], "length")).as_py() or 0)
         self.report.shards_run += 1

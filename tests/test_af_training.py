@@ -77,7 +77,9 @@ def test_documents_fine_tune_feeds_the_cells_and_the_probe(tmp_path: Path) -> No
 
     again = run(args(tmp_path))
     assert not again.failures and again.rows_written == 0
-    assert again.stages.ran == {} and len(again.stages.reused) == 3
+    reused = again.stages.reused
+    assert again.stages.ran == {} and len(reused) == 3 + 4  # training; each file's scores
+    assert len([n for n in reused if n.startswith("score-")]) == 4
 
 
 def test_changing_the_corpus_retrains_only_the_fine_tuned_cells(tmp_path: Path) -> None:
@@ -173,7 +175,9 @@ def test_a_failed_fine_tune_holds_back_only_its_cells(
     assert report.rows_written == 4  # the two base-model cells, 2 requests each
     assert "2 shards of 2 cells wait for their fine-tune, which failed" in out
     graph = report.stages
-    assert len(graph.ran_ids("generate")) == 2 and len(graph.blocked) == 3  # + its probe
+    # its two shards, its probe, and the two shard files' scores
+    assert len(graph.ran_ids("generate")) == 2 and len(graph.blocked) == 3 + 2
+    assert len([n for n in graph.blocked if n.startswith("score-")]) == 2
     rows = ds.dataset(report.sweep_dir / "results", format="parquet", partitioning="hive")
     generated = [r for r in rows.to_table().to_pylist() if r["stage"] == "generate"]
     assert {json.loads(r["axes"])["study.finetune"] for r in generated} == {"none"}

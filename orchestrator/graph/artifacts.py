@@ -56,6 +56,8 @@ class Artifacts:
 
     def node_done(self, node: Node, rows_done: set[str] | dict[str, Any]) -> bool:
         spec = node.spec
+        if node.done is not None:
+            return node.done()
         if node.shard is not None:  # every prompt of its range written, in any files
             shard = node.shard
             ranges = rows_done.get(shard.cell.id, []) if isinstance(rows_done, dict) else []

@@ -26,13 +26,17 @@ if TYPE_CHECKING:
     from orchestrator.graph.artifacts import Artifacts
     from orchestrator.plan import Shard
 
-RunsOn = Literal["engine", "driver", "task"]
+RunsOn = Literal["engine", "driver", "task", "thread"]
 
 
 @dataclass(frozen=True)
 class Kind:
-    runs_on: RunsOn  # engine: a generation batch on a shared pool; task: a Ray task
-    output: str  # an artifact folder (answers, data, adapters), or "rows": the results store
+    # engine: a generation batch on a shared pool; task: a Ray task; thread: a function on
+    # the driver's worker thread (graph/threads.py), beside the loop that dispatches
+    runs_on: RunsOn
+    # an artifact folder (answers, data, adapters), "rows": the results store, or where a
+    # study keeps it (the node's own `done` says whether it exists)
+    output: str
     suffix: str = ""  # the artifact file's suffix; "" for a folder
 
 
@@ -43,6 +47,10 @@ KINDS: dict[str, Kind] = {
     "answer": Kind("engine", "answers", ".json"),
     # a judge model's verdicts: prompt id -> the study's parse of the judge's reply
     "judge": Kind("engine", "answers", ".json"),
+    # a judge model's votes on one shard file's judge prompts, kept in the judge cache
+    "vote": Kind("engine", "judge_cache"),
+    # one shard file's rows parsed, labelled and scored from the cache: its scores file
+    "score": Kind("thread", "scores"),
     # a data set computed in the driver from its inputs (a training set), as JSONL
     "derive": Kind("driver", "data", ".jsonl"),
     # a LoRA adapter trained from a data set (and maybe an adapter to continue)
@@ -72,6 +80,8 @@ class GenerateWork:
     sampling: dict[str, Any]
     labels: dict[str, Any]  # row columns (generate) or the progress label
     parse: Callable[[str], Any] | None = None  # judge: reply -> verdict
+    # where the rows go instead of the store or an artifact (a vote node's: the judge cache)
+    collect: Callable[[Any], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,16 @@ class TaskWork:
     # credentials the job reads from its environment (a judge endpoint's key), sent from the
     # driver's as an argument, never in a runtime_env (graph/tasks.py)
     secret_env: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ThreadWork:
+    """Work done on the driver's worker thread (graph/threads.py). Works queued together
+    with the same `run` go to it in one call, as a list of their items, so a judge endpoint
+    is asked as many prompts at once as shards were written meanwhile."""
+
+    item: Any
+    run: Callable[[list[Any]], None]
 
 
 @dataclass(frozen=True)
@@ -104,6 +124,12 @@ class Node:
     # its id the shard's): written where a prompted study's rows go, counted in the rows
     # progress line, and built into a plan.Job (its prompts rendered) only near dispatch
     shard: Shard | None = field(default=None, compare=False, repr=False)
+    # a node whose output the artifact store does not hold (a shard file's scores) says
+    # itself whether it exists
+    done: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
+    # a node of one shard file (its votes, its scores): counted by shards in its stage's
+    # progress line, as generation's shards are, not a line per node
+    per_shard: bool = field(default=False, compare=False, repr=False)
 
     @property
     def spec(self) -> Kind:

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from orchestrator.progress import clock
 
 EVERY_S = 30.0
+PER_SHARD_EVERY_S = 10.0
 
 
 class StageProgress:
@@ -27,8 +28,12 @@ class StageProgress:
         log: Callable[[dict[str, Any]], None] = lambda metrics: None,
         stream: TextIO = sys.stdout,
         now: Callable[[], float] = time.monotonic,
+        per_shard: set[str] | None = None,
     ) -> None:
         self.sweep, self.stages, self.log, self.stream, self.now = sweep, stages, log, stream, now
+        # nodes of one shard file each (judging): their stage's line at most every
+        # PER_SHARD_EVERY_S and at its last node, not at every node
+        self.per_shard = per_shard or set()
         self.total: dict[str, int] = defaultdict(int)
         for stage in stages.values():
             self.total[stage] += 1
@@ -52,7 +57,9 @@ class StageProgress:
                 self.took[stage].append(self.now() - began)
         else:
             self.failed[stage] += 1
-        self._say(self.line(stage))
+        left = self.total[stage] - self.done[stage] - self.failed[stage]
+        if node_id not in self.per_shard or not left or self.now() - self.last >= PER_SHARD_EVERY_S:
+            self._say(self.line(stage))
         self.log(
             {
                 f"stage/{stage}/done": self.done[stage],

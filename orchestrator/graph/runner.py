@@ -12,9 +12,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -25,10 +23,11 @@ from orchestrator.events import EventLog
 from orchestrator.graph.artifacts import Artifacts
 from orchestrator.graph.curves import training_curves
 from orchestrator.graph.frontier import Frontier
-from orchestrator.graph.node import GenerateWork, Node, TaskWork
+from orchestrator.graph.node import GenerateWork, Node, TaskWork, ThreadWork
 from orchestrator.graph.progress import StageProgress
 from orchestrator.graph.shards import Shards
 from orchestrator.graph.tasks import TaskRunner, log_task
+from orchestrator.graph.threads import ThreadRunner
 from orchestrator.pools import pool_key
 from orchestrator.progress import clock
 from orchestrator.scheduler import BatchJob, Failure, Scheduler
@@ -62,14 +61,10 @@ class GraphRunner:
         self,
         ctx: RunContext,
         nodes: list[Node],
-        keep: frozenset[str] = frozenset(),
-        written: Callable[[Path], None] = lambda path: None,
         done: dict[str, list[tuple[int, int]]] | None = None,
     ):
-        # keep: pools a later stage of this invocation needs (left up, not stopped);
-        # written: told each shard node's file once it is written (on the writer's thread)
         # done: the rows already written (store.done_ranges()), when the caller read them
-        self.ctx, self.keep, self.written, self.done = ctx, keep, written, done
+        self.ctx, self.done = ctx, done
         self.artifacts = Artifacts(ctx.store)
         self.schema = row_schema(get_study(ctx.root.study.name))  # its generate nodes' rows
         self.nodes: dict[str, Node] = {}
@@ -81,7 +76,8 @@ class GraphRunner:
         # engine nodes dispatched (a shard node until its file is written)
         self.running: dict[str, tuple[Node, GenerateWork | None]] = {}
         self.progress = StageProgress(ctx.root.sweep.name, {})
-        self.shards = Shards(ctx, [], self.written)
+        self.shards = Shards(ctx, [])
+        self.threads: ThreadRunner  # set by run()
 
     def todo(self) -> list[Node]:
         """The nodes whose output is missing (reads the disk, runs nothing)."""
@@ -113,43 +109,49 @@ class GraphRunner:
             {n.id: n.stage for n in todo if n.shard is None},  # shards: the rows line
             lambda metrics: ctx.session.tracker.log(metrics),
             sys.stdout,  # as it is now (a test's capture), not as it was at import
+            per_shard={n.id for n in todo if n.per_shard},
         )
         device = ctx.session.device()
         keys = {n.id: pool_key(n.serve[0], device, n.serve[1]) for n in todo if n.serve is not None}
         self.frontier = Frontier(todo, self.finished, keys)
         events = EventLog(ctx.store.root / "events.jsonl")
-        self.shards = Shards(ctx, todo, self.written)
+        self.shards = Shards(ctx, todo)
         scheduler: Scheduler[Any] = Scheduler(
             device,
             str(models.cache_dir()),
             self._generated,
             ctx.root.max_retries,
             events,
-            needed=lambda key: key in self.keep or self.frontier.needed(key),
+            needed=self.frontier.needed,
             shared=ctx.session.pools,
         )
         tasks = TaskRunner(ctx, scheduler, events)
+        self.threads = ThreadRunner(events)
         self.events = events
         try:
             self._loop(scheduler, tasks)
             self.shards.close()
+            self.threads.close()
         except (KeyboardInterrupt, OSError):  # Ctrl-C, SIGTERM, a full disk: recorded
             scheduler.interrupted()
             tasks.interrupted()
+            self.threads.interrupted()
             self.shards.stopped(list(self.frontier.pending), events)
             raise
         finally:
             self.shards.finish()
-            self.report.failures = scheduler.failures + tasks.failures + self.shards.failures()
+            self.report.failures = (
+                scheduler.failures + tasks.failures + self.threads.failures + self.shards.failures()
+            )
             self.report.engine_loads = scheduler.loads
             scheduler.shutdown()
             events.close()
 
     def _loop(self, scheduler: Scheduler[Any], tasks: TaskRunner) -> None:
-        seen = 0
-        while self.frontier or self.running or tasks.busy:
+        seen, threads = 0, self.threads
+        while self.frontier or self.running or tasks.busy or threads.busy:
             self._start_ready(scheduler, tasks)
-            if not (self.running or tasks.busy or scheduler.busy()):
+            if not (self.running or tasks.busy or threads.busy or scheduler.busy()):
                 # Nothing runs and nothing could start: every pending node waits on a failure.
                 self.report.blocked += self.frontier.stranded()
                 return
@@ -171,6 +173,11 @@ class GraphRunner:
                     self.report.results[node.id] = result
                     self._finish(node)
                     log_task(self.ctx.session, node, result, self.artifacts.output(node))
+            failed = len(threads.failures)
+            for node in threads.poll(0.2 if writing and not tasks.busy else 0):
+                self._finish(node)
+            for failure in threads.failures[failed:]:
+                self._failed(failure.shard_id)
             scheduler.release()
             self.progress.tick()
 
@@ -205,6 +212,11 @@ class GraphRunner:
         elif runs_on == "task":
             assert isinstance(work, TaskWork), f"{node.kind} builds a TaskWork"
             tasks.add(node, work)
+        elif runs_on == "thread":
+            assert isinstance(work, ThreadWork), f"{node.kind} builds a ThreadWork"
+            self.threads.add(node, work)
+        elif isinstance(work, GenerateWork) and not work.requests:
+            self._finish(node)  # nothing left to ask (a judge's answers all cached)
         else:
             assert isinstance(work, GenerateWork) and node.serve is not None
             cfg, path = node.serve
@@ -220,7 +232,9 @@ class GraphRunner:
             return
         del self.running[job.id]
         assert work is not None, "a batch node built its work"
-        if node.spec.output == "rows":
+        if work.collect is not None:
+            work.collect(table)
+        elif node.spec.output == "rows":
             self.ctx.store.write_shard(job.config.model.name, node.id, 0, table.num_rows, table)
         else:
             pairs = zip(

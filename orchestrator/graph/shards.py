@@ -10,8 +10,6 @@ records those it started, so failed_shards.json lists every shard left to run.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from pathlib import Path
 
 from orchestrator.context import RunContext
 from orchestrator.events import EventLog
@@ -22,14 +20,13 @@ from orchestrator.scheduler import Failure
 
 
 class Shards:
-    def __init__(self, ctx: RunContext, todo: list[Node], written: Callable[[Path], None]):
-        """`written`: told each shard file once it is written (on the writer's thread)."""
+    def __init__(self, ctx: RunContext, todo: list[Node]):
         self.nodes = {n.id: n for n in todo if n.shard is not None}
         shards = [n.shard for n in self.nodes.values() if n.shard is not None]
         rows = sum(s.size * s.cell.config.sampling.n for s in shards)
         self.progress = Progress(ctx.root.sweep.name, len(shards), rows, sys.stdout)
         # no thread for a graph without shards (a staged study's own nodes)
-        self.recorder = ShardRecorder(shards, ctx, self.progress, written) if shards else None
+        self.recorder = ShardRecorder(shards, ctx, self.progress) if shards else None
         self.never: list[Failure] = []
 
     def written(self, timeout: float) -> list[str]:

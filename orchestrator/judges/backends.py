@@ -1,7 +1,8 @@
-"""Where judge prompts get answered: models served by vLLM on Ray, or an OpenAI-compatible
-HTTP endpoint. Both put every valid answer in the judge cache as soon as its batch returns;
-an answer with no parsable vote is not cached (the row is marked failed and asked again on
-the next run). Both show a progress line with an ETA, like generation.
+"""Where judge prompts get answered: models served by vLLM on Ray (`vote` nodes of the graph
+runner, like any engine node), an OpenAI-compatible HTTP endpoint, or phrase tables in the
+driver. Each puts every valid answer in the judge cache as soon as its batch returns; an
+answer with no parsable vote is not cached (the row is marked failed and asked again on
+the next run).
 """
 
 from __future__ import annotations
@@ -9,37 +10,25 @@ from __future__ import annotations
 import dataclasses
 import io
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from jobs.judges.lexicon import LEXICON
 from jobs.judges.llm import valid
-from jobs.rows import Request, ShardTask
+from jobs.rows import Request
 from orchestrator import models
 from orchestrator.budget import max_model_len
 from orchestrator.chat import ChatRenderer
 from orchestrator.config.groups import SamplingConfig
 from orchestrator.config.schema import RootConfig
-from orchestrator.events import EventLog
-from orchestrator.ids import request_seed
+from orchestrator.context import RunContext
+from orchestrator.graph.node import GenerateWork, Node
+from orchestrator.ids import request_seed, stable_hash
 from orchestrator.judges.cache import JudgeCache
 from orchestrator.judges.endpoint import run_on_endpoint
 from orchestrator.judges.spec import JudgeReport, JudgeSpec
-from orchestrator.pools import pool_key
 from orchestrator.progress import Progress
-from orchestrator.scheduler import BatchJob, Failure, Scheduler
-
-if TYPE_CHECKING:
-    from orchestrator.session import Session
-
-
-@dataclass
-class BackendReport:
-    calls: int = 0  # judge prompts sent to a model this run
-    clipped: int = 0  # prompts shortened to fit the judge model's context window
-    failures: list[Failure] = dataclasses.field(default_factory=list)
+from orchestrator.scheduler import Failure
 
 
 def judge_root(spec: JudgeSpec) -> RootConfig:
@@ -52,15 +41,6 @@ def judge_root(spec: JudgeSpec) -> RootConfig:
         n=spec.cfg.votes,
     )
     return dataclasses.replace(spec.root, sampling=sampling)
-
-
-def engine_pools(specs: list[JudgeSpec], device: str) -> set[str]:
-    """The pool keys of the engine judges: the generation pools the judge stage reuses."""
-    return {
-        pool_key(judge_root(s), device, models.prepare_model(s.root.model))
-        for s in specs
-        if s.cfg.backend == "engine" and s.root is not None
-    }
 
 
 def fit(renderer: ChatRenderer, prompt: str, budget: int) -> tuple[str, list[int], bool]:
@@ -76,28 +56,26 @@ def fit(renderer: ChatRenderer, prompt: str, budget: int) -> tuple[str, list[int
     return text, ids, clipped
 
 
-def run_on_engines(
-    session: Session,
-    specs: list[JudgeSpec],
-    pending: dict[str, dict[str, str]],
+def vote_work(
+    spec: JudgeSpec,
+    prompts: dict[str, str],
     cache: JudgeCache,
-    batch: int,
-    max_retries: int,
-    more: bool = False,
-) -> BackendReport:
-    """Serve every engine judge's pending prompts through Ray, one pool per judge model
-    (kept loaded for the next batch when `more` follow)."""
-    report = BackendReport()
-    judges = {f"judge:{s.name}": s.judge for s in specs}
-    total = sum(len(pending.get(s.name, {})) for s in specs)
-    progress = Progress(
-        f"{session.root.sweep.name} judge",
-        -(-total // batch),
-        total,
-        log=lambda counts: session.tracker.log({f"judge/{k}": v for k, v in counts.items()}),
-    )
+    report: JudgeReport,
+    renderer: ChatRenderer,
+) -> GenerateWork:
+    """An engine judge's batch (key -> judge prompt): each prompt cut to fit the judge
+    model's context window and sampled `votes` times. Its answers go to the cache as the
+    batch returns, those with a parsable vote only (the others are asked again next run)."""
+    root = judge_root(spec)
+    budget = max_model_len(root) - spec.cfg.max_tokens
+    requests = []
+    for key, prompt in prompts.items():
+        text, ids, clipped = fit(renderer, prompt, budget)
+        report.clipped += clipped
+        requests.append(Request(key, text, ids, key, request_seed(spec.cfg.seed, key)))
+    report.calls += len(requests)
 
-    def on_result(job: BatchJob, table: pa.Table) -> None:
+    def collect(table: pa.Table) -> None:
         answers: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for key, idx, text in zip(
             table["prompt_id"].to_pylist(),
@@ -107,91 +85,96 @@ def run_on_engines(
         ):
             answers[key].append((idx, text))
         ordered = {key: [t for _, t in sorted(votes)] for key, votes in answers.items()}
-        cache.add({k: a for k, a in ordered.items() if valid(judges[job.cell_id], a)})
-        progress.update(
-            rows=len(job.task.requests), tokens=sum(table["completion_tokens"].to_pylist())
-        )
+        cache.add({k: a for k, a in ordered.items() if valid(spec.judge, a)})
 
-    events = EventLog(session.sweep_dir / "events.jsonl")
-    scheduler: Scheduler[BatchJob] = Scheduler(
-        session.device(),
-        str(models.cache_dir()),
-        on_result,
-        max_retries,
-        events,
-        needed=lambda key: more,
-        shared=session.pools,  # a judge that is the model under test: its loaded engine
-    )
-    try:
-        for spec in specs:
-            if pending.get(spec.name):
-                _add_jobs(scheduler, spec, pending[spec.name], batch, report)
-        report.failures = scheduler.run()
-    finally:
-        progress.close()
-        scheduler.shutdown()
-        events.close()
-    return report
+    labels = {"sweep": root.sweep.name, "model": root.model.name}
+    return GenerateWork(requests, dataclasses.asdict(root.sampling), labels, collect=collect)
 
 
-def _add_jobs(
-    scheduler: Scheduler[BatchJob],
-    spec: JudgeSpec,
-    prompts: dict[str, str],
-    batch: int,
-    report: BackendReport,
-) -> None:
+def judge_renderer(spec: JudgeSpec) -> tuple[RootConfig, str, ChatRenderer]:
+    """An engine judge's serving config, weights path and chat renderer."""
     root = judge_root(spec)
     path = models.prepare_model(root.model)
-    renderer = ChatRenderer(root.model, path)
-    budget = max_model_len(root) - spec.cfg.max_tokens
-    requests = []
-    for key, prompt in prompts.items():
-        text, ids, clipped = fit(renderer, prompt, budget)
-        report.clipped += clipped
-        requests.append(Request(key, text, ids, key, request_seed(spec.cfg.seed, key)))
-    sampling = dataclasses.asdict(root.sampling)
-    labels = {"sweep": root.sweep.name, "stage": "judge", "model": root.model.name}
-    for start in range(0, len(requests), batch):
-        task = ShardTask(f"judge-{spec.name}-{start}", requests[start : start + batch], sampling)
-        task.labels = labels
-        scheduler.add(BatchJob(task.shard_id, f"judge:{spec.name}", root, task), path)
-    report.calls += len(requests)
+    return root, path, ChatRenderer(root.model, path)
 
 
-def run_on_lexicon(spec: JudgeSpec, prompts: dict[str, str], cache: JudgeCache) -> BackendReport:
+def ask_engines(
+    ctx: RunContext,
+    specs: list[JudgeSpec],
+    pending: dict[str, dict[str, str]],
+    cache: JudgeCache,
+    report: JudgeReport,
+) -> None:
+    """Every engine judge's pending prompts as `vote` nodes of a shard's size, run by the
+    graph runner like any engine node (judging that is not of a sweep's shard files: the
+    judge's evaluation on labelled items)."""
+    from orchestrator.graph.runner import GraphRunner  # the runner imports the studies
+
+    nodes = []
+    for spec in specs:
+        prompts = list(pending.get(spec.name, {}).items())
+        if not prompts:
+            continue
+        root, path, renderer = judge_renderer(spec)
+        size = ctx.root.shard_size
+        for start in range(0, len(prompts), size):
+            batch = dict(prompts[start : start + size])
+
+            def build(
+                artifacts: object,
+                batch: dict[str, str] = batch,
+                spec: JudgeSpec = spec,
+                renderer: ChatRenderer = renderer,
+            ) -> GenerateWork:
+                return vote_work(spec, batch, cache, report, renderer)
+
+            node_id = f"vote-{spec.name}-{stable_hash(sorted(batch), 12)}"
+            nodes.append(
+                Node(
+                    "vote",
+                    "judge",
+                    node_id,
+                    (),
+                    ctx.cells[0],
+                    build,
+                    (root, path),
+                    done=lambda: False,
+                )
+            )
+    if nodes:
+        report.failures += GraphRunner(ctx, nodes).run().failures
+
+
+def run_on_lexicon(spec: JudgeSpec, prompts: dict[str, str], cache: JudgeCache) -> int:
     """Answer with the judge's phrase tables (jobs/judges/lexicon.py), in this process: one
     deterministic answer per vote, through the same parser and cache as a model's."""
     answers = {key: [LEXICON[spec.name](p)] * spec.cfg.votes for key, p in prompts.items()}
     cache.add({key: votes for key, votes in answers.items() if valid(spec.judge, votes)})
-    return BackendReport(calls=len(prompts))
+    return len(prompts)
 
 
 def answer_prompts(
-    root: RootConfig,
+    ctx: RunContext,
     specs: list[JudgeSpec],
     pending: dict[str, dict[str, str]],
     cache: JudgeCache,
-    session: Session,
     report: JudgeReport,
     quiet: bool = False,
-    more: bool = False,
 ) -> None:
     """Ask each judge the prompts the cache lacks; `quiet`: no progress line (judging that
-    goes along with generation, in batches, under generation's own line); `more`: another
-    batch follows, so engine judges stay loaded."""
-    engine = [s for s in specs if s.cfg.backend == "engine" and pending.get(s.name)]
-    if engine:
-        done = run_on_engines(
-            session, engine, pending, cache, root.shard_size, root.max_retries, more
-        )
-        report.calls += done.calls
-        report.clipped += done.clipped
-        report.failures += done.failures
+    goes along with generation, under generation's own line)."""
+    root = ctx.root
+    ask_engines(ctx, [s for s in specs if s.cfg.backend == "engine"], pending, cache, report)
     for spec in specs:
         if spec.cfg.backend == "lexicon" and pending.get(spec.name):
-            report.calls += run_on_lexicon(spec, pending[spec.name], cache).calls
-        if spec.cfg.backend == "openai" and pending.get(spec.name):
+            report.calls += run_on_lexicon(spec, pending[spec.name], cache)
+        if spec.cfg.backend == "openai" and spec.name in report.given_up:
+            message = "not sent: the endpoint failed too many prompts in a row earlier"
+            failed = [
+                Failure(k, f"judge:{spec.name}", 0, message) for k in pending.get(spec.name, {})
+            ]
+            report.failures += failed
+        elif spec.cfg.backend == "openai" and pending.get(spec.name):
             prompts = pending[spec.name]
             name = f"{root.sweep.name} judge {spec.name}"
             progress = (
@@ -200,9 +183,13 @@ def answer_prompts(
                 else Progress(name, len(prompts), len(prompts))
             )
             try:
-                asked = run_on_endpoint(spec, prompts, cache, progress)
+                before = report.in_a_row.get(spec.name, 0)
+                asked = run_on_endpoint(spec, prompts, cache, progress, before)
             finally:
                 progress.close()
             report.calls += asked.calls
             report.failures += asked.failures
+            report.in_a_row[spec.name] = asked.in_a_row
+            if asked.gave_up:
+                report.given_up.add(spec.name)
             report.spent[spec.name] = (spec.cfg.price_input, spec.cfg.price_output, asked.tokens)

@@ -33,6 +33,8 @@ class EndpointReport:
     calls: int = 0
     failures: list[Failure] = dataclasses.field(default_factory=list)
     tokens: Tokens = dataclasses.field(default_factory=Tokens)
+    gave_up: bool = False  # the endpoint failed dead_after prompts in a row
+    in_a_row: int = 0  # failed prompts in a row at the end (the next call goes on from it)
 
 
 def dead_after(spec: JudgeSpec) -> int:
@@ -54,8 +56,15 @@ def judge_engine(spec: JudgeSpec) -> OpenAIChatEngine:
 
 
 def run_on_endpoint(
-    spec: JudgeSpec, prompts: dict[str, str], cache: JudgeCache, progress: Progress
+    spec: JudgeSpec,
+    prompts: dict[str, str],
+    cache: JudgeCache,
+    progress: Progress,
+    in_a_row: int = 0,
 ) -> EndpointReport:
+    """Ask the endpoint these prompts; `in_a_row`: failed prompts in a row before them (the
+    calls of one run are batches of what was written meanwhile, and an endpoint that is
+    down must be given up after dead_after failures, however they were batched)."""
     engine = judge_engine(spec)
     sampling = {
         "temperature": spec.cfg.temperature,
@@ -71,7 +80,6 @@ def run_on_endpoint(
         request = Request(key, prompt, [], "", spec.cfg.seed, messages=turns)
         futures[engine.submit([request], sampling)] = key
     answered: dict[str, list[str]] = {}
-    in_a_row = 0
     try:
         for future in as_completed(futures):
             key = futures[future]
@@ -89,6 +97,7 @@ def run_on_endpoint(
                 if in_a_row >= dead_after(spec):
                     engine.close()  # drops every call not yet sent
                     _give_up(futures, spec, report)
+                    report.gave_up = True
             progress.update(rows=1)
             if len(answered) >= CACHE_BATCH:
                 cache.add(answered)
@@ -103,6 +112,7 @@ def run_on_endpoint(
     finally:
         cache.add(answered)
         engine.close()
+    report.in_a_row = in_a_row
     return report
 
 

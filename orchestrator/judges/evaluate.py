@@ -92,7 +92,7 @@ def judge_eval_mode(ctx: RunContext) -> JudgeReport:
     report = JudgeReport(prompts=len(items))
     pending = {key: prompt for key, prompt in keys.values() if key not in cache}
     report.cached = len(items) - len(pending)
-    answer_prompts(root, [spec], {name: pending}, cache, ctx.session, report)
+    answer_prompts(ctx, [spec], {name: pending}, cache, report)
     table = pa.Table.from_pylist(
         [
             _row(spec, item, cache.get(keys[item.id][0]) if keys[item.id][0] in cache else None)

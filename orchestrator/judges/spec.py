@@ -143,6 +143,10 @@ class JudgeReport:
     failures: list[Failure] = field(default_factory=list)
     # endpoint judges: name -> (price_input, price_output, Tokens spent this run)
     spent: dict[str, Any] = field(default_factory=dict)
+    # endpoint judges given up for this invocation (it failed dead_after prompts in a row):
+    # later shard files' prompts for them are not sent, the next run asks again
+    given_up: set[str] = field(default_factory=set)
+    in_a_row: dict[str, int] = field(default_factory=dict)  # endpoint judge -> failed in a row
 
 
 def describe(specs: list[JudgeSpec]) -> dict[str, dict[str, Any]]:
@@ -173,11 +177,11 @@ def endpoint(spec: JudgeSpec) -> tuple[str, str]:
 
 
 def summary(report: JudgeReport, seconds: float) -> str:
-    """The judge stage's line: what was scored, cached, sent and failed."""
+    """Judging's line: what was scored, cached, sent and failed."""
     if not report.files:
-        return "judge stage: every shard is already scored with these judges"
+        return "judging: every shard is already scored with these judges"
     line = (
-        f"judge stage in {clock(seconds)}: {report.rows} rows of {report.files} shards scored; "
+        f"judging in {clock(seconds)}: {report.rows} rows of {report.files} shards scored; "
         f"{report.prompts} judge prompts, {report.cached} from the cache, {report.calls} sent "
         f"to a model ({report.clipped} clipped to fit), {len(report.failures)} failed; "
         f"{report.failed_rows} rows without a valid judgement (asked again next run)"

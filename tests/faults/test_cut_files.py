@@ -110,15 +110,17 @@ def test_a_cut_judge_cache_part_is_set_aside_and_its_answers_asked_again(tmp_pat
 
 
 def test_a_cut_scores_file_is_scored_again(tmp_path: Path) -> None:
-    from orchestrator.studies.alignment_faking.judging import _unscored
+    from orchestrator.studies.alignment_faking.judging import scored
 
     store = ResultStore(tmp_path)
     scores = tmp_path / "scores" / "model=m" / "aaaaaaaaaaaa_000000-000001.parquet"
     scores.parent.mkdir(parents=True)
-    pq.write_table(pa.table({"judge_failed": pa.array([None], pa.string())}), scores)
-    assert not _unscored(scores, store)
+    judged = {"judge_failed": pa.array([None], pa.string()), "judges": ["{}"]}
+    pq.write_table(pa.table(judged), scores)
+    assert scored(scores, store, "{}")
+    assert not scored(scores, store, '{"compliance": {}}')  # other judges: scored again
     scores.write_bytes(scores.read_bytes()[:-8])
-    assert _unscored(scores, store) and not scores.exists()
+    assert not scored(scores, store, "{}") and not scores.exists()
 
 
 def test_an_empty_stage_artifact_counts_as_missing(tmp_path: Path) -> None:

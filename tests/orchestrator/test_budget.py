@@ -148,7 +148,7 @@ def test_jobs_are_built_a_few_shards_ahead_of_dispatch(tmp_path: Path) -> None:
     del queue.waiting[:5]
     runner._start_ready(queue, None)  # type: ignore[arg-type]
     assert queue.queued() == AHEAD
-    shards = Shards(ctx, nodes, lambda path: None)
+    shards = Shards(ctx, nodes)
     shards.stopped(list(runner.frontier.pending), EventLog(None))  # interrupted now
     never = shards.failures()  # the rest are recorded, none built
     assert len(never) == 100 - AHEAD - 5 and never[0].error == "interrupted before it started"

@@ -320,9 +320,11 @@ def test_a_dead_endpoint_fails_fast_and_marks_every_row(
     ]
     report = run(af_args(tmp_path, "dataset.limit=30", *no_retries))
     assert report.judging is not None and report.judging.failed_rows == 4 * 30
-    # Past DEAD_AFTER failures in a row a judge stops sending: of its 30 prompts, the
-    # ones not yet sent fail at once (recorded as such) instead of each being tried.
-    assert endpoint.calls < 3 * 30
+    # Past dead_after (16) failures in a row a judge stops sending, for the whole run: of
+    # its 120 prompts, in 40 shard files scored as they are written, the ones not yet sent
+    # fail at once (recorded as such) instead of each being tried. At most 16 failed and 8
+    # in flight per judge.
+    assert endpoint.calls <= 3 * (16 + 8)
     assert any("not sent: the endpoint failed" in f.error for f in report.failures)
     # Each prompt's failure is recorded once, however many failures follow the give-up.
     recorded = [(f.shard_id, f.cell_id) for f in report.failures]
@@ -363,7 +365,7 @@ def test_judge_eval_scores_the_labelled_set_and_prints_auroc(
 def test_judging_goes_along_with_generation_and_scores_as_lockstep_does(
     tmp_path: Path, endpoint: type[Judge], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from orchestrator.studies.alignment_faking import streaming
+    from orchestrator.studies.alignment_faking import judge_nodes
 
     monkeypatch.setenv("MOSWEEP_FAKE_LATENCY_S", "0.3")  # 0.9 s a shard of 3 requests
     one = "engine.shards_in_flight=1"  # one shard after another
@@ -375,7 +377,7 @@ def test_judging_goes_along_with_generation_and_scores_as_lockstep_does(
     assert len(results) == len(scores) == 8  # 4 cells x 6 prompts in shards of 3
     assert scores[0] < results[-1]  # a shard was judged before the last one was generated
     assert report.judging is not None and (report.judging.files, report.judging.rows) == (8, 24)
-    monkeypatch.setattr(streaming, "STREAMED", False)
+    monkeypatch.setattr(judge_nodes, "LOCKSTEP", True)
     lockstep = run(af_args(tmp_path / "lockstep", one))
     listed = (lockstep.sweep_dir / "manifest.jsonl").read_text().splitlines()
     files = [json.loads(line)["file"].split("/")[0] for line in listed]
@@ -415,3 +417,39 @@ def test_the_rules_alone_score_along_with_generation(
     assert report.judging is not None and (report.judging.files, report.judging.rows) == (8, 24)
     rows = scored(report.sweep_dir)
     assert len(rows) == 24 and all(r["outcome"] and r["parse_status"] for r in rows)
+
+
+def test_engine_judges_are_vote_nodes_of_the_one_graph(tmp_path: Path) -> None:
+    """An engine judge's prompts are `vote` nodes of the graph generation runs on, one per
+    shard file and judge, and each file's scores a `score` node after its votes; the judge
+    that is the model under test is served by generation's engine, which loads once."""
+    from orchestrator.events import read_events
+
+    args = sweep_args(
+        tmp_path / "runs",
+        "engine=fake",
+        "tracker=none",
+        "dataset.limit=6",
+        "shard_size=3",
+        "judges=af",  # every judge served by the model under test
+        sweep="af_grid",
+    )
+    report = run(args)
+    ran = report.stages.ran
+    assert len(ran["generate"]) == 8 and len(ran["score"]) == 8  # 4 cells x 2 shards
+    assert sorted(n.split("-")[1] for n in ran["judge"]) == sorted(
+        ["compliance", "af_reasoning", "partial_compliance"] * 8
+    )
+    events = [e["event"] for e in read_events(report.sweep_dir / "events.jsonl")]
+    assert events.count("engine_load") == 1
+    judging = report.judging
+    assert judging is not None and (judging.files, judging.rows) == (8, 24)
+    assert judging.calls > 0 and judging.prompts >= judging.calls
+    rows = scored(report.sweep_dir)
+    assert len(rows) == 24
+    # A re-run scores again only the files with a row whose judge call failed (the fake
+    # engine's answers hold no vote for some judges), and generates nothing.
+    failed = {r["shard_id"] for r in rows if r["judge_failed"]}
+    again = run(args)
+    assert again.rows_written == 0 and not again.stages.ran.get("generate")
+    assert len(again.stages.ran.get("score", [])) == len(failed)

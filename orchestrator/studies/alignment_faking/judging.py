@@ -1,16 +1,16 @@
-"""The judge stage: parse every generated row, apply the rule-based pass and the LLM judges,
-and write the scored rows beside the generated ones.
+"""Judging a generated shard file: parse every row, apply the rule-based pass and the LLM
+judges, and write the scored rows beside the generated ones (the `score` node of
+judge_nodes.py runs this; a `vote` node per engine judge asked its prompts before).
 
     results/model=<m>/<shard>.parquet    generated rows: written once, only read here
     scores/model=<m>/<shard>.parquet     the same rows + parsed fields + scores (SCORED_SCHEMA)
     judge_cache/part-*.parquet           every LLM judge answer, by (judge, prompt, output) hash
 
-A run scores the shards that have no scores yet, and those with a row whose judge call
-failed (marked in `judge_failed`, its outcome `judge_failed`, never its rule label); when
-the judges' settings change, and in `mode=judge`, it re-scores every shard of the grid. The
-cache makes that cost only the answers never seen before, so a re-run asks again exactly
-for the failed rows, re-judging never regenerates, and rarely calls a model. An answer
-with no parsable vote is never cached: it counts as a failure.
+A file is scored again when it has a row whose judge call failed (marked in `judge_failed`,
+its outcome `judge_failed`, never its rule label), when the judges' settings changed, and
+in `mode=judge`. The cache makes that cost only the answers never seen before, so a re-run
+asks again exactly for the failed rows, re-judging never regenerates, and rarely calls a
+model. An answer with no parsable vote is never cached: it counts as a failure.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from jobs.judges.llm import JUDGE_FAILED, aggregate, band, outcome
@@ -49,36 +50,11 @@ class ShardRows:
 
 @dataclass
 class Judged:
-    """What this invocation's judging has done so far: judging along with generation, then
-    the judge stage, which goes on from it."""
+    """What this invocation's judging has done so far."""
 
     report: JudgeReport = field(default_factory=JudgeReport)
-    scored: set[Path] = field(default_factory=set)  # generated files whose scores it wrote
     # judge prompts it asked: one that failed is asked again by the next run, not this one
     asked: set[str] = field(default_factory=set)
-
-
-def run_judge_stage(
-    ctx: RunContext, specs: list[JudgeSpec], everything: bool, judged: Judged | None = None
-) -> JudgeReport:
-    """Score this grid's generated shards (all of them if `everything` or the judges
-    changed; else those not scored yet, and not by `judged`) and write them under
-    scores/."""
-    cells, store = ctx.cells, ctx.store
-    judged = judged or Judged()
-    report, scored = judged.report, judged.scored
-    current = judges_id(specs)
-    recorded = store.read_json("judges.json", {}).get("id")
-    files = store.shard_files({c.id for c in cells})
-    if not (everything or recorded != current):
-        files = [f for f in files if f not in scored and _unscored(store.scores_path(f), store)]
-    if files:
-        cache = JudgeCache(store.root / "judge_cache", store.quarantine)
-        judge_files(ctx, specs, files, requests_of(ctx), cache, judged)
-    elif not report.files:
-        return report
-    record_judges(ctx, specs, report.failed_rows)
-    return report
 
 
 def record_judges(ctx: RunContext, specs: list[JudgeSpec], failed_rows: int) -> None:
@@ -104,45 +80,59 @@ def judge_files(
     requests: dict[str, dict[str, str]],
     cache: JudgeCache,
     judged: Judged,
-    quiet: bool = False,
 ) -> None:
     """Score these generated shard files, FILES_AT_ONCE at a time, and write each one's
-    scores file (an engine judge stays loaded from one batch of files to the next)."""
+    scores file. The judges that run in the driver or behind an endpoint are asked here;
+    an engine judge's answers are in the cache already (its vote node ran first), and one
+    missing is a failed call."""
     store, report = ctx.store, judged.report
+    asking = {s.name for s in specs if s.cfg.backend != "engine"}
     for start in range(0, len(files), FILES_AT_ONCE):
         batch = files[start : start + FILES_AT_ONCE]
-        more = start + FILES_AT_ONCE < len(files)
-        shards, pending = _read_and_plan(batch, specs, requests, cache, report)
-        for name, prompts in pending.items():  # each prompt asked once per invocation
-            pending[name] = {k: p for k, p in prompts.items() if k not in judged.asked}
-            judged.asked.update(prompts)
-        answer_prompts(ctx.root, specs, pending, cache, ctx.session, report, quiet, more)
-        for path, shard in zip(batch, shards, strict=True):
+        shards, pending = read_and_plan(batch, specs, requests, cache, report, asking)
+        unasked = ask_once(pending, judged)
+        answer_prompts(ctx, [s for s in specs if s.name in asking], unasked, cache, report, True)
+        for shard in shards:
             table = _score(shard, specs, cache)
             store.write_table(store.root / "scores" / shard.partition, shard.name, table)
             report.rows += table.num_rows
             report.failed_rows += table.num_rows - table["judge_failed"].null_count
             report.files += 1
-            judged.scored.add(path)
 
 
-def _unscored(scores: Path, store: ResultStore) -> bool:
-    """No scores yet (or a scores file that is not done: not whole, or not what the manifest
-    lists; set aside), or a row whose judge call failed last time (retried now)."""
+def scored(scores: Path, store: ResultStore, described: str) -> bool:
+    """Whether a scores file is done: whole and what the manifest lists (else set aside),
+    scored by these judges (`described`, the file's `judges` column) and with no row whose
+    judge call failed (asked again)."""
     if not scores.is_file() or not store.check(scores):
-        return True
-    failed = pq.read_table(scores, columns=["judge_failed"])["judge_failed"]
-    return bool(failed.null_count < len(failed))
+        return False
+    table = pq.read_table(scores, columns=["judge_failed", "judges"])
+    failed, judges = table["judge_failed"], table["judges"]
+    same = pc.all(pc.equal(judges, described)).as_py() is not False  # None: no rows
+    return failed.null_count == len(failed) and same
 
 
-def _read_and_plan(
+def ask_once(pending: dict[str, dict[str, str]], judged: Judged) -> dict[str, dict[str, str]]:
+    """The pending prompts not asked before by this invocation (each is asked once)."""
+    unasked = {
+        name: {k: p for k, p in prompts.items() if k not in judged.asked}
+        for name, prompts in pending.items()
+    }
+    for prompts in unasked.values():
+        judged.asked.update(prompts)
+    return unasked
+
+
+def read_and_plan(
     files: list[Path],
     specs: list[JudgeSpec],
     requests: dict[str, dict[str, str]],
     cache: JudgeCache,
     report: JudgeReport,
+    asking: set[str],
 ) -> tuple[list[ShardRows], dict[str, dict[str, str]]]:
-    """Parse every row and render its judge prompts; collect those the cache lacks."""
+    """Parse every row and render its judge prompts; of the judges in `asking`, count the
+    prompts and collect those the cache lacks."""
     pending: dict[str, dict[str, str]] = defaultdict(dict)
     shards = []
     for path in files:
@@ -159,6 +149,8 @@ def _read_and_plan(
                 prompt = render(spec.template, variables, f"judges.{spec.name}.template")
                 key = stable_hash([spec.identity, prompt], 24)
                 row_keys[spec.name] = key
+                if spec.name not in asking:
+                    continue
                 report.prompts += 1
                 if key in cache:
                     report.cached += 1

@@ -1,13 +1,11 @@
 """An alignment-faking invocation: one stage graph of any training (fine-tuning on
-documents, RL, the fact-recall probe) and the generation shards, a fine-tuned cell's shards
-waiting on its adapter; then the judge stage (judging along with generation where the
-judges run elsewhere or there are only the rules) and the study's metric tables (per tier,
-the compliance gap, fact recall), printed, saved, mirrored."""
+documents, RL, the fact-recall probe), the generation shards (a fine-tuned cell's waiting
+on its adapter) and each shard file's judging (judge_nodes.py); then the study's metric
+tables (per tier, the compliance gap, fact recall), printed, saved, mirrored."""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -18,21 +16,20 @@ from orchestrator.graph.node import Node
 from orchestrator.graph.runner import GraphReport, stage_lines
 from orchestrator.graph.study import launches, stage_table
 from orchestrator.grid import Cell
-from orchestrator.judges.backends import engine_pools
 from orchestrator.judges.spec import JudgeSpec, judge_specs, summary
 from orchestrator.plan import Prepared
 from orchestrator.report import sweep_rows
 from orchestrator.store import ResultStore
 from orchestrator.studies.alignment_faking import probe
 from orchestrator.studies.alignment_faking.config import settings
-from orchestrator.studies.alignment_faking.judging import run_judge_stage
+from orchestrator.studies.alignment_faking.judge_nodes import Judging
+from orchestrator.studies.alignment_faking.judging import record_judges
 from orchestrator.studies.alignment_faking.metrics import (
     AF_DEFINITION,
     READ,
     compliance_gap,
     tier_metrics,
 )
-from orchestrator.studies.alignment_faking.streaming import StreamedJudging, streams
 from orchestrator.studies.alignment_faking.summary import headline, summary_values
 from orchestrator.studies.alignment_faking.training import TrainingNodes
 
@@ -55,7 +52,7 @@ class AlignmentFakingRun(GenerationRun):
     specs: list[JudgeSpec]
     training: TrainingNodes
     recall: pa.Table | None = None
-    streamed: StreamedJudging | None = None
+    judging: Judging | None = None
 
     def check(self) -> None:
         # Judge models, templates and endpoints resolve before any generation starts, and
@@ -74,33 +71,24 @@ class AlignmentFakingRun(GenerationRun):
         return f"{stage_table(self.ctx, nodes)}{trainers}\n{text}" if nodes else text
 
     def nodes(self, prepared: Prepared) -> list[Node]:
-        """The training and probe nodes and the shards, one graph: a fine-tuned cell's
-        shards wait on its adapter's node (a failed fine-tune leaves them for the next
-        run), while other cells generate meanwhile. mode=judge runs none."""
+        """The training and probe nodes, the shards and their judging, one graph: a
+        fine-tuned cell's shards wait on its adapter's node (a failed fine-tune leaves them
+        for the next run), while other cells generate meanwhile; a shard file is judged as
+        soon as it is written. mode=judge: the judging of every shard file, nothing else."""
+        self.judging = Judging(self.ctx, self.specs)
         if self.ctx.root.mode == "judge":
-            return []
-        return [*self.training.nodes, *shard_nodes(prepared, self.training.trained)]
-
-    def later_pools(self, device: str) -> set[str]:
-        # A judge that is the model under test keeps the engine generation loaded.
-        return engine_pools(self.specs, device)
+            return self.judging.nodes([])
+        shards = shard_nodes(prepared, self.training.trained)
+        return [*self.training.nodes, *shards, *self.judging.nodes(prepared.shards)]
 
     def generate(self, nodes: list[Node]) -> None:
-        """Training and generation, with judging along when the judges run elsewhere or
-        there are only the rules (streaming.py)."""
+        """Training, generation and judging, one graph."""
         started = time.monotonic()
-        if streams(self.ctx, self.specs):
-            self.streamed = StreamedJudging(self.ctx, self.specs)
-        try:
-            super().generate(nodes)
-        except BaseException:
-            if self.streamed is not None:
-                self.streamed.abandon()
-            raise
-        if self.streamed is not None:
-            self.streamed.close()
+        assert self.judging is not None, "nodes() first"
+        record_judges(self.ctx, self.specs, 0)  # before the first scores file
+        super().generate(nodes)
         graph: GraphReport = self.ctx.report.stages
-        if any(stage != "generate" for stage in graph.ran):
+        if any(stage not in ("generate", "judge", "score") for stage in graph.ran):
             print(stage_lines(graph, started), flush=True)
         shards = {s.id: s.cell.id for s in self.prepared.shards} if self.prepared else {}
         waiting = [node for node in graph.blocked if node in shards]
@@ -110,19 +98,15 @@ class AlignmentFakingRun(GenerationRun):
                 "their fine-tune, which failed (failed_shards.json): re-run the same command"
             )
 
-    def shard_written(self, path: Path) -> None:
-        if self.streamed is not None:
-            self.streamed.add(path)
-
     def after_generation(self) -> None:
         ctx, report = self.ctx, self.ctx.report
-        started = time.monotonic()
-        everything = ctx.root.mode == "judge"
-        along = self.streamed.judged if self.streamed is not None else None
-        judged = run_judge_stage(ctx, self.specs, everything, along)
+        assert self.judging is not None, "nodes() first"
+        judged = self.judging.judged.report
+        if judged.files:
+            record_judges(ctx, self.specs, judged.failed_rows)
         report.judging = judged
         report.failures += judged.failures
-        print(summary(judged, time.monotonic() - started))
+        print(summary(judged, self.judging.seconds()))
         self.measure_recall()
         scored = scored_rows(ctx.store, ctx.cells)
         if scored is None:
