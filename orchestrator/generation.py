@@ -121,11 +121,13 @@ class GenerationRun:
                 "are done"
             )
         nodes = self.nodes(self.prepared)
+        planned = bool(nodes)
         if nodes:
             self.generate(nodes)
-            memory.give_back()  # what generation freed, before the judge stage reads rows
+            nodes.clear()  # the nodes' builds hold what they read (a judge's requests)
+            memory.give_back()  # what the graph freed, before the metrics and report read rows
         self.after_generation()
-        ran = bool(nodes and report.stages.ran)  # rows, or a stage before generation
+        ran = bool(planned and report.stages.ran)  # rows, or a stage before generation
         return ran or bool(report.rows_written or (report.judging and report.judging.rows))
 
     def trained(self) -> dict[str, str]:

@@ -47,7 +47,8 @@ class Judging:
         self.everything = ctx.root.mode == "judge"  # re-score every file of the grid
         self.judged = Judged()
         self.cache = JudgeCache(ctx.store.root / "judge_cache", ctx.store.quarantine)
-        self.requests = requests_of(ctx)
+        # cell id -> prompt id -> text: what a judge reads (the rules alone read none)
+        self.requests = requests_of(ctx) if specs else {}
         self.described = json.dumps(describe(specs), sort_keys=True)
         # when the first judging node started and the last score node ended (judging goes
         # along with generation: this span is judging's, not the run's)

@@ -140,7 +140,8 @@ def read_and_plan(
         keys = []
         for row in rows:
             parsed = parse(row["completion"], row["finish_reason"])
-            request = requests[row["cell_id"]].get(row["prompt_id"], "")
+            # the request a judge reads beside the reply (the rules alone read none)
+            request = requests[row["cell_id"]].get(row["prompt_id"], "") if specs else ""
             row_keys = {}
             for spec in specs:
                 variables = spec.judge.variables(request, parsed)

@@ -16,7 +16,7 @@ from orchestrator.graph.node import Node
 from orchestrator.graph.runner import GraphReport, stage_lines
 from orchestrator.graph.study import launches, stage_table
 from orchestrator.grid import Cell
-from orchestrator.judges.spec import JudgeSpec, judge_specs, summary
+from orchestrator.judges.spec import JudgeReport, JudgeSpec, judge_specs, summary
 from orchestrator.plan import Prepared
 from orchestrator.report import sweep_rows
 from orchestrator.store import ResultStore
@@ -52,7 +52,9 @@ class AlignmentFakingRun(GenerationRun):
     specs: list[JudgeSpec]
     training: TrainingNodes
     recall: pa.Table | None = None
-    judging: Judging | None = None
+    judging: Judging | None = None  # this run's judging nodes' state, until they are done
+    judged: JudgeReport | None = None  # what it did, once done
+    judging_s = 0.0
 
     def check(self) -> None:
         # Judge models, templates and endpoints resolve before any generation starts, and
@@ -86,7 +88,10 @@ class AlignmentFakingRun(GenerationRun):
         started = time.monotonic()
         assert self.judging is not None, "nodes() first"
         record_judges(self.ctx, self.specs, 0)  # before the first scores file
-        super().generate(nodes)
+        try:
+            super().generate(nodes)
+        finally:
+            self.judging_done()
         graph: GraphReport = self.ctx.report.stages
         if any(stage not in ("generate", "judge", "score") for stage in graph.ran):
             print(stage_lines(graph, started), flush=True)
@@ -100,13 +105,13 @@ class AlignmentFakingRun(GenerationRun):
 
     def after_generation(self) -> None:
         ctx, report = self.ctx, self.ctx.report
-        assert self.judging is not None, "nodes() first"
-        judged = self.judging.judged.report
+        self.judging_done()
+        judged = self.judged or JudgeReport()
         if judged.files:
             record_judges(ctx, self.specs, judged.failed_rows)
         report.judging = judged
         report.failures += judged.failures
-        print(summary(judged, self.judging.seconds()))
+        print(summary(judged, self.judging_s))
         self.measure_recall()
         scored = scored_rows(ctx.store, ctx.cells)
         if scored is None:
@@ -118,6 +123,13 @@ class AlignmentFakingRun(GenerationRun):
         if judged.rows or ctx.session.tracking:
             ctx.session.tracker.table("af_metrics", report.metrics)
             ctx.session.tracker.summary(summary_values(tiers, gaps))
+
+    def judging_done(self) -> None:
+        """Keep what judging did; let go of what it held (the requests' texts, the judge
+        cache), which the metrics and the report after it do not read."""
+        if self.judging is not None:
+            self.judged, self.judging_s = self.judging.judged.report, self.judging.seconds()
+            self.judging = None
 
     def measure_recall(self) -> None:
         """Fact recall of every probed model variant: saved, mirrored, kept for the summary."""
