@@ -2,9 +2,9 @@
 judges on a scripted OpenAI-compatible endpoint on loopback that answers every request
 after a fixed latency, so generation and judging each take a known time and the driver's
 own work is small beside them. The same sweep twice in one process, into fresh folders
-(after a first run without latency that starts Ray): lockstep (the judge stage after all
-generation, as before) and streamed (each shard judged as soon as it is written); both
-must score every row alike.
+(after a first run without latency that starts Ray): lockstep (every shard file's score
+node waits for all of generation, as a judge stage after it did) and streamed (each file
+scored as soon as it is written); both must score every row alike.
 
     .venv/bin/python -m bench.streaming [--latency 0.5] [--json out.json]
 """

@@ -48,6 +48,8 @@ class ThreadRunner:
     def poll(self, timeout: float) -> list[Node]:
         """Nodes whose work finished (waits up to `timeout` for one); those that failed are
         recorded, not returned."""
+        if not self.open:  # nothing to wait for
+            return []
         out: list[tuple[Node, str | None]] = []
         try:
             out.append(
