@@ -22,6 +22,7 @@ from orchestrator import cost
 from orchestrator.context import RunContext
 from orchestrator.plan import Job, Shard
 from orchestrator.progress import Progress
+from orchestrator.queues import take_all
 from orchestrator.scheduler import Failure
 
 # Shards waiting for the writer before the dispatch loop waits for it in turn.
@@ -62,15 +63,7 @@ class ShardRecorder:
         """The ids of the shards written since the last call, waiting up to `timeout`
         seconds for one; the writer's error is raised here (a write that failed)."""
         self._raise()
-        found: list[str] = []
-        try:
-            found.append(
-                self.written_ids.get(timeout=timeout) if timeout else self.written_ids.get_nowait()
-            )
-            while True:
-                found.append(self.written_ids.get_nowait())
-        except queue.Empty:
-            pass
+        found = take_all(self.written_ids, timeout)
         self._raise()
         return found
 

@@ -98,13 +98,22 @@ def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[Judge]]:
     server.shutdown()
 
 
-def af_args(tmp_path: Path, *extra: str) -> list[str]:
+def fake_af(tmp_path: Path, *extra: str) -> list[str]:
+    """af_grid on the fake engine: 4 cells of 6 prompts, in shards of 3."""
     return sweep_args(
         tmp_path / "runs",
         "engine=fake",
         "tracker=none",
         "dataset.limit=6",
         "shard_size=3",
+        *extra,
+        sweep="af_grid",
+    )
+
+
+def af_args(tmp_path: Path, *extra: str) -> list[str]:
+    return fake_af(
+        tmp_path,
         "judges=af",  # the LLM judges (af_grid's CPU default is the phrase tables)
         "judges.compliance.backend=openai",
         "judges.compliance.model=judge-model",
@@ -113,7 +122,6 @@ def af_args(tmp_path: Path, *extra: str) -> list[str]:
         "judges.partial_compliance.backend=openai",
         "judges.partial_compliance.model=judge-model",
         *extra,
-        sweep="af_grid",
     )
 
 
@@ -320,15 +328,45 @@ def test_a_dead_endpoint_fails_fast_and_marks_every_row(
     ]
     report = run(af_args(tmp_path, "dataset.limit=30", *no_retries))
     assert report.judging is not None and report.judging.failed_rows == 4 * 30
-    # Past dead_after (16) failures in a row a judge stops sending, for the whole run: of
-    # its 120 prompts, in 40 shard files scored as they are written, the ones not yet sent
-    # fail at once (recorded as such) instead of each being tried. At most 16 failed and 8
-    # in flight per judge.
-    assert endpoint.calls <= 3 * (16 + 8)
+    # Past DEAD_AFTER failures in a row a judge stops sending: of its 30 prompts, the
+    # ones not yet sent fail at once (recorded as such) instead of each being tried.
+    assert endpoint.calls < 3 * 30
     assert any("not sent: the endpoint failed" in f.error for f in report.failures)
     # Each prompt's failure is recorded once, however many failures follow the give-up.
     recorded = [(f.shard_id, f.cell_id) for f in report.failures]
     assert len(recorded) == len(set(recorded))
+
+
+def test_an_endpoint_given_up_in_one_batch_is_not_asked_in_the_next(
+    tmp_path: Path, endpoint: type[Judge]
+) -> None:
+    """Shard files are scored in batches of what was written meanwhile: the failures in a
+    row that give an endpoint up count across batches, and once given up it is not asked
+    again in this run (before: the count began again with every batch, so batches of a
+    few prompts never gave a dead endpoint up)."""
+    from types import SimpleNamespace
+
+    from jobs.judges.llm import JUDGES
+    from orchestrator.config.schema import JudgeConfig
+    from orchestrator.judges.backends import answer_prompts
+    from orchestrator.judges.cache import JudgeCache
+    from orchestrator.judges.spec import JudgeReport, JudgeSpec
+
+    Judge.fault = lambda prompt: None  # every request: 429
+    cfg = JudgeConfig("openai", "judge-model", "judges/compliance.j2", retries=0, concurrency=1)
+    spec = JudgeSpec("compliance", cfg, JUDGES["compliance"], "", "identity", None)
+    ctx: Any = SimpleNamespace(root=SimpleNamespace(sweep=SimpleNamespace(name="t")))
+    cache = JudgeCache(tmp_path / "judge_cache", lambda path, why: None)
+    report = JudgeReport()
+    for batch in range(4):  # dead after 2 in a row (twice the concurrency)
+        answer_prompts(ctx, [spec], {"compliance": {f"k{batch}": "p"}}, cache, report, True)
+    assert endpoint.calls == 2 and report.given_up == {"compliance"}
+    assert [f.error.split(":")[0] for f in report.failures] == [
+        "RateLimitError",
+        "RateLimitError",
+        "not sent",
+        "not sent",
+    ]
 
 
 def test_judge_eval_scores_the_labelled_set_and_prints_auroc(
@@ -397,16 +435,7 @@ def test_the_rules_alone_score_along_with_generation(
     """judges=none still parses and labels every row (the metrics read scores/): that goes
     along with generation too, instead of a pass over every shard after it."""
     monkeypatch.setenv("MOSWEEP_FAKE_LATENCY_S", "0.3")
-    args = sweep_args(
-        tmp_path / "runs",
-        "engine=fake",
-        "tracker=none",
-        "dataset.limit=6",
-        "shard_size=3",
-        "judges=none",
-        "engine.shards_in_flight=1",
-        sweep="af_grid",
-    )
+    args = fake_af(tmp_path, "judges=none", "engine.shards_in_flight=1")
     report = run(args)
     listed = (report.sweep_dir / "manifest.jsonl").read_text().splitlines()
     files = [json.loads(line)["file"].split("/")[0] for line in listed]
@@ -425,15 +454,7 @@ def test_engine_judges_are_vote_nodes_of_the_one_graph(tmp_path: Path) -> None:
     that is the model under test is served by generation's engine, which loads once."""
     from orchestrator.events import read_events
 
-    args = sweep_args(
-        tmp_path / "runs",
-        "engine=fake",
-        "tracker=none",
-        "dataset.limit=6",
-        "shard_size=3",
-        "judges=af",  # every judge served by the model under test
-        sweep="af_grid",
-    )
+    args = fake_af(tmp_path, "judges=af")  # every judge served by the model under test
     report = run(args)
     ran = report.stages.ran
     assert len(ran["generate"]) == 8 and len(ran["score"]) == 8  # 4 cells x 2 shards
