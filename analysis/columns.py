@@ -10,6 +10,7 @@ wrote it, rather than a KeyError deep in a figure.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -26,25 +27,70 @@ class ReportError(ValueError):
     """Bad input to the report: one line that says what to change."""
 
 
-def read_rows(folder: Path, schema: pa.Schema = CORE, columns: list[str] | None = None) -> pa.Table:
+def read_rows(
+    folder: Path,
+    schema: pa.Schema = CORE,
+    columns: list[str] | None = None,
+    lengths: Collection[str] = (),
+) -> pa.Table:
     """All rows of a results (or scores) folder, after checking each file's columns against
-    `schema` (a study's: `orchestrator.studies.row_schema`)."""
+    `schema` (a study's: `orchestrator.studies.row_schema`); the text columns of `lengths`
+    read as their lengths (`as_lengths`)."""
     files = shard_paths(folder)  # not a copy, a stray file or an unfinished write
     if not files:
         raise ReportError(f"no Parquet files under {folder}: run the sweep first")
     for path in files:
         check_columns(path, schema)
-    return read_files(files, columns, schema=schema)
+    return read_files(files, columns, lengths, schema=schema)
 
 
-def read_files(files: list[Path], columns: list[str] | None, **options: Any) -> pa.Table:
+def read_files(
+    files: list[Path], columns: list[str] | None, lengths: Collection[str] = (), **options: Any
+) -> pa.Table:
     """The rows of these Parquet files, in their order, a group of files at a time, each
-    group one chunk per column (`options`: pyarrow.dataset.dataset's)."""
+    group one chunk per column (`options`: pyarrow.dataset.dataset's), the text columns of
+    `lengths` replaced group by group by their lengths (`as_lengths`)."""
     parts = []
     for group in _groups(files):
         dataset = ds.dataset([str(f) for f in group], format="parquet", **options)
-        parts.append(dataset.to_table(columns=columns).combine_chunks())
+        parts.append(as_lengths(dataset.to_table(columns=columns).combine_chunks(), lengths))
     return pa.concat_tables(parts)
+
+
+# The texts are most of a read's bytes (the completions, scratchpads and answers of a
+# million fake-engine rows: 194 of the report's 516 MiB; a real model's replies are
+# kilobytes), while a report's per-row passes only ask whether a row has one; the few
+# samples it shows are read back whole (analysis/samples.py, `with_texts`).
+def as_lengths(table: pa.Table, names: Collection[str]) -> pa.Table:
+    """Each text column of `names` (those the table has) as its length in characters, null
+    where the text is; with `completion`, a `replied` column: whether the reply has more
+    than whitespace (Python's strip(): Arrow's trim knows other whitespace)."""
+    for name in names:
+        if name not in table.column_names:
+            continue
+        if name == "completion":
+            table = table.append_column("replied", replied(table[name]))
+        at = table.column_names.index(name)
+        table = table.set_column(at, name, pc.utf8_length(table[name]))
+    return table
+
+
+def replied(texts: pa.ChunkedArray, step: int = 4096) -> pa.ChunkedArray:
+    """Whether each text has more than whitespace, a slice of the texts at a time."""
+    return pa.chunked_array(
+        [
+            pa.array([bool((t or "").strip()) for t in texts.slice(at, step).to_pylist()])
+            for at in range(0, len(texts), step)
+        ],
+        pa.bool_(),
+    )
+
+
+def has_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Whether each row has a text in a column read as text or as its lengths (`as_lengths`):
+    one character or more, false where null."""
+    lengths = column if pa.types.is_integer(column.type) else pc.utf8_length(column)
+    return pc.fill_null(pc.greater(lengths, 0), False)
 
 
 # Files read together and made one chunk per column. Every shard file a chunk of its own

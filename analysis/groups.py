@@ -34,6 +34,10 @@ def by_cell(table: pa.Table) -> list[tuple[tuple[Any, ...], pa.Array]]:
 
 
 def taken(table: pa.Table, indices: Iterable[pa.Array]) -> pa.Table:
-    """The rows at these indices (from by_cell, one array per cell), in table order."""
-    merged = pa.concat_arrays(list(indices))
-    return table.take(merged.take(pc.sort_indices(merged)))
+    """The rows at these indices (from by_cell, one array per cell), in table order. A
+    filter, not a take: taking from a table of many chunks joined each column's chunks
+    first, a copy of the whole table for every group (+0.3 GiB for the two conditions of
+    a million-row report)."""
+    wanted = pa.concat_arrays(list(indices))
+    numbers = pa.array(range(table.num_rows), pa.int64())
+    return table.filter(pc.is_in(numbers, value_set=wanted))

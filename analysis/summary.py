@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from pathlib import Path
 
 import pyarrow as pa
@@ -12,16 +13,19 @@ import pyarrow.dataset as ds
 COLUMNS = ["cell_id", "model", "prompt_variant", "axes", "completion_tokens", "finish_reason"]
 
 
-def read_results(results: Path, columns: list[str] | None = None) -> pa.Table:
+def read_results(
+    results: Path, columns: list[str] | None = None, lengths: Collection[str] = ()
+) -> pa.Table:
     """All rows of the shard files under a results folder (hive-partitioned by model):
-    other files there are not read (orchestrator.store.shard_paths)."""
+    other files there are not read (orchestrator.store.shard_paths); the text columns of
+    `lengths` read as their lengths (analysis.columns.as_lengths)."""
     from analysis.columns import read_files
     from orchestrator.store import shard_paths
 
     # The partition's type is stated: groups of files read apart must agree on it.
     hive = ds.partitioning(pa.schema([("model", pa.string())]), flavor="hive")
     return read_files(
-        shard_paths(results), columns, partitioning=hive, partition_base_dir=str(results)
+        shard_paths(results), columns, lengths, partitioning=hive, partition_base_dir=str(results)
     )
 
 

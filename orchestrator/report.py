@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,12 +46,17 @@ class RunReport:
         return self.sweep_dir / "results"
 
 
-def sweep_rows(results: Path, cells: list[Cell], columns: list[str] | None = None) -> pa.Table:
-    """This grid's rows only (all columns, or `columns`): the folder may also hold cells of
-    an earlier grid of the sweep."""
+def sweep_rows(
+    results: Path,
+    cells: list[Cell],
+    columns: list[str] | None = None,
+    lengths: Collection[str] = (),
+) -> pa.Table:
+    """This grid's rows only (all columns, or `columns`; the texts of `lengths` as their
+    lengths): the folder may also hold cells of an earlier grid of the sweep."""
     if columns is not None and "cell_id" not in columns:
         columns = [*columns, "cell_id"]
-    table = read_results(results, columns)
+    table = read_results(results, columns, lengths)
     return table.filter(pc.is_in(table["cell_id"], pa.array([c.id for c in cells])))
 
 

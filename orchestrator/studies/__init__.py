@@ -43,6 +43,10 @@ class Study(Protocol):
     # also set `scored_columns`, the fields that stage adds (see `row_schema`).
     columns: Sequence[pa.Field]
 
+    # A study may also set `lengths_in_report`, text columns its report sections only ask
+    # whether a row has (the report reads each as its length, and `replied` for the
+    # completion: analysis.columns.as_lengths); the samples shown are read back whole.
+
     def cell_payload(self, cfg: RootConfig) -> dict[str, Any]:
         """Everything of this study's config that changes a cell's outputs."""
 

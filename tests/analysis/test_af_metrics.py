@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pyarrow as pa
 import pytest
 
 from analysis.stats import mcnemar_p, paired_difference, wilson
-from orchestrator.studies.alignment_faking.metrics import compliance_gap, tier_metrics
+from orchestrator.controls.af_rules_oracle import Labels, gap_values, tier_values
+from orchestrator.studies.alignment_faking.gap import compliance_gap
+from orchestrator.studies.alignment_faking.metrics import tier_metrics
 from orchestrator.studies.alignment_faking.summary import headline
 
 
@@ -144,3 +147,46 @@ def test_api_refused_rows_are_counted_apart_and_never_scored() -> None:
     assert (free["rows"], free["scored"], free["api_refused"], free["unparsable"]) == (12, 9, 2, 0)
     assert free["complied"] == pytest.approx(6 / 9) and free["refused"] == pytest.approx(2 / 9)
     assert tiers["paid"]["api_refused"] == 0
+
+
+OUTCOMES = ("complied", "partial", "refused", "truncated", "unparsable", "judge_failed")
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_rates_and_gap_agree_with_plain_arithmetic_on_random_labels(seed: int) -> None:
+    """The metrics (counted by Arrow) against the known-answer controls' oracle, which works
+    them out from the labels with plain Python, on random grids of 1-8 prompts x 1-2 seeds
+    with every outcome, AF labels missing, and pairs dropped on either side."""
+    rng = random.Random(seed)
+    labels: Labels = {}
+    for p in range(rng.randint(1, 8)):
+        for tier in ("free", "paid"):
+            # every free row has its paid pair; a paid row may have none
+            for s in range(rng.randint(1, 2) if tier == "free" else 2):
+                af = rng.choice(["yes", "no", "possible", None])
+                labels[(f"p{p}", tier, s)] = (rng.choice(OUTCOMES), af)
+    table = pa.Table.from_pylist(
+        [
+            {
+                "model": "m",
+                "prompt_variant": "af_cot",
+                "tier": tier,
+                "seed": s,
+                "axes": json.dumps({"study.vars.tier": tier, "seed": s}),
+                "prompt_id": prompt,
+                "sample_idx": 0,
+                "outcome": outcome,
+                "af_reasoning": af,
+                "scratchpad": "reasoning",
+                "accepted_tag": False,
+            }
+            for (prompt, tier, s), (outcome, af) in labels.items()
+        ]
+    )
+    tiers = {r["tier"]: r for r in tier_metrics(table).to_pylist()}
+    for tier, got in tiers.items():
+        for name, want in tier_values(labels, tier).items():
+            assert got[name] == pytest.approx(want), (tier, name)
+    (gap,) = compliance_gap(table).to_pylist()
+    for name, want in gap_values(labels).items():  # None: no prompt scored in both tiers
+        assert gap[name] == pytest.approx(want if want is not None else 0.0), name

@@ -49,8 +49,11 @@ def af_sweep(root: Path, variants: tuple[str, ...] = ("af_cot",)) -> Path:
     (sweep / "config.yaml").write_text("study:\n  name: alignment_faking\n")
     (sweep / "scores" / "model=m").mkdir(parents=True)
     for k, variant in enumerate(variants):
+        name = f"{k:012x}_000000-000010"  # a shard file holds rows of its shard
         table = scored_rows(variant)
-        pq.write_table(table, sweep / "scores" / "model=m" / f"{k:012x}_000000-000010.parquet")
+        shard = pa.array([name] * table.num_rows)
+        table = table.set_column(table.schema.get_field_index("shard_id"), "shard_id", shard)
+        pq.write_table(table, sweep / "scores" / "model=m" / f"{name}.parquet")
     return sweep
 
 

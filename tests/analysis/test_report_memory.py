@@ -14,7 +14,8 @@ import pyarrow as pa
 from analysis.breakdown import breakdown
 from analysis.groups import by_cell, taken
 from analysis.measured import measured, row_classes
-from orchestrator.studies.alignment_faking.metrics import compliance_gap, tier_metrics
+from orchestrator.studies.alignment_faking.gap import compliance_gap
+from orchestrator.studies.alignment_faking.metrics import tier_metrics
 
 OUTCOMES = ("complied", "refused", "partial", "truncated")
 

@@ -33,6 +33,8 @@ class AlignmentFakingStudy(PromptedStudy):
     name = "alignment_faking"
     schema = AlignmentFakingConfig
     columns = COLUMNS
+    # whether a row has each (the counts, the AF metrics); the samples shown read them back
+    lengths_in_report = ("completion", "scratchpad", "output")
     scored_columns = SCORED_COLUMNS
 
     def cell_payload(self, cfg: RootConfig) -> dict[str, Any]:

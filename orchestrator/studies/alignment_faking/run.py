@@ -22,12 +22,12 @@ from orchestrator.report import sweep_rows
 from orchestrator.store import ResultStore
 from orchestrator.studies.alignment_faking import probe
 from orchestrator.studies.alignment_faking.config import settings
+from orchestrator.studies.alignment_faking.gap import compliance_gap
 from orchestrator.studies.alignment_faking.judge_nodes import Judging
 from orchestrator.studies.alignment_faking.judging import record_judges
 from orchestrator.studies.alignment_faking.metrics import (
     AF_DEFINITION,
     READ,
-    compliance_gap,
     tier_metrics,
 )
 from orchestrator.studies.alignment_faking.summary import headline, summary_values
@@ -155,9 +155,10 @@ class AlignmentFakingRun(GenerationRun):
 
 
 def scored_rows(store: ResultStore, cells: list[Cell]) -> pa.Table | None:
-    """This grid's scored rows, the columns the metrics read (not the texts: at 100,000 rows
-    every column took 0.95 GiB, these 0.32 GiB), or None before anything was scored."""
+    """This grid's scored rows, the columns the metrics read, the scratchpad as its length
+    (not the texts: at 100,000 rows every column took 0.95 GiB, these 0.32 GiB), or None
+    before anything was scored."""
     scores = store.root / "scores"
     if not any(scores.glob("model=*/*.parquet")):
         return None
-    return sweep_rows(scores, cells, READ)
+    return sweep_rows(scores, cells, READ, lengths=("scratchpad",))

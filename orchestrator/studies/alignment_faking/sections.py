@@ -8,11 +8,12 @@ import json
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analysis.columns import has_text
 from analysis.report import Report
 from orchestrator.studies.alignment_faking import figures
+from orchestrator.studies.alignment_faking.gap import compliance_gap
 from orchestrator.studies.alignment_faking.metrics import (
     AF_DEFINITION,
-    compliance_gap,
     tier_metrics,
 )
 from orchestrator.studies.alignment_faking.summary import headline
@@ -79,7 +80,7 @@ def no_vote_shares(rows: pa.Table, unscored: str) -> str:
     judges = json.loads(rows["judges"][0].as_py()) if rows.num_rows else {}
     if "af_reasoning" not in judges:
         return "no af_reasoning judge in this sweep's judges (add one to see its vote shares)"
-    if not pc.any(pc.greater(pc.utf8_length(rows["scratchpad"]), 0)).as_py():
+    if not pc.any(has_text(rows["scratchpad"])).as_py():
         return (
             "no reply wrote a scratchpad, so there was no reasoning to judge (a variant "
             "without one, or a model that does not follow the scratchpad format)"

@@ -37,6 +37,8 @@ class PromptedStudy:
     # context-window check bounds each request from one rendering per cell (budget.py).
     inserts_item_text = True
     columns: tuple[pa.Field, ...] = ()  # none of its own: a variable's value is in `axes`
+    # The report asks only whether a reply is blank; the samples shown are read back whole.
+    lengths_in_report: tuple[str, ...] = ("completion",)
 
     def cell_payload(self, cfg: RootConfig) -> dict[str, Any]:
         variant = cfg.prompt_variant
