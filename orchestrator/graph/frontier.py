@@ -1,11 +1,12 @@
 """The nodes of a graph still to start, and which of them can start now.
 
 A node is ready once every input has finished; a failed node blocks its dependants, and
-theirs. Finishing or failing a node costs its own dependants, never a pass over the whole
-graph, so a grid of tens of thousands of shard nodes schedules in time per event, not per
-node. Ready engine nodes wait in their own queue: the runner builds one (renders and
-tokenizes its prompts) only when the scheduler has room for it, so the driver holds a
-window of built batches, not the grid's.
+theirs, except those for which it is a soft input (`Node.soft`): for them it is done.
+Finishing or failing a node costs its own dependants, never a pass over the whole graph, so
+a grid of tens of thousands of shard nodes schedules in time per event, not per node. Ready
+engine nodes wait in their own queue: the runner builds one (renders and tokenizes its
+prompts) only when the scheduler has room for it, so the driver holds a window of built
+batches, not the grid's.
 """
 
 from __future__ import annotations
@@ -53,22 +54,31 @@ class Frontier:
         """A node's output exists: its dependants whose inputs now all exist are ready."""
         self._done(node_id)
         for dependant in self.dependants.pop(node_id, []):
-            self.unmet[dependant] -= 1
-            if self.unmet[dependant] == 0 and dependant in self.pending:
-                self._ready(self.pending[dependant])
+            self._met(dependant)
+
+    def _met(self, dependant: str) -> None:
+        self.unmet[dependant] -= 1
+        if self.unmet[dependant] == 0 and dependant in self.pending:
+            self._ready(self.pending[dependant])
 
     def failed(self, node_id: str) -> list[str]:
-        """A node failed: every node downstream of it is blocked (returned, in order)."""
+        """A node failed: every node downstream of it is blocked (returned, in order), but
+        where it (or a node it blocks) is a soft input: that dependant counts it as done."""
         self._done(node_id)
         blocked: list[str] = []
-        todo = deque(self.dependants.pop(node_id, []))
+        todo = deque((node_id, d) for d in self.dependants.pop(node_id, []))
         while todo:
-            dependant = todo.popleft()
-            if self.pending.pop(dependant, None) is None:
+            failed, dependant = todo.popleft()
+            node = self.pending.get(dependant)
+            if node is None:
                 continue  # blocked already, by another failed input
+            if failed in node.soft:
+                self._met(dependant)
+                continue
+            del self.pending[dependant]
             blocked.append(dependant)
             self._done(dependant)
-            todo.extend(self.dependants.pop(dependant, []))
+            todo.extend((dependant, d) for d in self.dependants.pop(dependant, []))
         return blocked
 
     def stranded(self) -> list[str]:

@@ -130,6 +130,10 @@ class Node:
     # a node of one shard file (its votes, its scores): counted by shards in its stage's
     # progress line, as generation's shards are, not a line per node
     per_shard: bool = field(default=False, compare=False, repr=False)
+    # inputs whose failure does not block this node: it starts once each has finished or
+    # failed (a file's score node after its vote nodes: a failed vote batch leaves those
+    # rows judge_failed, counted and asked again by the next run, not the file unscored)
+    soft: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     @property
     def spec(self) -> Kind:

@@ -3,6 +3,7 @@ still needed."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from orchestrator.graph.frontier import Frontier
@@ -81,3 +82,22 @@ def test_many_shard_nodes_each_start_once() -> None:
         frontier.finished(ready.id)
         taken += 1
     assert taken == 20_000 and not frontier.needed("pool") and not frontier
+
+
+def test_a_failed_soft_input_counts_as_done_for_its_dependant() -> None:
+    """A file's score node after its vote nodes: a failed vote leaves judge_failed rows, not
+    the file unscored; its generate node failing still blocks it."""
+    score = node("score", "score", ("gen", "vote1", "vote2"))
+    score = replace(score, soft=frozenset({"vote1", "vote2"}))
+    nodes = [node("gen"), node("vote1", "vote", ("gen",)), node("vote2", "vote", ("gen",)), score]
+    frontier = Frontier(nodes, set(), {})
+    assert frontier.take(True) == nodes[0]
+    frontier.finished("gen")
+    assert [frontier.take(True), frontier.take(True)] == nodes[1:3]
+    assert frontier.failed("vote1") == []
+    assert frontier.take(True) is None  # vote2 still running
+    frontier.finished("vote2")
+    assert frontier.take(True) == score and not frontier
+    again = Frontier([n if n.id != "score" else score for n in nodes], set(), {})
+    assert again.take(True) == nodes[0]
+    assert again.failed("gen") == ["vote1", "vote2", "score"] and not again

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from analysis.__main__ import main as analysis_cli
+from jobs.engines.fake import POISON
 from orchestrator.errors import UserError
 from orchestrator.run import run
 from tests.conftest import REPO, sweep_args
@@ -474,3 +475,34 @@ def test_engine_judges_are_vote_nodes_of_the_one_graph(tmp_path: Path) -> None:
     again = run(args)
     assert again.rows_written == 0 and not again.stages.ran.get("generate")
     assert len(again.stages.ran.get("score", [])) == len(failed)
+
+
+def test_a_failed_vote_node_leaves_its_rows_judge_failed_not_its_file_unscored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A vote node that fails (an engine judge's batch) does not block its file's score
+    node: the file is scored, the rows that judge would have graded are judge_failed
+    (counted, never a rule label), and the next run asks again for exactly those."""
+    from orchestrator.studies.alignment_faking import judge_nodes
+
+    real = judge_nodes.vote_work
+
+    def failing(spec: Any, prompts: dict[str, str], *rest: Any) -> Any:
+        if spec.name == "compliance":  # the fake engine raises on every one of its prompts
+            prompts = {key: f"{POISON} {prompt}" for key, prompt in prompts.items()}
+        return real(spec, prompts, *rest)
+
+    monkeypatch.setattr(judge_nodes, "vote_work", failing)
+    args = fake_af(tmp_path, "judges=af")
+    report = run(args)
+    assert len(report.stages.ran["score"]) == 8 and not report.stages.blocked
+    rows = scored(report.sweep_dir)
+    assert len(rows) == 24 and all(r["judge_failed"] for r in rows)
+    assert {r["outcome"] for r in rows} == {"judge_failed"}
+    # (the cells share their judge prompts, each asked once: one cell's batches failed)
+    failed = {f.shard_id.split("-")[1] for f in report.failures}
+    assert failed == {"compliance"} and not report.stages.blocked
+    monkeypatch.setattr(judge_nodes, "vote_work", real)
+    again = run(args)  # every file scored again, its compliance prompts asked again
+    assert again.rows_written == 0 and len(again.stages.ran["score"]) == 8
+    assert not again.failures

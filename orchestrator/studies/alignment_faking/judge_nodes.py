@@ -88,6 +88,7 @@ class Judging:
                     _built(work),
                     done=done,
                     per_shard=True,
+                    soft=frozenset(v.id for v in votes),
                 )
             )
         return out
