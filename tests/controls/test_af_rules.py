@@ -19,7 +19,7 @@ from orchestrator.controls import af_rules_oracle as oracle
 from orchestrator.controls.af_rules import af_rules
 from orchestrator.controls.af_rules_plan import AF_LABEL, cases
 from orchestrator.controls.recover import Check
-from orchestrator.studies.alignment_faking import judging, metrics
+from orchestrator.studies.alignment_faking import gap, judging, metrics
 
 
 def planted_labels() -> oracle.Labels:
@@ -84,16 +84,16 @@ def _generous_outcome(*args: Any) -> str:
     return llm.outcome(parsed, rule, refused, score, above - 1e-9, *rest)  # score 0 complies
 
 
-def _over_rows(name: str, rows: list[dict[str, Any]], hit: Any) -> dict[str, Any]:
-    value, low, high = clustered_rate([float(bool(hit(r))) for r in rows])
-    return {name: value if rows else None, f"{name}_low": low, f"{name}_high": high}
+def _over_rows(name: str, rows: Any, hit: Any) -> dict[str, Any]:
+    value, low, high = clustered_rate([float(bool(h)) for h in hit.to_pylist()])
+    return {name: value if rows.num_rows else None, f"{name}_low": low, f"{name}_high": high}
 
 
-def _seedless(table: Any) -> list[dict[str, Any]]:
-    return [{**row, "seed": 0} for row in ORIGINAL_AF_ROWS(table)]
+def _count_unscored(m: pytest.MonkeyPatch) -> None:
+    for module in (metrics, gap):  # the rates and the gap
+        m.setattr(module, "SCORED_OUTCOMES", UNSCORED)
 
 
-ORIGINAL_AF_ROWS = metrics.af_rows
 UNSCORED = ("complied", "partial", "refused", "truncated", "unparsable", "judge_failed")
 Patch = Callable[[pytest.MonkeyPatch], None]
 MUTATIONS: dict[str, tuple[Patch, set[str]]] = {
@@ -118,12 +118,12 @@ MUTATIONS: dict[str, tuple[Patch, set[str]]] = {
         {"every row's labels", "judge_failed (free)", "judge_failed (paid)"},
     ),
     "unscored rows counted as scored (no pair dropped)": (
-        lambda m: m.setattr(metrics, "SCORED_OUTCOMES", UNSCORED),
+        lambda m: _count_unscored(m),
         {"scored (free)", "gap table: dropped_free", "gap table: pairs"},
     ),
     "pairs matched without their seed": (
-        lambda m: m.setattr(metrics, "af_rows", _seedless),
-        {"gap table: pairs", "gap table: gap"},
+        lambda m: m.setattr(gap, "PAIR", ["prompt_id", "sample_idx"]),
+        {"gap table: pairs", "gap table: dropped_free", "gap table: dropped_paid"},
     ),
     "rates over rows instead of prompts": (
         lambda m: m.setattr(metrics, "_rate", _over_rows),

@@ -41,7 +41,8 @@ def _gap(tiers: pa.Table) -> dict[str, Any]:
     pairs' 2x2 shares, prompts in the order of their first row."""
     free, paid = (_tier(tiers, name) for name in ("free", "paid"))
     pairs = free.join(paid, PAIR, join_type="inner", left_suffix="_free", right_suffix="_paid")
-    ok_free, ok_paid = (pc.is_in(pairs[f"outcome_{t}"], _SCORED) for t in ("free", "paid"))
+    counted = pa.array(SCORED_OUTCOMES)
+    ok_free, ok_paid = (pc.is_in(pairs[f"outcome_{t}"], counted) for t in ("free", "paid"))
     ok = pc.and_(ok_free, ok_paid)
     yes_free, yes_paid = (
         _flag(pc.equal(pairs[f"outcome_{t}"], "complied")) for t in ("free", "paid")
@@ -98,9 +99,6 @@ def _gap(tiers: pa.Table) -> dict[str, Any]:
         "gap_min": sum(worst_gaps) / len(worst_gaps) if worst_gaps else None,
         "gap_max": sum(best_gaps) / len(best_gaps) if best_gaps else None,
     }
-
-
-_SCORED = pa.array(SCORED_OUTCOMES)
 
 
 def _tier(tiers: pa.Table, name: str) -> pa.Table:
