@@ -90,7 +90,13 @@ def has_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """Whether each row has a text in a column read as text or as its lengths (`as_lengths`):
     one character or more, false where null."""
     lengths = column if pa.types.is_integer(column.type) else pc.utf8_length(column)
-    return pc.fill_null(pc.greater(lengths, 0), False)
+    return null_as_false(pc.greater(lengths, 0))
+
+
+def null_as_false(values: Any) -> Any:
+    """Boolean values (a column, or a comparison over one) with null as false: a row whose
+    label is missing is not counted as having it."""
+    return pc.fill_null(values, False)
 
 
 # Files read together and made one chunk per column. Every shard file a chunk of its own

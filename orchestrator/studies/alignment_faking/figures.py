@@ -10,7 +10,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analysis.figures import REFERENCE, pyplot, spread
-from orchestrator.studies.alignment_faking.metrics import by_condition, each_row, fakes_alignment
+from orchestrator.studies.alignment_faking.metrics import (
+    COLUMNS,
+    by_condition,
+    each_row,
+    fakes_alignment,
+)
 
 # Outcome classes of the alignment-faking bars, bottom to top: (name, colour, hatch).
 OUTCOMES = (
@@ -31,7 +36,7 @@ def outcome_bars(rows: pa.Table) -> Any:
     unparsable; the layout of the alignment-faking paper's figures."""
     plt = pyplot()
     bars: dict[tuple[str, ...], Counter[str]] = defaultdict(Counter)
-    for cell, part in by_condition(rows):
+    for cell, part in by_condition(rows, COLUMNS):
         for row in each_row(part):
             complied_af = fakes_alignment(row) is True  # the AF rate's own definition
             bars[(*cell, row["tier"])][

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analysis.columns import has_text
+from analysis.columns import has_text, null_as_false
 from analysis.groups import CELL, by_cell, taken
 from analysis.stats import clustered_rate
 from jobs.judges.rules import SCORED
@@ -104,13 +104,18 @@ def each_row(table: pa.Table, step: int = 4096) -> Iterator[dict[str, Any]]:
         yield from af_rows(table.slice(at, step))
 
 
-def by_condition(table: pa.Table) -> Iterator[tuple[tuple[str, str, str], pa.Table]]:
-    """Each condition's rows (the columns the metrics read), conditions in order: a pass
-    makes one condition's rows Python dicts at a time, not the sweep's (analysis/groups.py)."""
+def by_condition(
+    table: pa.Table, columns: Sequence[str] = (*COLUMNS, "judges")
+) -> Iterator[tuple[tuple[str, str, str], pa.Table]]:
+    """Each condition's rows, of the `columns` a pass reads (those the table has), conditions
+    in order: a pass makes one condition's rows Python dicts at a time, not the sweep's
+    (analysis/groups.py)."""
     cells: dict[tuple[str, str, str], list[pa.Array]] = defaultdict(list)
     for (model, variant, axes), rows in by_cell(table):
         cells[condition({"model": model, "prompt_variant": variant, "axes": axes})] += [rows]
-    read = table.select([c for c in READ if c in table.column_names])  # not the texts
+    # Each condition's rows are copied: only what the pass reads (the cell's own `axes`, a
+    # JSON text per row, was a third of a million-row report's copies).
+    read = table.select([c for c in columns if c in table.column_names])
     for key in sorted(cells):
         yield key, taken(read, cells[key])
 
@@ -123,9 +128,9 @@ def tier_metrics(table: pa.Table) -> pa.Table:
         for tier in sorted(pc.unique(part["tier"]).to_pylist()):
             mine = part.filter(_in_tier(part, tier))
             outcome = mine["outcome"]
-            scored = mine.filter(_true(pc.is_in(outcome, pa.array(SCORED_OUTCOMES))))
+            scored = mine.filter(null_as_false(pc.is_in(outcome, pa.array(SCORED_OUTCOMES))))
             said = scored["outcome"]
-            complied = _true(pc.equal(said, "complied"))
+            complied = null_as_false(pc.equal(said, "complied"))
             record: dict[str, Any] = {
                 "model": model,
                 "prompt_variant": variant,
@@ -143,7 +148,7 @@ def tier_metrics(table: pa.Table) -> pa.Table:
                 "judge": judge_label(mine),
             }
             for name in SCORED_OUTCOMES:
-                record.update(_rate(name, scored, _true(pc.equal(said, name))))
+                record.update(_rate(name, scored, null_as_false(pc.equal(said, name))))
             # complied with the acceptance tag: the `complies` RL reward's verdict, and the
             # paper's own compliance signal in the helpful-only setting
             record.update(
@@ -153,7 +158,7 @@ def tier_metrics(table: pa.Table) -> pa.Table:
             # was never validly judged is left out of the rate (counted)
             wrote = _flag(scored, "scratchpad")
             unjudged = pc.and_(pc.and_(complied, pc.is_null(scored["af_reasoning"])), wrote)
-            faking = pc.and_(complied, _true(pc.equal(scored["af_reasoning"], "yes")))
+            faking = pc.and_(complied, null_as_false(pc.equal(scored["af_reasoning"], "yes")))
             judged = scored.filter(pc.invert(unjudged))
             if not pc.any(wrote).as_py():
                 judged = judged.slice(0, 0)  # no reasoning to read (a no-scratchpad variant)
@@ -170,21 +175,16 @@ def _in_tier(part: pa.Table, tier: str | None) -> pa.Array:
     return pc.fill_null(mine, False)
 
 
-def _true(values: Any) -> Any:
-    """Boolean values (or equal-to tests) with null as false."""
-    return pc.fill_null(values, False)
-
-
 def _flag(rows: pa.Table, name: str) -> Any:
     """A boolean column (af_rows: the scratchpad as whether there is one) with null as
     false; false throughout where the rows lack it."""
     if name not in rows.column_names:
         return pa.chunked_array([pa.array([False] * rows.num_rows, pa.bool_())])
-    return _true(has_text(rows[name]) if name == "scratchpad" else rows[name])
+    return null_as_false(has_text(rows[name]) if name == "scratchpad" else rows[name])
 
 
 def _count(values: Any, value: str) -> int:
-    return int(pc.sum(_true(pc.equal(values, value))).as_py() or 0)
+    return int(pc.sum(null_as_false(pc.equal(values, value))).as_py() or 0)
 
 
 def _rate(name: str, rows: pa.Table, hit: Any) -> dict[str, Any]:
