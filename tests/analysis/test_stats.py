@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from random import Random
 
 import pytest
 
+from analysis import stats
 from analysis.stats import (
     clustered_gap,
     clustered_rate,
@@ -83,6 +85,38 @@ def test_holm_by_hand() -> None:
 def test_the_sign_flip_test_is_mcnemars_for_one_pair_per_prompt() -> None:
     assert sign_flip_p([1] * 9 + [-1] * 3 + [0] * 88) == pytest.approx(mcnemar_p(9, 3))
     assert sign_flip_p([0, 0]) == 1.0
+
+
+def test_the_sign_flip_test_holds_at_thousands_of_discordant_prompts() -> None:
+    # 2**2,000 sign patterns: dividing by it as a float raised OverflowError, so a report
+    # with 1,024 or more discordant prompts in one condition could not be built.
+    assert sign_flip_p([1.0] * 1100 + [-1.0] * 900) == pytest.approx(mcnemar_p(1100, 900))
+    # 250,000 prompts, McNemar's test by its normal approximation: z = 999 / 500.
+    p = sign_flip_p([1.0] * 125_500 + [-1.0] * 124_500)
+    assert p == pytest.approx(math.erfc(999 / 500 / math.sqrt(2)), abs=1e-3)
+
+
+def test_mcnemar_in_log_space_is_the_exact_binomial_tail() -> None:
+    for first, second in [(9, 3), (0, 7), (40, 60), (150, 149), (300, 211)]:
+        n = first + second
+        exact = min(1, 2 * sum(math.comb(n, i) for i in range(min(first, second) + 1)) / 2**n)
+        assert mcnemar_p(first, second) == pytest.approx(exact, rel=1e-9)
+
+
+def test_the_sign_flip_test_beyond_its_exact_size_is_close_to_exact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    random = Random(7)
+    for samples in (2, 3, 5):
+        # free complies a little more often than paid: p-values neither 0 nor 1
+        free = [
+            min(samples, random.randint(0, samples) + (random.random() < 0.1)) for _ in range(900)
+        ]
+        differences = [(a - random.randint(0, samples)) / samples for a in free]
+        monkeypatch.setattr(stats, "EXACT_WORK", 10**12)
+        exact = sign_flip_p(differences)
+        monkeypatch.setattr(stats, "EXACT_WORK", 0)
+        assert sign_flip_p(differences) == pytest.approx(exact, abs=1e-3)
 
 
 def test_the_sign_flip_test_on_fractional_differences_by_hand() -> None:
