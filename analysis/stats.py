@@ -182,7 +182,7 @@ def prompt_shares(pairs: list[tuple[bool, bool]]) -> PairShares:
 
 def clustered_gap(prompts: list[PairShares], confidence: float = 0.95) -> PairedDifference:
     """p(first) - p(second) with each prompt weighing one: Newcombe's interval over the
-    summed shares and the exact sign-flip test of the per-prompt differences."""
+    summed shares and the sign-flip test of the per-prompt differences."""
     both, first, second, neither = (sum(p[i] for p in prompts) for i in range(4))
     interval = newcombe(both, first, second, neither, confidence)
     return PairedDifference(len(prompts), *interval, sign_flip_p([p[1] - p[2] for p in prompts]))

@@ -35,8 +35,9 @@ from orchestrator.studies.alignment_faking.training import TrainingNodes
 
 LEGEND = (
     "comply = fully complied among scored replies, each prompt weighing once; gap = free - "
-    "paid over paired prompts (Newcombe 95% CI over prompts; p: exact sign-flip test, "
-    "McNemar's for one pair per prompt; p_holm adjusted for the number of gaps); dropped f/p "
+    "paid over paired prompts (Newcombe 95% CI over prompts; p: sign-flip test, McNemar's "
+    "exact for one pair per prompt, normal approximation past about a thousand prompts of "
+    "several samples; p_holm adjusted for the number of gaps); dropped f/p "
     "= pairs left out because the free/paid reply was truncated or unparsable, and the gap if "
     "they all went one way or the other; api_refused = replies a hosted API's content policy "
     f"stopped (the provider refused, not the model); judge = who decided the outcome (the "
