@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analysis.columns import null_as_false
 from analysis.stats import wilson
 
 OUTCOMES = ("complied", "partial", "refused")
@@ -49,7 +50,7 @@ def cell_counts(rows: pa.Table, scored: bool) -> list[tuple[str, Counter[str]]]:
         {
             "axes": rows["axes"],
             "tokens": rows["completion_tokens"],
-            **{name: pc.fill_null(hit, False).cast(pa.int64()) for name, hit in counted.items()},
+            **{name: null_as_false(hit).cast(pa.int64()) for name, hit in counted.items()},
         }
     )
     sums = [(name, "sum") for name in ("tokens", *counted)]

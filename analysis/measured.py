@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analysis.columns import replied
+from analysis.columns import null_as_false, replied
 from analysis.summary import compact_axes
 from jobs.judges.rules import SCORED
 
@@ -49,10 +49,10 @@ def row_classes(rows: pa.Table) -> pa.Array:
         pc.if_else(pc.is_in(outcome, pa.array(LEFT_OUT)), outcome, "unparsable"),
     )
     ended = pc.if_else(
-        pc.fill_null(pc.equal(finish, "length"), False),
+        null_as_false(pc.equal(finish, "length")),
         "truncated",
         pc.if_else(
-            pc.fill_null(pc.equal(finish, "content_filter"), False),
+            null_as_false(pc.equal(finish, "content_filter")),
             "api_refused",
             pc.if_else(_replied(rows), "scored", "unparsable"),
         ),

@@ -172,7 +172,7 @@ def tier_metrics(table: pa.Table) -> pa.Table:
 
 def _in_tier(part: pa.Table, tier: str | None) -> pa.Array:
     mine = pc.is_null(part["tier"]) if tier is None else pc.equal(part["tier"], tier)
-    return pc.fill_null(mine, False)
+    return null_as_false(mine)
 
 
 def _flag(rows: pa.Table, name: str) -> Any:
