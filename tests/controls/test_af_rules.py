@@ -118,7 +118,7 @@ MUTATIONS: dict[str, tuple[Patch, set[str]]] = {
         {"every row's labels", "judge_failed (free)", "judge_failed (paid)"},
     ),
     "unscored rows counted as scored (no pair dropped)": (
-        lambda m: _count_unscored(m),
+        _count_unscored,
         {"scored (free)", "gap table: dropped_free", "gap table: pairs"},
     ),
     "pairs matched without their seed": (
