@@ -16,6 +16,12 @@ from typing import Any
 from orchestrator.config.groups import RayConfig
 from orchestrator.errors import UserError
 
+# A local cluster's settings. Ray's memory monitor kills a task when the machine is short of
+# memory and, by default, starts it again forever: a training job that does not fit would
+# hang the run without an error. After this many kills it fails, named as killed for memory
+# (its node fails; a re-run resumes it).
+LOCAL_SYSTEM_CONFIG = {"task_oom_retries": 3}
+
 # Ray's socket paths (<temp>/session_<date>_<pid>/sockets/plasma_store) must stay under the
 # 107-byte Unix socket limit, so a run folder with a long path falls back to /tmp.
 MAX_RAY_TEMP_LEN = 40
@@ -146,6 +152,7 @@ def _init(cfg: RayConfig, sweep_dir: Path) -> bool:
             include_dashboard=False,
             _temp_dir=ray_temp_dir(sweep_dir),
             configure_logging=False,
+            _system_config=LOCAL_SYSTEM_CONFIG,
         )
     _private_token()
     return True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,9 +24,15 @@ os.environ["RAY_AUTH_MODE"] = "disabled"
 os.environ.setdefault("VLLM_CACHE_ROOT", str(REPO / ".cache" / "vllm"))
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+# How long a test's actors and tasks may take to hand their CPUs back (a killed engine's
+# process exits in seconds).
+LEFT_FREE_WAIT = 60.0
+
 
 def start_local_ray() -> None:
     import ray
+
+    from orchestrator.cluster import LOCAL_SYSTEM_CONFIG
 
     temp = tempfile.mkdtemp(prefix="msray-", dir="/tmp")  # short: Unix socket path limit
     # log_to_driver=False: this process is the driver of every in-process run, and Ray's
@@ -37,6 +44,7 @@ def start_local_ray() -> None:
         _temp_dir=temp,
         configure_logging=False,
         log_to_driver=False,
+        _system_config=LOCAL_SYSTEM_CONFIG,
     )
 
 
@@ -47,6 +55,28 @@ def ray_cluster() -> Iterator[None]:
     start_local_ray()
     yield
     ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def cluster_left_free(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that leaves a task or actor holding the shared cluster's CPUs fails, and the
+    cluster is started again: otherwise every later test's training would queue behind it
+    until its timeout, far from the test that caused it."""
+    yield
+    if "ray_cluster" not in request.fixturenames:
+        return
+    import ray
+
+    if not ray.is_initialized():
+        return
+    total = float(ray.cluster_resources().get("CPU", 0))
+    deadline = time.monotonic() + LEFT_FREE_WAIT
+    while (free := float(ray.available_resources().get("CPU", 0))) < total:
+        if time.monotonic() > deadline:
+            ray.shutdown()
+            start_local_ray()
+            pytest.fail(f"the test left {total - free:g} of {total:g} CPUs held in the cluster")
+        time.sleep(0.5)
 
 
 def sweep_args(output_root: Path, *overrides: str, sweep: str = "tiny") -> list[str]:

@@ -139,6 +139,7 @@ class GraphRunner:
             self.shards.stopped(list(self.frontier.pending), events)
             raise
         finally:
+            tasks.cancel()  # none left after a whole run; an early end's would hold CPUs
             self.shards.finish()
             self.report.failures = (
                 scheduler.failures + tasks.failures + self.threads.failures + self.shards.failures()

@@ -113,8 +113,10 @@ class TaskRunner:
                 result = ray.get(ref)
                 self._fetched(node)
                 out.append((node, result))
-            except (ray.exceptions.RayTaskError, ray.exceptions.WorkerCrashedError) as e:
-                message = str(e).strip().splitlines()[-1][:300]
+            # Whatever ended it (an error, a crash, killed for memory, cancelled, its node
+            # gone): this node failed, the run goes on.
+            except ray.exceptions.RayError as e:
+                message = _why(e)
                 self.events("failed", node.id, error=message)
                 self.failures.append(Failure(f"{node.kind}-{node.id}", node.cell.id, 1, message))
                 out.append((node, None))
@@ -128,6 +130,29 @@ class TaskRunner:
             self.failures.append(
                 Failure(f"{node.kind}-{node.id}", node.cell.id, 0, "interrupted before it finished")
             )
+
+    def cancel(self) -> None:
+        """Stop the tasks still running when the run ends without them (an interrupt, an
+        error). A driver process that exits takes its tasks with it, but a run called in a
+        process that goes on (a notebook, a test) would leave them holding the cluster's
+        CPUs, and the next run's training would wait on them forever."""
+        import ray
+
+        for ref in self.running:
+            ray.cancel(ref, force=True)
+        self.running.clear()
+        self.queued.clear()
+
+
+def _why(error: Exception) -> str:
+    """One line: a task's own exception (the last line of the traceback Ray sends), or what
+    ended it from outside (killed for memory, cancelled, its worker or node gone) and why."""
+    import ray
+
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if isinstance(error, ray.exceptions.RayTaskError) and lines:
+        return lines[-1][:300]
+    return f"{type(error).__name__}: {lines[0] if lines else 'no reason given'}"[:300]
 
 
 def log_task(session: Session, node: Node, result: dict[str, Any], output: Path) -> None:

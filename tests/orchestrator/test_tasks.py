@@ -1,0 +1,130 @@
+"""Training nodes as Ray tasks (graph/tasks.py): however a task ends without a result (an
+error, cancelled, killed for memory), its node fails and the run goes on; a run that ends
+early stops the tasks it started, so a later run in the same process (a notebook, the test
+suite) finds the cluster's CPUs free instead of queueing its training behind them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from orchestrator.events import EventLog
+from orchestrator.graph.node import Node, TaskWork
+from orchestrator.graph.tasks import TaskRunner
+from orchestrator.run import load_sweep
+from tests.conftest import REPO, sweep_args
+
+
+def runner(tmp_path: Path) -> TaskRunner:
+    """A task runner on the connected cluster, with no engine pool holding CPUs."""
+    _, root, _ = load_sweep(sweep_args(tmp_path))
+    ctx: Any = SimpleNamespace(root=root, session=SimpleNamespace(device=lambda: "cpu"))
+    scheduler: Any = SimpleNamespace(held_cpus=lambda: 0.0, evict_idle=lambda: 0)
+    return TaskRunner(ctx, scheduler, EventLog(None))
+
+
+def sleeper(seconds: float, cpus: float) -> tuple[Node, TaskWork]:
+    def sleep(seconds: float, secrets: dict[str, str]) -> dict[str, Any]:
+        time.sleep(seconds)  # nested: sent by value (a worker cannot import tests/)
+        return {}
+
+    cell: Any = SimpleNamespace(id="c0")
+    node = Node("finetune", "finetune", "ft0", (), cell, lambda artifacts: None)
+    return node, TaskWork(sleep, (seconds,), cpus, "sleeper")
+
+
+def free_cpus() -> float:
+    import ray
+
+    return float(ray.available_resources().get("CPU", 0))
+
+
+def wait_for(condition: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return bool(condition())
+
+
+def test_a_run_that_ends_early_stops_its_running_tasks(tmp_path: Path, ray_cluster: None) -> None:
+    import ray
+
+    tasks = runner(tmp_path)
+    total = float(ray.cluster_resources()["CPU"])
+    tasks.add(*sleeper(600, total))
+    tasks.submit()
+    assert wait_for(lambda: free_cpus() == 0, 60), "the task never started"
+    time.sleep(2)
+    ready, _ = ray.wait(list(tasks.running), timeout=0)
+    assert not ready and free_cpus() == 0, "the task is running, holding every CPU"
+    tasks.cancel()
+    assert not tasks.busy
+    assert wait_for(lambda: free_cpus() == total, 30), f"{total - free_cpus()} CPUs still held"
+
+
+def test_a_task_cancelled_from_outside_fails_its_node_only(
+    tmp_path: Path, ray_cluster: None
+) -> None:
+    """Not only a task's own error: any end without a result fails the node (before, a
+    TaskCancelledError, OutOfMemoryError or NodeDiedError escaped and stopped the run)."""
+    import ray
+
+    tasks = runner(tmp_path)
+    tasks.add(*sleeper(600, 1))
+    tasks.submit()
+    (ref,) = tasks.running
+    ray.cancel(ref, force=True)  # `ray job stop`, an operator, a preemption
+    deadline = time.monotonic() + 60
+    finished: list[tuple[Node, Any]] = []
+    while not finished and time.monotonic() < deadline:
+        finished = tasks.poll(0.5)
+    assert [(node.id, result) for node, result in finished] == [("ft0", None)]
+    (failure,) = tasks.failures
+    assert "TaskCancelledError" in failure.error or "cancelled" in failure.error
+    assert not tasks.busy
+
+
+KILLED_FOR_MEMORY = """
+import time
+from pathlib import Path
+from tests.orchestrator.test_tasks import runner, sleeper
+from orchestrator.cluster import _init
+from orchestrator.config.groups import RayConfig
+
+_init(RayConfig(num_cpus=1), Path({sweep!r}))
+tasks = runner(Path({sweep!r}))
+tasks.add(*sleeper(600, 1))
+started = time.monotonic()
+while tasks.busy and time.monotonic() - started < 120:
+    tasks.poll(0.5)
+print("busy" if tasks.busy else tasks.failures[0].error)
+"""
+
+
+def test_a_task_killed_for_memory_fails_its_node_instead_of_restarting_forever(
+    tmp_path: Path,
+) -> None:
+    """A local cluster as the run starts it, on a machine its memory monitor thinks full:
+    the task is killed, started again a few times, then its node fails (Ray's default
+    starts it again forever: the run would hang)."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["RAY_memory_usage_threshold"] = "0.0001"  # every worker is over it
+    env["PYTHONPATH"] = str(REPO)
+    script = textwrap.dedent(KILLED_FOR_MEMORY).format(sweep=str(tmp_path / "s"))
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    last = out.stdout.strip().splitlines()[-1]
+    assert "OutOfMemoryError" in last and "low on memory" in last, last
