@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -77,6 +77,20 @@ def cluster_left_free(request: pytest.FixtureRequest) -> Iterator[None]:
             start_local_ray()
             pytest.fail(f"the test left {total - free:g} of {total:g} CPUs held in the cluster")
         time.sleep(0.5)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test on the cluster says what the machine and the cluster held then."""
+    report = yield
+    on_cluster = "ray_cluster" in getattr(item, "fixturenames", ())
+    if report.when == "call" and report.failed and on_cluster:
+        from tests.cluster_state import snapshot
+
+        report.sections.append(("the machine and the cluster at the failure", snapshot()))
+    return report
 
 
 def sweep_args(output_root: Path, *overrides: str, sweep: str = "tiny") -> list[str]:
