@@ -16,11 +16,18 @@ from typing import Any
 from orchestrator.config.groups import RayConfig
 from orchestrator.errors import UserError
 
-# A local cluster's settings. Ray's memory monitor kills a task when the machine is short of
-# memory and, by default, starts it again forever: a training job that does not fit would
-# hang the run without an error. After this many kills it fails, named as killed for memory
-# (its node fails; a re-run resumes it).
-LOCAL_SYSTEM_CONFIG = {"task_oom_retries": 3}
+# Ray's memory monitor kills a task when the machine is short of memory and, by default,
+# starts it again forever: a training job that does not fit would hang the run without an
+# error. On a local cluster it fails after this many kills, named as killed for memory (its
+# node fails; a re-run resumes it).
+OOM_RETRIES = 3
+
+
+def local_system_config() -> dict[str, Any]:
+    """A local cluster's settings: a new dict each time, since ray.init adds its session's
+    spilling folder to the one it is given (a second run in the process would spill there)."""
+    return {"task_oom_retries": OOM_RETRIES}
+
 
 # Ray's socket paths (<temp>/session_<date>_<pid>/sockets/plasma_store) must stay under the
 # 107-byte Unix socket limit, so a run folder with a long path falls back to /tmp.
@@ -152,7 +159,7 @@ def _init(cfg: RayConfig, sweep_dir: Path) -> bool:
             include_dashboard=False,
             _temp_dir=ray_temp_dir(sweep_dir),
             configure_logging=False,
-            _system_config=LOCAL_SYSTEM_CONFIG,
+            _system_config=local_system_config(),
         )
     _private_token()
     return True

@@ -32,7 +32,7 @@ LEFT_FREE_WAIT = 60.0
 def start_local_ray() -> None:
     import ray
 
-    from orchestrator.cluster import LOCAL_SYSTEM_CONFIG
+    from orchestrator.cluster import local_system_config
 
     temp = tempfile.mkdtemp(prefix="msray-", dir="/tmp")  # short: Unix socket path limit
     # log_to_driver=False: this process is the driver of every in-process run, and Ray's
@@ -44,7 +44,7 @@ def start_local_ray() -> None:
         _temp_dir=temp,
         configure_logging=False,
         log_to_driver=False,
-        _system_config=LOCAL_SYSTEM_CONFIG,
+        _system_config=local_system_config(),
     )
 
 

@@ -1,14 +1,11 @@
 """Training nodes as Ray tasks (graph/tasks.py): however a task ends without a result (an
-error, cancelled, killed for memory), its node fails and the run goes on; a run that ends
+error, cancelled, killed for memory: tests/orchestrator/test_local_cluster.py), its node
+fails and the run goes on; a run that ends
 early stops the tasks it started, so a later run in the same process (a notebook, the test
 suite) finds the cluster's CPUs free instead of queueing its training behind them."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,7 +15,7 @@ from orchestrator.events import EventLog
 from orchestrator.graph.node import Node, TaskWork
 from orchestrator.graph.tasks import TaskRunner
 from orchestrator.run import load_sweep
-from tests.conftest import REPO, sweep_args
+from tests.conftest import sweep_args
 
 
 def runner(tmp_path: Path) -> TaskRunner:
@@ -88,43 +85,3 @@ def test_a_task_cancelled_from_outside_fails_its_node_only(
     (failure,) = tasks.failures
     assert "TaskCancelledError" in failure.error or "cancelled" in failure.error
     assert not tasks.busy
-
-
-KILLED_FOR_MEMORY = """
-import time
-from pathlib import Path
-from tests.orchestrator.test_tasks import runner, sleeper
-from orchestrator.cluster import _init
-from orchestrator.config.groups import RayConfig
-
-_init(RayConfig(num_cpus=1), Path({sweep!r}))
-tasks = runner(Path({sweep!r}))
-tasks.add(*sleeper(600, 1))
-started = time.monotonic()
-while tasks.busy and time.monotonic() - started < 120:
-    tasks.poll(0.5)
-print("busy" if tasks.busy else tasks.failures[0].error)
-"""
-
-
-def test_a_task_killed_for_memory_fails_its_node_instead_of_restarting_forever(
-    tmp_path: Path,
-) -> None:
-    """A local cluster as the run starts it, on a machine its memory monitor thinks full:
-    the task is killed, started again a few times, then its node fails (Ray's default
-    starts it again forever: the run would hang)."""
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env["RAY_memory_usage_threshold"] = "0.0001"  # every worker is over it
-    env["PYTHONPATH"] = str(REPO)
-    script = textwrap.dedent(KILLED_FOR_MEMORY).format(sweep=str(tmp_path / "s"))
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    last = out.stdout.strip().splitlines()[-1]
-    assert "OutOfMemoryError" in last and "low on memory" in last, last
