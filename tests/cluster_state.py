@@ -1,11 +1,30 @@
-"""What the machine and the test cluster looked like when a test on it failed: printed in
-the failure's report, since a hang in CI is seen only through its log."""
+"""The test cluster's state: its free CPUs (which a test's tasks and actors must hand back),
+and what the machine and the cluster looked like when a test on it failed, printed in the
+failure's report, since a hang in CI is seen only through its log."""
 
 from __future__ import annotations
 
 import shutil
+import time
+from collections.abc import Callable
 
 GIB = 2**30
+
+
+def free_cpus() -> float:
+    """CPUs of the connected cluster that no task or actor holds (Ray leaves the key out
+    when none is free)."""
+    import ray
+
+    return float(ray.available_resources().get("CPU", 0))
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    """Whether `condition` holds within `timeout` seconds (asked every tenth of a second)."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return condition()
 
 
 def snapshot() -> str:
@@ -14,7 +33,7 @@ def snapshot() -> str:
 
     lines = []
     if ray.is_initialized():
-        free = ray.available_resources().get("CPU", 0)
+        free = free_cpus()
         lines.append(f"CPUs free in the cluster: {free:g} of {ray.cluster_resources()['CPU']:g}")
     memory = psutil.virtual_memory()
     lines.append(

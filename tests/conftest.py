@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
@@ -69,14 +68,14 @@ def cluster_left_free(request: pytest.FixtureRequest) -> Iterator[None]:
 
     if not ray.is_initialized():
         return
+    from tests.cluster_state import free_cpus, wait_for
+
     total = float(ray.cluster_resources().get("CPU", 0))
-    deadline = time.monotonic() + LEFT_FREE_WAIT
-    while (free := float(ray.available_resources().get("CPU", 0))) < total:
-        if time.monotonic() > deadline:
-            ray.shutdown()
-            start_local_ray()
-            pytest.fail(f"the test left {total - free:g} of {total:g} CPUs held in the cluster")
-        time.sleep(0.5)
+    if not wait_for(lambda: free_cpus() >= total, LEFT_FREE_WAIT):
+        held = total - free_cpus()
+        ray.shutdown()
+        start_local_ray()
+        pytest.fail(f"the test left {held:g} of {total:g} CPUs held in the cluster")
 
 
 @pytest.hookimpl(wrapper=True)

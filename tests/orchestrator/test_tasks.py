@@ -1,8 +1,8 @@
 """Training nodes as Ray tasks (graph/tasks.py): however a task ends without a result (an
 error, cancelled, killed for memory: tests/orchestrator/test_local_cluster.py), its node
-fails and the run goes on; a run that ends
-early stops the tasks it started, so a later run in the same process (a notebook, the test
-suite) finds the cluster's CPUs free instead of queueing its training behind them."""
+fails and the run goes on; a run that ends early stops the tasks it started, so a later run
+in the same process (a notebook, the test suite) finds the cluster's CPUs free instead of
+queueing its training behind them."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from orchestrator.events import EventLog
 from orchestrator.graph.node import Node, TaskWork
 from orchestrator.graph.tasks import TaskRunner
 from orchestrator.run import load_sweep
+from tests.cluster_state import free_cpus, wait_for
 from tests.conftest import sweep_args
 
 
@@ -34,19 +35,6 @@ def sleeper(seconds: float, cpus: float) -> tuple[Node, TaskWork]:
     cell: Any = SimpleNamespace(id="c0")
     node = Node("finetune", "finetune", "ft0", (), cell, lambda artifacts: None)
     return node, TaskWork(sleep, (seconds,), cpus, "sleeper")
-
-
-def free_cpus() -> float:
-    import ray
-
-    return float(ray.available_resources().get("CPU", 0))
-
-
-def wait_for(condition: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return bool(condition())
 
 
 def test_a_run_that_ends_early_stops_its_running_tasks(tmp_path: Path, ray_cluster: None) -> None:
